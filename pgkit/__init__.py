@@ -1,0 +1,14 @@
+"""pgkit: policy-gradient reinforcement learning as interchangeable, pluggable parts."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pgkit.batch import Batch
+from pgkit.component import Component, Spec
+from pgkit.hookspecs import hookimpl
+
+try:
+    __version__ = version("pgkit")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = ["Batch", "Component", "Spec", "hookimpl", "__version__"]

@@ -1,0 +1,71 @@
+"""An Agent: the recipe's components plus the torch modules they built for one environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from pgkit.kinds import HeadModule
+
+
+class Policy(nn.Module):
+    """pi(.|s) = head(torso(s)): returns a new distribution on every call."""
+
+    def __init__(self, torso: nn.Module, head: HeadModule):
+        super().__init__()
+        self.torso = torso
+        self.head = head
+
+    def forward(self, obs: Tensor) -> Distribution:
+        return self.head(self.torso(obs))
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
+        """Environment-ready actions: the mode if ``deterministic``, else a sample."""
+        distribution = self(obs)
+        action = distribution.mode if deterministic else distribution.sample()
+        return self.head.env_action(action)
+
+
+@dataclass
+class Agent:
+    components: dict[str, Any]  # slot -> component (a list for ``logger``, None for an empty slot)
+    policy: Policy
+    critic: nn.Module | None
+    observation_space: gym.Space
+    action_space: gym.Space
+
+    @classmethod
+    def build(
+        cls, components: dict[str, Any], observation_space: gym.Space, action_space: gym.Space, device: str = "cpu"
+    ) -> Agent:
+        network = components["network"]
+        torso = network.build(observation_space)
+        head = components["policy_head"].build(torso.out_features, action_space)
+        policy = Policy(torso, head).to(device)
+        critic_component = components.get("critic")
+        critic = critic_component.build(network, observation_space, action_space).to(device) if critic_component else None
+        return cls(components, policy, critic, observation_space, action_space)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy, **({"critic": self.critic} if self.critic is not None else {})}
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Every trainable parameter once (a shared torso is not counted twice)."""
+        unique: dict[int, nn.Parameter] = {}
+        for module in self.modules().values():
+            for p in module.parameters():
+                unique.setdefault(id(p), p)
+        return list(unique.values())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: module.state_dict() for name, module in self.modules().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, module in self.modules().items():
+            module.load_state_dict(state[name])

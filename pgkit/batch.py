@@ -1,0 +1,71 @@
+"""The one batch type that flows through the on-policy loop.
+
+Fields are time-major tensors ``[T, N, ...]`` (T steps from N environments) until ``flatten``
+turns them into ``[T * N, ...]`` rows for minibatches. ``terminated`` and ``truncated`` are kept
+apart: after a termination the return is zero; after a truncation (a time limit, or the end of
+this batch) it is bootstrapped from the value of ``next_obs``, which at an episode's end holds the
+true final observation, not the first observation of the next episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Batch:
+    obs: Tensor  # [T, N, *obs_shape] observation the action was chosen from
+    actions: Tensor  # [T, N, *action_shape] sampled (unclipped) actions
+    log_probs: Tensor  # [T, N] log pi(a_t | s_t) when the action was taken
+    rewards: Tensor  # [T, N]
+    terminated: Tensor  # [T, N] bool: the episode ended in a terminal state (no bootstrap)
+    truncated: Tensor  # [T, N] bool: the episode was cut by a time limit (bootstrap from next_obs)
+    next_obs: Tensor  # [T, N, *obs_shape] s_{t+1}; the true final observation where an episode ended
+    prior_rewards: Tensor | None = None  # [N] reward each env's episode had gathered before this batch
+    values: Tensor | None = None  # [T, N] V(s_t) from the critic, if there is one
+    next_values: Tensor | None = None  # [T, N] V(s_{t+1}) (of the final observation where one ended)
+    advantages: Tensor | None = None  # [T, N] Phi_t, the weight of grad log pi(a_t|s_t)
+    returns: Tensor | None = None  # [T, N] regression targets for the critic
+    extras: dict[str, Tensor] = field(default_factory=dict)  # fields added by plugins, same leading dims
+
+    @property
+    def num_steps(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def num_envs(self) -> int:
+        return self.rewards.shape[1]
+
+    def _map_rows(self, fn) -> Batch:
+        """Apply ``fn`` to every per-row tensor; drops ``prior_rewards``, which has no time axis."""
+        changes = {
+            f.name: fn(value)
+            for f in dataclasses.fields(self)
+            if isinstance(value := getattr(self, f.name), Tensor) and f.name != "prior_rewards"
+        }
+        return dataclasses.replace(
+            self, **changes, prior_rewards=None, extras={k: fn(v) for k, v in self.extras.items()}
+        )
+
+    def flatten(self) -> Batch:
+        """``[T, N, ...]`` -> ``[T * N, ...]``: one row per transition."""
+        return self._map_rows(lambda t: t.reshape(-1, *t.shape[2:]))
+
+    def rows(self, index: Tensor) -> Batch:
+        """Select rows of a flattened batch."""
+        return self._map_rows(lambda t: t[index])
+
+    def minibatches(self, size: int | None, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """Shuffled minibatches of a flattened batch; ``size=None`` yields the whole batch once."""
+        total = self.rewards.shape[0]
+        if size is None or size >= total:
+            yield self
+            return
+        order = torch.randperm(total, generator=generator)
+        for start in range(0, total, size):
+            yield self.rows(order[start : start + size])

@@ -1,0 +1,47 @@
+"""Advantages ``reward_to_go`` and ``discounted_reward_to_go``: Phi_t = sum_{t' >= t} gamma^(t'-t) r_t' - b(s_t)."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from pgkit.batch import Batch
+from pgkit.functional import discounted_reward_to_go
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Advantage, AdvantageSpec
+
+
+class RewardToGo(Advantage):
+    """Phi_t = sum_{t' >= t} r_t' - b(s_t): only rewards after the action count (Spinning Up's reward-to-go).
+    Episodes cut by a time limit or the batch's end are completed with V(s) if a critic exists."""
+
+    name = "reward_to_go"
+
+    def gamma(self) -> float:
+        return 1.0
+
+    def compute(self, batch: Batch, baseline: Tensor) -> tuple[Tensor, Tensor]:
+        next_values = batch.next_values if batch.next_values is not None else torch.zeros_like(batch.rewards)
+        returns = discounted_reward_to_go(batch.rewards, batch.terminated, batch.truncated, next_values, self.gamma())
+        return returns - baseline, returns
+
+
+class DiscountedRewardToGoSpec(AdvantageSpec):
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma.")
+
+
+class DiscountedRewardToGo(RewardToGo):
+    """Phi_t = sum_{t' >= t} gamma^(t'-t) r_t' - b(s_t): the discounted reward-to-go."""
+
+    name = "discounted_reward_to_go"
+    Spec = DiscountedRewardToGoSpec
+
+    def gamma(self) -> float:
+        return self.spec.gamma
+
+
+@hookimpl
+def register_advantages(register):
+    register(RewardToGo)
+    register(DiscountedRewardToGo)

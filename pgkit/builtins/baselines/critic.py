@@ -1,0 +1,24 @@
+"""Baseline ``critic``: b(s) = V(s) from the recipe's state-value critic."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from pgkit.batch import Batch
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Baseline
+
+
+class CriticBaseline(Baseline):
+    """Learned state-value baseline b(s_t) = V(s_t); the critic is refit on every batch's returns."""
+
+    name = "critic"
+    requires_state_values = True
+
+    def __call__(self, batch: Batch) -> Tensor:
+        return batch.values
+
+
+@hookimpl
+def register_baselines(register):
+    register(CriticBaseline)

@@ -1,0 +1,52 @@
+"""Baseline ``mean_return``: a constant, the average return of earlier batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from pgkit.batch import Batch
+from pgkit.component import Spec
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Baseline
+
+
+class MeanReturnSpec(Spec):
+    momentum: float = Field(
+        0.0, ge=0, lt=1, description="b <- momentum * b + (1 - momentum) * mean return of the last batch; 0 keeps only the last batch."
+    )
+
+
+class MeanReturn(Baseline):
+    """Constant baseline b = mean of the returns of earlier batches (0 before the first); Williams (1992).
+
+    Fitted only on past batches, so it is independent of the current one and the gradient stays unbiased."""
+
+    name = "mean_return"
+    Spec = MeanReturnSpec
+
+    def __init__(self, spec: Spec | None = None, **params: object) -> None:
+        super().__init__(spec, **params)
+        self.value: float | None = None
+
+    def __call__(self, batch: Batch) -> Tensor:
+        return torch.full_like(batch.rewards, self.value or 0.0)
+
+    def update(self, batch: Batch) -> None:
+        mean = float(batch.returns.mean())
+        m = self.spec.momentum
+        self.value = mean if self.value is None else m * self.value + (1 - m) * mean
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value = state["value"]
+
+
+@hookimpl
+def register_baselines(register):
+    register(MeanReturn)

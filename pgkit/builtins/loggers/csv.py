@@ -1,0 +1,48 @@
+"""Logger ``csv``: one row of metrics per iteration in the run folder's metrics.csv."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import IO
+
+from pydantic import Field
+
+from pgkit.component import Spec
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Logger
+
+
+class CSVSpec(Spec):
+    filename: str = Field("metrics.csv", min_length=1, description="File name inside the run folder.")
+
+
+class CSV(Logger):
+    """Writes every logged metric to a CSV file in the run folder (columns fixed by the first row)."""
+
+    name = "csv"
+    Spec = CSVSpec
+
+    def start(self, run_dir: Path | None, total_steps: int) -> None:
+        self.file: IO[str] | None = open(run_dir / self.spec.filename, "w", newline="") if run_dir else None
+        self.writer: csv.DictWriter | None = None
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        if self.file is None:
+            return
+        row = {"step": step, **metrics}
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.file, fieldnames=list(row), extrasaction="ignore")
+            self.writer.writeheader()
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+@hookimpl
+def register_loggers(register):
+    register(CSV)

@@ -1,0 +1,85 @@
+"""Network ``mlp``: a multi-layer perceptron torso."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import gymnasium as gym
+from pydantic import Field, PositiveInt
+from torch import Tensor, nn
+
+from pgkit.component import Spec
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Network
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+
+class ObservationEncoder(nn.Module):
+    """Box observations -> flat float vectors; Discrete observations -> one-hot vectors."""
+
+    def __init__(self, space: gym.Space):
+        super().__init__()
+        if isinstance(space, gym.spaces.Discrete):
+            self.num_classes, self.out_features = int(space.n), int(space.n)
+        elif isinstance(space, gym.spaces.Box):
+            self.num_classes, self.out_features = 0, int(math.prod(space.shape))
+        else:
+            raise TypeError(f"mlp reads Box or Discrete observations, not {space}")
+        self.start = 0 if isinstance(space, gym.spaces.Box) and space.shape == () else -len(getattr(space, "shape", ()))
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if self.num_classes:
+            return nn.functional.one_hot(obs.long(), self.num_classes).float()
+        if self.start == 0:
+            return obs.float().unsqueeze(-1)
+        return obs.float().flatten(start_dim=obs.dim() + self.start)
+
+
+class MLPTorso(nn.Sequential):
+    def __init__(self, space: gym.Space, hidden_sizes: list[int], activation: str, orthogonal_init: bool):
+        encoder = ObservationEncoder(space)
+        layers: list[nn.Module] = [encoder]
+        width = encoder.out_features
+        for size in hidden_sizes:
+            linear = nn.Linear(width, size)
+            if orthogonal_init:
+                nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+                nn.init.zeros_(linear.bias)
+            layers += [linear, ACTIVATIONS[activation]()]
+            width = size
+        super().__init__(*layers)
+        self.out_features = width
+
+
+class MLPSpec(Spec):
+    hidden_sizes: list[PositiveInt] = Field([64, 64], description="Width of each hidden layer; [] gives a linear model.")
+    activation: Literal["tanh", "relu", "elu", "gelu", "silu"] = Field("tanh", description="Nonlinearity after each hidden layer.")
+    orthogonal_init: bool = Field(True, description="Orthogonal weights with gain sqrt(2) and zero biases (as in SB3 and CleanRL).")
+
+
+class MLP(Network):
+    """Multi-layer perceptron over the flattened observation (one-hot for Discrete observations)."""
+
+    name = "mlp"
+    Spec = MLPSpec
+
+    def incompatibility(self, combo) -> str | None:
+        if not isinstance(combo.observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
+            return f"reads Box or Discrete observations, but {combo.env_id} has {combo.observation_space}"
+        return None
+
+    def build(self, observation_space: gym.Space) -> nn.Module:
+        return MLPTorso(observation_space, list(self.spec.hidden_sizes), self.spec.activation, self.spec.orthogonal_init)
+
+
+@hookimpl
+def register_networks(register):
+    register(MLP)

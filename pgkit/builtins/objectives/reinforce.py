@@ -1,0 +1,35 @@
+"""Objective ``reinforce``: the score-function policy gradient, -E[log pi(a|s) * Phi]."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from torch import Tensor, nn
+
+from pgkit.batch import Batch
+from pgkit.component import Spec
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Objective
+
+
+class ReinforceSpec(Spec):
+    entropy_coef: float = Field(0.0, ge=0, description="Weight of the entropy bonus subtracted from the loss.")
+
+
+class Reinforce(Objective):
+    """L = -mean_t[log pi(a_t|s_t) * Phi_t] - c_H * mean_t[H(pi(.|s_t))] (Williams 1992). Its gradient is
+    the policy gradient only on data from the current policy, so one pass per batch."""
+
+    name = "reinforce"
+    Spec = ReinforceSpec
+
+    def loss(self, policy: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        distribution = policy(batch.obs)
+        policy_loss = -(distribution.log_prob(batch.actions) * batch.advantages).mean()
+        entropy = distribution.entropy().mean()
+        loss = policy_loss - self.spec.entropy_coef * entropy
+        return loss, {"policy_loss": float(policy_loss), "entropy": float(entropy)}
+
+
+@hookimpl
+def register_objectives(register):
+    register(Reinforce)

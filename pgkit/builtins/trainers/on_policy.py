@@ -1,0 +1,111 @@
+"""Trainer ``on_policy``: collect a batch, estimate advantages, take gradient steps, repeat."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from pgkit.agent import Agent
+from pgkit.batch import Batch
+from pgkit.component import Spec
+from pgkit.envs import make_vector_env
+from pgkit.errors import TrainingError
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Trainer
+from pgkit.rollout import RolloutCollector
+from pgkit.run import Run
+
+
+class OnPolicySpec(Spec):
+    total_steps: int = Field(100_000, ge=1, description="Environment steps to train for (summed over all envs).")
+    steps_per_env: int = Field(2048, ge=1, description="T: steps collected from each env per batch (a batch has T * num_envs steps).")
+    epochs: int = Field(1, ge=1, description="Passes over each batch.")
+    minibatch_size: int | None = Field(None, ge=1, description="Transitions per gradient step; null: the whole batch in one step.")
+    vf_coef: float = Field(0.5, ge=0, description="Weight of the critic's loss in the total loss.")
+    log_window: int = Field(100, ge=1, description="Finished episodes averaged in the logged return_mean.")
+
+
+class OnPolicy(Trainer):
+    """The on-policy loop: collect T steps from N envs -> critic values -> baseline -> advantages ->
+    epochs of minibatch steps on objective loss + vf_coef * critic loss -> log."""
+
+    name = "on_policy"
+    Spec = OnPolicySpec
+    required_slots = frozenset({"network", "policy_head", "baseline", "advantage", "objective", "optimizer"})
+    optional_slots = frozenset({"critic", "logger"})
+
+    def train(self, agent: Agent, run: Run) -> None:
+        spec, slots = self.spec, agent.components
+        envs = make_vector_env(run.recipe.settings.env)
+        collector = RolloutCollector(envs, agent.policy, spec.steps_per_env, run.seed, run.device, spec.log_window)
+        parameters = agent.parameters()
+        optimizer = slots["optimizer"].build(parameters)
+        shuffle = torch.Generator().manual_seed(run.seed)
+        batch_size = spec.steps_per_env * envs.num_envs
+        run.start(spec.total_steps)
+        steps, started = 0, time.perf_counter()
+        try:
+            while steps < spec.total_steps:
+                batch = collector.collect()
+                steps += batch_size
+                self._fill_values(agent, batch)
+                slots["advantage"](batch, slots["baseline"](batch))
+                slots["baseline"].update(batch)
+                losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps)
+                elapsed = time.perf_counter() - started
+                run.log(steps, {**_episode_metrics(collector), **losses, "steps_per_second": steps / elapsed, "time": elapsed})
+        finally:
+            envs.close()
+            run.close()
+        run.save(agent, steps, {"optimizer": optimizer.state_dict(), "baseline": slots["baseline"].state_dict()})
+
+    @staticmethod
+    def _fill_values(agent: Agent, batch: Batch) -> None:
+        """V(s_t) and V(s_{t+1}) from the critic (the final observation's value where an episode ended)."""
+        if agent.critic is None:
+            return
+        with torch.no_grad():
+            flat_obs = batch.obs.flatten(0, 1)
+            batch.values = agent.critic(flat_obs).view(batch.num_steps, batch.num_envs)
+            batch.next_values = agent.critic(batch.next_obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
+
+    def _update(self, agent, batch, optimizer, parameters, shuffle, step) -> dict[str, float]:
+        objective, critic = agent.components["objective"], agent.components.get("critic")
+        sums: dict[str, list[float]] = {}
+        for _ in range(self.spec.epochs):
+            for minibatch in batch.minibatches(self.spec.minibatch_size, shuffle):
+                loss, metrics = objective.loss(agent.policy, minibatch)
+                if critic is not None:
+                    value_loss = critic.loss(agent.critic, minibatch)
+                    loss = loss + self.spec.vf_coef * value_loss
+                    metrics["value_loss"] = float(value_loss)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {float(loss)} at step {step}: {metrics}. Likely causes: a learning rate "
+                        "too high, unnormalized rewards or observations of large scale, or log_std_init too small"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                metrics["grad_norm"] = agent.components["optimizer"].clip(parameters)
+                optimizer.step()
+                for key, value in metrics.items():
+                    sums.setdefault(key, []).append(value)
+        return {key: float(np.mean(values)) for key, values in sums.items()}
+
+
+def _episode_metrics(collector: RolloutCollector) -> dict[str, float]:
+    episodes = collector.episodes
+    return {
+        "episodes": float(collector.total_episodes),
+        "return_mean": float(np.mean([e.ret for e in episodes])) if episodes else math.nan,
+        "length_mean": float(np.mean([e.length for e in episodes])) if episodes else math.nan,
+    }
+
+
+@hookimpl
+def register_trainers(register):
+    register(OnPolicy)

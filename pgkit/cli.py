@@ -1,0 +1,180 @@
+"""The ``pgkit`` command: train, eval, check, components, plugins.
+
+A user's mistake (a bad recipe, a missing file) prints a short message and exits with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from pgkit.errors import PgkitError, PluginWarning
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return args.command(args)
+    except PgkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, PluginWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pgkit", description="Policy-gradient agents assembled from recipes.")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an agent from a recipe")
+    train.add_argument("recipe", type=Path, help="recipe YAML file")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="override recipe fields, e.g. advantage.gamma=0.98")
+    train.add_argument("--run-dir", type=Path, help="folder for this run (default: runs/<name>-<time>)")
+    train.set_defaults(command=_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
+    evaluate.add_argument("path", type=Path, help="run folder or checkpoint.pt")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
+    evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset")
+    evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
+    evaluate.set_defaults(command=_eval)
+
+    check = commands.add_parser("check", help="validate a recipe and its compatibility, without training")
+    check.add_argument("recipe", type=Path)
+    check.add_argument("overrides", nargs="*", metavar="key=value")
+    check.set_defaults(command=_check)
+
+    components = commands.add_parser("components", help="list registered components and their parameters")
+    components.add_argument("kind", nargs="?", help="only this kind, e.g. advantage")
+    components.set_defaults(command=_components)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins and their hooks")
+    plugins.set_defaults(command=_plugins)
+    return parser
+
+
+def _load_checked(recipe_path: Path, overrides: list[str]):
+    from pgkit.compatibility import check_compatibility
+    from pgkit.recipe import load_recipe
+    from pgkit.registry import default_registry
+
+    recipe = load_recipe(recipe_path, overrides)
+    check_compatibility(recipe, default_registry())
+    return recipe
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pgkit.run import new_run_dir
+    from pgkit.training import train
+
+    recipe = _load_checked(args.recipe, args.overrides)
+    run_dir = args.run_dir or new_run_dir(recipe)
+    print(f"training {recipe.name} on {recipe.settings.env.id} (seed {recipe.settings.seed}) -> {run_dir}", file=sys.stderr)
+    _, run = train(recipe, run_dir)
+    m = run.last_metrics
+    print(
+        f"done: {m.get('steps', 0):,.0f} steps in {m.get('time', math.nan):.1f} s "
+        f"({m.get('steps_per_second', math.nan):,.0f} steps/s); mean return of the last episodes "
+        f"{m.get('return_mean', math.nan):.1f}\nrun saved to {run_dir}  (evaluate: pgkit eval {run_dir})"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pgkit.evaluation import evaluate, load_agent
+
+    if args.episodes < 1:
+        raise PgkitError("--episodes must be at least 1")
+    agent, env = load_agent(args.path)
+    result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic)
+    print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    recipe = _load_checked(args.recipe, args.overrides)
+    print(f"{args.recipe}: ok")
+    for slot, value in recipe.to_dict().items():
+        if isinstance(value, (dict, list)):
+            print(f"  {slot}: {json.dumps(value)}")
+    return 0
+
+
+def _components(args: argparse.Namespace) -> int:
+    from pgkit.kinds import KINDS
+    from pgkit.registry import default_registry
+
+    registry = default_registry()
+    if args.kind is not None and args.kind not in KINDS:
+        raise PgkitError(f"unknown kind '{args.kind}'; kinds are: {', '.join(KINDS)}")
+    for kind in [args.kind] if args.kind else KINDS:
+        print(f"{kind}:")
+        for registration in registry.of_kind(kind):
+            cls = registration.cls
+            print(f"  {registration.name}  ({registration.plugin.name} {registration.plugin.version})  {cls.summary()}")
+            for line in describe_spec(cls.Spec):
+                print(f"      {line}")
+    return 0
+
+
+def describe_spec(spec_cls) -> list[str]:
+    """One line per field: name, type, default, bounds, description."""
+    schema = spec_cls.model_json_schema()
+    lines = []
+    for name, field in spec_cls.model_fields.items():
+        prop = schema.get("properties", {}).get(name, {})
+        kind = _type_name(prop)
+        bounds = ", ".join(
+            f"{symbol} {prop[key]}"
+            for key, symbol in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
+            if key in prop
+        )
+        default = "required" if field.is_required() else f"default {json.dumps(field.get_default(call_default_factory=True), default=str)}"
+        extra = f"; {bounds}" if bounds else ""
+        lines.append(f"{name}: {kind} ({default}{extra}) {field.description or ''}".rstrip())
+    return lines
+
+
+def _type_name(prop: dict) -> str:
+    if "enum" in prop:
+        return " | ".join(json.dumps(v) for v in prop["enum"])
+    if "anyOf" in prop:
+        return " | ".join(_type_name(p) for p in prop["anyOf"])
+    if prop.get("type") == "array" and "items" in prop:
+        items = prop["items"]
+        return f"list[{_type_name(items)}]" if isinstance(items, dict) else "list"
+    return prop.get("type", "any")
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from pgkit.kinds import KINDS
+    from pgkit.registry import default_registry
+
+    registry = default_registry()
+    for plugin in registry.plugins:
+        provided = {kind: [r.name for r in registry.of_kind(kind) if r.plugin == plugin] for kind in KINDS}
+        print(f"{plugin.name}  ({plugin.distribution} {plugin.version})")
+        for kind, names in provided.items():
+            if names:
+                print(f"    {KINDS[kind].hook}: {', '.join(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

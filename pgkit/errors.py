@@ -1,0 +1,49 @@
+"""Errors and warnings pgkit shows to users: each carries a message a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PgkitError(Exception):
+    """A user-facing error: the CLI prints its message (no traceback) and exits with code 2."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a recipe: where (a dotted path), what, and how to fix it."""
+
+    path: str
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{text}\n    fix: {self.fix}" if self.fix else text
+
+
+class RecipeError(PgkitError):
+    """A recipe that cannot be used; lists every problem found, not just the first."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        lines = [f"{source}: {count}"] + [f"  {p}".replace("\n", "\n  ") for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class CompatibilityError(RecipeError):
+    """Components that are each valid but cannot work together (e.g. categorical on a Box space)."""
+
+
+class ComponentLookupError(PgkitError):
+    """A component name that is unknown or ambiguous."""
+
+
+class TrainingError(PgkitError):
+    """Training stopped because something went wrong that the user can fix (e.g. a NaN loss)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin that could not be loaded or registered; pgkit keeps working without it."""

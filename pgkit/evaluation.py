@@ -1,0 +1,61 @@
+"""Evaluating a policy: returns of whole episodes, acting with the mode of the policy head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pgkit.agent import Agent
+from pgkit.checkpoint import load_checkpoint
+from pgkit.envs import EnvSettings, make_env
+from pgkit.recipe import resolve
+from pgkit.registry import Registry, default_registry
+from pgkit.run import CHECKPOINT_FILE
+from pgkit.training import build_agent
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    returns: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+
+def evaluate(agent: Agent, env: EnvSettings, episodes: int = 10, seed: int = 10_000, deterministic: bool = True) -> Evaluation:
+    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``."""
+    single = make_env(env)
+    device = next(agent.policy.parameters()).device
+    obs_dtype = torch.long if not np.issubdtype(single.observation_space.dtype, np.floating) else torch.float32
+    returns = []
+    try:
+        for episode in range(episodes):
+            obs, _ = single.reset(seed=seed + episode)
+            total, done = 0.0, False
+            while not done:
+                action = agent.policy.act(torch.as_tensor(obs, dtype=obs_dtype, device=device).unsqueeze(0), deterministic)
+                obs, reward, terminated, truncated, _ = single.step(action.squeeze(0).cpu().numpy())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        single.close()
+    return Evaluation(returns)
+
+
+def load_agent(path: Path, registry: Registry | None = None) -> tuple[Agent, EnvSettings]:
+    """Rebuild the agent saved in a run folder or checkpoint file from the recipe stored inside it."""
+    checkpoint_path = path / CHECKPOINT_FILE if path.is_dir() else path
+    state = load_checkpoint(checkpoint_path)
+    recipe = resolve(state["recipe"], registry or default_registry(), source=str(checkpoint_path))
+    agent = build_agent(recipe, registry)
+    agent.load_state_dict(state["modules"])
+    return agent, recipe.settings.env

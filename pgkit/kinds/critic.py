@@ -1,0 +1,30 @@
+"""Kind ``critic``: a learned value function with its own regression loss."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import gymnasium as gym
+from torch import Tensor, nn
+
+from pgkit.component import Component
+
+if TYPE_CHECKING:
+    from pgkit.batch import Batch
+    from pgkit.kinds.network import Network
+
+
+class Critic(Component):
+    """Builds a value module and says how to regress it on a batch's ``returns``."""
+
+    kind = "critic"
+    estimates: ClassVar[Literal["state_value", "action_value"]]
+
+    @abstractmethod
+    def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space) -> nn.Module:
+        """A new value module; a state-value critic maps ``obs [B, ...] -> [B]``."""
+
+    @abstractmethod
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor:
+        """Scalar regression loss of ``module`` against ``batch.returns`` on a flattened batch."""

@@ -1,0 +1,39 @@
+"""Kind ``objective``: the policy loss on a batch."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+from torch import Tensor, nn
+
+from pgkit.component import Component
+
+if TYPE_CHECKING:
+    from pgkit.batch import Batch
+    from pgkit.combination import Combination
+
+
+class Objective(Component):
+    """``loss(policy, batch) -> (scalar loss, metrics)``; minimizing it ascends the policy objective."""
+
+    kind = "objective"
+    needs_log_prob: ClassVar[bool] = True
+    allows_reuse: ClassVar[bool] = False  # may several epochs pass over one batch?
+
+    def incompatibility(self, combo: Combination) -> str | None:
+        head = combo.get("policy_head")
+        if self.needs_log_prob and head is not None and not head.has_log_prob:
+            return f"needs log-probabilities, which policy head '{head.name}' does not give"
+        trainer = combo.get("trainer")
+        epochs = getattr(getattr(trainer, "spec", None), "epochs", 1)
+        if not self.allows_reuse and epochs > 1:
+            return (
+                f"its gradient is only correct on fresh on-policy data, but the trainer makes {epochs} epochs "
+                "over each batch; set `trainer.epochs=1`, or use an objective built for reuse"
+            )
+        return None
+
+    @abstractmethod
+    def loss(self, policy: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """Loss on a flattened batch with ``advantages`` filled in."""

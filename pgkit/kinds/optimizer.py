@@ -1,0 +1,35 @@
+"""Kind ``optimizer``: parameters -> a torch optimizer, plus gradient clipping."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import ClassVar, Iterable
+
+import torch
+from pydantic import Field
+
+from pgkit.component import Component, Spec
+
+
+class OptimizerSpec(Spec):
+    lr: float = Field(3e-4, gt=0, description="Learning rate.")
+    max_grad_norm: float | None = Field(
+        0.5, gt=0, description="Clip the global gradient norm to this before each step; null disables clipping."
+    )
+
+
+class Optimizer(Component):
+    """Makes the torch optimizer for the trainable parameters and clips gradients before its step."""
+
+    kind = "optimizer"
+    Spec: ClassVar[type[OptimizerSpec]] = OptimizerSpec
+
+    @abstractmethod
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """A new optimizer over ``params``."""
+
+    def clip(self, params: Iterable[torch.nn.Parameter]) -> float:
+        """Clip gradients to ``max_grad_norm`` (if set); returns the norm before clipping."""
+        params = list(params)
+        max_norm = self.spec.max_grad_norm if self.spec.max_grad_norm is not None else float("inf")
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))

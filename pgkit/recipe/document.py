@@ -1,0 +1,93 @@
+"""Reading recipe documents: YAML (safely), ``extends:`` chains, and ``key.sub=value`` overrides."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pgkit.errors import Problem, RecipeError
+
+MAX_EXTENDS_DEPTH = 16
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """The recipe at ``path`` as a plain dict, with ``extends`` merged in (the child wins)."""
+    return _read(Path(path), chain=())
+
+
+def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    source = str(path)
+    if not path.is_file():
+        raise RecipeError(source, [Problem("", f"no recipe file at {path}", "check the path; recipes/ has examples")])
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RecipeError(source, [Problem("", f"invalid YAML: {where}{problem}", "fix the YAML syntax")]) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(source, [Problem("", f"not a UTF-8 text file: {exc}")]) from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise RecipeError(source, [Problem("", f"a recipe is a mapping of slots, got {type(document).__name__}", "see recipes/ for the format")])
+    parent = document.pop("extends", None)
+    if parent is None:
+        return document
+    if not isinstance(parent, str):
+        raise RecipeError(source, [Problem("extends", "must be a path to another recipe file")])
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in chain or parent_path == path.resolve() or len(chain) >= MAX_EXTENDS_DEPTH:
+        raise RecipeError(source, [Problem("extends", f"recipes extend each other in a loop through {parent_path}")])
+    return merge(_read(parent_path, chain + (path.resolve(),)), document)
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``. A slot whose ``type`` changes is replaced,
+    not merged: the parent's parameters belong to another component."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and old.get("type", value.get("type")) == value.get("type", old.get("type")):
+            merged[key] = merge(old, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def apply_overrides(document: dict[str, Any], overrides: list[str], source: str = "overrides") -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings; values are parsed as YAML (``0.9``, ``true``, ``[64, 64]``)."""
+    result = copy.deepcopy(document)
+    problems: list[Problem] = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            problems.append(Problem(item, "an override is written key.sub=value", "e.g. advantage.gamma=0.99"))
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        target = result
+        for depth, part in enumerate(parts[:-1]):
+            child = target.get(part)
+            if isinstance(child, str) and depth == 0:  # `slot: name` shorthand
+                child = target[part] = {"type": child}
+            elif child is None:
+                child = target[part] = {}
+            elif not isinstance(child, dict):
+                problems.append(Problem(".".join(parts[: depth + 1]), f"is {child!r}, not a mapping, so override '{item}' cannot set a field in it"))
+                break
+            target = child
+        else:
+            if parts[-1] == "type" and isinstance(target, dict) and target.get("type") not in (None, value):
+                target.clear()  # a new component: the old one's parameters do not apply
+            target[parts[-1]] = value
+    if problems:
+        raise RecipeError(source, problems)
+    return result

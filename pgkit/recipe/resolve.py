@@ -1,0 +1,147 @@
+"""Validating a recipe document against the registry: every problem is collected, each with a path."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pgkit.errors import ComponentLookupError, Problem, RecipeError
+from pgkit.kinds import KINDS
+from pgkit.recipe.recipe import Choice, Recipe, SlotValue
+from pgkit.recipe.settings import RunSettings
+from pgkit.registry import Registry
+
+SETTINGS_KEYS = tuple(RunSettings.model_fields)
+LIST_SLOTS = frozenset({"logger"})
+SLOT_DEFAULTS: dict[str, Any] = {
+    "network": "mlp",
+    "baseline": "none",
+    "trainer": "on_policy",
+    "logger": ["console", "csv"],
+}
+PROVENANCE_KEYS = ("plugin", "version")  # written into resolved recipes; not component parameters
+
+
+def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe") -> Recipe:
+    """A Recipe from a plain document, or a RecipeError listing every problem at once."""
+    problems: list[Problem] = []
+    for key in document:
+        if key not in SETTINGS_KEYS and key not in KINDS:
+            known = [*SETTINGS_KEYS, *KINDS]
+            close = difflib.get_close_matches(str(key), known, n=1)
+            fix = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(Problem(str(key), "unknown top-level key", f"{fix}keys are: {', '.join(known)}"))
+
+    settings = _validate_settings(document, problems)
+    if settings is not None and settings.name is None:
+        settings = settings.model_copy(update={"name": Path(source).stem})
+
+    trainer = _slot_value("trainer", document.get("trainer") or SLOT_DEFAULTS["trainer"], registry, problems)
+    if isinstance(trainer, Choice):
+        trainer_cls = trainer.registration.cls
+        used = trainer_cls.required_slots | trainer_cls.optional_slots
+        required = trainer_cls.required_slots
+    else:
+        used = required = frozenset()
+
+    slots: dict[str, SlotValue] = {"trainer": trainer}
+    for slot in KINDS:
+        if slot == "trainer":
+            continue
+        raw = document.get(slot)
+        if trainer is not None and raw is not None and slot not in used:
+            problems.append(Problem(slot, f"trainer '{trainer.registration.name}' does not use a {slot}", f"remove `{slot}` from the recipe"))
+            continue
+        if raw is None and slot in used:
+            raw = SLOT_DEFAULTS.get(slot)
+        if raw is None:
+            if slot in required:
+                names = ", ".join(r.name for r in registry.of_kind(slot))
+                problems.append(Problem(slot, f"missing slot: trainer '{trainer.registration.name}' needs a {slot}", f"add `{slot}: {{type: NAME}}` with one of: {names}"))
+            slots[slot] = None
+            continue
+        slots[slot] = _slot_value(slot, raw, registry, problems)
+
+    if problems or settings is None:
+        raise RecipeError(source, problems)
+    return Recipe(source=source, settings=settings, slots=slots)
+
+
+def _validate_settings(document: dict[str, Any], problems: list[Problem]) -> RunSettings | None:
+    values = {key: document[key] for key in SETTINGS_KEYS if key in document}
+    try:
+        return RunSettings.model_validate(values)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, "", RunSettings, "the recipe"))
+        return None
+
+
+def _slot_value(slot: str, raw: Any, registry: Registry, problems: list[Problem]) -> SlotValue:
+    if slot in LIST_SLOTS and isinstance(raw, list):
+        choices = [_choice(slot, f"{slot}[{i}]", item, registry, problems) for i, item in enumerate(raw)]
+        return tuple(c for c in choices if c is not None)
+    choice = _choice(slot, slot, raw, registry, problems)
+    if slot in LIST_SLOTS:
+        return (choice,) if choice is not None else ()
+    return choice
+
+
+def _choice(kind: str, path: str, raw: Any, registry: Registry, problems: list[Problem]) -> Choice | None:
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        problems.append(Problem(path, f"must be a component name or a mapping with `type`, got {_short(raw)}", f"e.g. `{path}: {{type: NAME, ...}}`"))
+        return None
+    params = dict(raw)
+    name = params.pop("type", None)
+    plugin, version = (params.pop(key, None) for key in PROVENANCE_KEYS)
+    names = ", ".join(r.name for r in registry.of_kind(kind))
+    if not isinstance(name, str) or not name:
+        problems.append(Problem(f"{path}.type", "missing: which component goes in this slot?", f"one of: {names}"))
+        return None
+    qualified = f"{plugin}:{name}" if isinstance(plugin, str) and ":" not in name else name
+    try:
+        registration = registry.lookup(kind, qualified)
+    except ComponentLookupError as exc:
+        if isinstance(plugin, str) and plugin not in {p.name for p in registry.plugins}:
+            needed = f"plugin '{plugin}'" + (f" version {version}" if version else "")
+            problems.append(Problem(f"{path}.type", f"{kind} '{name}' needs {needed}, which is not installed", f"install the distribution that provides the '{plugin}' plugin"))
+        else:
+            problems.append(Problem(f"{path}.type", str(exc)))
+        return None
+    try:
+        spec = registration.cls.Spec.model_validate(params)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, path, registration.cls.Spec, f"{kind} '{registration.name}'"))
+        return None
+    return Choice(registration, spec)
+
+
+def pydantic_problems(exc: ValidationError, prefix: str, model: type[BaseModel], owner: str) -> list[Problem]:
+    """One Problem per pydantic error, with the recipe path and a fix drawn from the field's description."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        path = ".".join(filter(None, [prefix, *loc]))
+        field = model.model_fields.get(loc[0]) if loc else None
+        described = f"{loc[0]}: {field.description}" if field is not None and field.description else ""
+        if error["type"] == "extra_forbidden":
+            fields = list(model.model_fields)
+            close = difflib.get_close_matches(loc[-1], fields, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(Problem(path, f"unknown field for {owner}", f"{hint}its fields are: {', '.join(fields) or '(none)'}"))
+        elif error["type"] == "missing":
+            problems.append(Problem(path, "required field is missing", described))
+        else:
+            problems.append(Problem(path, f"{error['msg']} (got {_short(error.get('input'))})", described))
+    return problems
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
