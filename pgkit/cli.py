@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `pgkit components | head`
+        sys.stderr.close()
+        return 0
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -16,7 +17,7 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Component:
+class Component(ABC):
     """A registered part. Subclasses set ``name`` and usually a nested ``Spec``.
 
     The docstring's first line is the one-line summary shown by ``pgkit components``.

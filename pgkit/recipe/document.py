@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,21 @@ import yaml
 from pgkit.errors import Problem, RecipeError
 
 MAX_EXTENDS_DEPTH = 16
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """yaml's safe loader (no object-constructing tags), reading ``1e-3`` as a float as YAML 1.2 does."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=RecipeLoader)
 
 
 def read_document(path: str | Path) -> dict[str, Any]:
@@ -23,7 +39,7 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise RecipeError(source, [Problem("", f"no recipe file at {path}", "check the path; recipes/ has examples")])
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -70,7 +86,7 @@ def apply_overrides(document: dict[str, Any], overrides: list[str], source: str 
             problems.append(Problem(item, "an override is written key.sub=value", "e.g. advantage.gamma=0.99"))
             continue
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
         except yaml.YAMLError:
             value = raw
         target = result

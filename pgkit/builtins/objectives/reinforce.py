@@ -27,7 +27,7 @@ class Reinforce(Objective):
         policy_loss = -(distribution.log_prob(batch.actions) * batch.advantages).mean()
         entropy = distribution.entropy().mean()
         loss = policy_loss - self.spec.entropy_coef * entropy
-        return loss, {"policy_loss": float(policy_loss), "entropy": float(entropy)}
+        return loss, {"policy_loss": policy_loss.item(), "entropy": entropy.item()}
 
 
 @hookimpl

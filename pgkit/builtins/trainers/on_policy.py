@@ -82,7 +82,7 @@ class OnPolicy(Trainer):
                 if critic is not None:
                     value_loss = critic.loss(agent.critic, minibatch)
                     loss = loss + self.spec.vf_coef * value_loss
-                    metrics["value_loss"] = float(value_loss)
+                    metrics["value_loss"] = value_loss.item()
                 if not torch.isfinite(loss):
                     raise TrainingError(
                         f"the loss became {float(loss)} at step {step}: {metrics}. Likely causes: a learning rate "

@@ -1,0 +1,43 @@
+"""Shared fixtures: a registry of built-ins only, and a tiny deterministic env for exact checks."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from pgkit.registry import Registry, build_registry
+
+COUNTER_ID = "pgkit-test/Counter-v0"
+
+
+class CounterEnv(gym.Env):
+    """obs = [steps taken, episode index]; reward = 1 + action; terminates after ``terminate_at`` steps."""
+
+    metadata: dict = {"render_modes": []}
+
+    def __init__(self, terminate_at: int = 1000):
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.terminate_at = terminate_at
+        self.episode = -1
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.episode = 0, self.episode + 1
+        return np.array([0, self.episode], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.array([self.t, self.episode], np.float32)
+        return obs, 1.0 + float(action), self.t >= self.terminate_at, False, {}
+
+
+if COUNTER_ID not in gym.registry:
+    gym.register(COUNTER_ID, entry_point=CounterEnv, max_episode_steps=3)
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """Built-in components only, so installed third-party plugins cannot change test outcomes."""
+    return build_registry(entry_points=False)

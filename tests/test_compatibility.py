@@ -1,0 +1,66 @@
+"""Compatibility is checked before anything is built; each failure names slot, component, plugin,
+what is missing, and the registered components that would fit."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgkit.compatibility import check_compatibility
+from pgkit.errors import CompatibilityError
+from pgkit.recipe import resolve
+
+BASE = {
+    "env": {"id": "CartPole-v1"},
+    "policy_head": "categorical",
+    "advantage": "reward_to_go",
+    "objective": "reinforce",
+    "optimizer": "adam",
+    "logger": [],
+}
+
+
+def failures(registry, **slots) -> dict[str, str]:
+    recipe = resolve({**BASE, **slots}, registry, source="test")
+    with pytest.raises(CompatibilityError) as info:
+        check_compatibility(recipe, registry)
+    return {p.path: f"{p.message} | {p.fix}" for p in info.value.problems}
+
+
+def test_categorical_on_box(registry):
+    found = failures(registry, env={"id": "Pendulum-v1"})
+    assert found["policy_head"].startswith("'categorical' (plugin pgkit")
+    assert "needs a Discrete action space, but Pendulum-v1 has Box" in found["policy_head"]
+    assert "registered policy_heads that fit: gaussian" in found["policy_head"]
+
+
+def test_gaussian_on_discrete(registry):
+    found = failures(registry, policy_head="gaussian")
+    assert "needs a Box action space, but CartPole-v1 has Discrete(2)" in found["policy_head"]
+    assert "fit: categorical" in found["policy_head"]
+
+
+def test_critic_baseline_without_a_critic(registry):
+    found = failures(registry, baseline="critic")
+    assert "needs state values V(s) from a critic; add `critic: {type: value}`" in found["baseline"]
+    assert "fit: none, mean_return" in found["baseline"]
+
+
+def test_reinforce_with_several_epochs(registry):
+    found = failures(registry, trainer={"type": "on_policy", "epochs": 4})
+    assert "only correct on fresh on-policy data" in found["objective"] and "trainer.epochs=1" in found["objective"]
+
+
+def test_several_failures_reported_together(registry):
+    found = failures(registry, env={"id": "Pendulum-v1"}, baseline="critic")
+    assert set(found) == {"policy_head", "baseline"}
+
+
+def test_unknown_environment_suggests_ids(registry):
+    found = failures(registry, env={"id": "CartPole-v2"})
+    assert "unknown environment 'CartPole-v2'" in found["env.id"] and "CartPole-v1" in found["env.id"]
+
+
+def test_compatible_recipe_passes(registry):
+    recipe = resolve({**BASE, "critic": "value", "baseline": "critic"}, registry, source="test")
+    combo = check_compatibility(recipe, registry)
+    assert combo.action_space.n == 2
