@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from pgkit.envs import EnvSettings
 from pgkit.kinds import HeadModule
+from pgkit.normalization import ObservationNormalizer
 
 
 class Policy(nn.Module):
@@ -39,18 +42,44 @@ class Agent:
     critic: nn.Module | None
     observation_space: gym.Space
     action_space: gym.Space
+    obs_normalizer: ObservationNormalizer | None = None  # applied to raw observations before any module
 
     @classmethod
     def build(
-        cls, components: dict[str, Any], observation_space: gym.Space, action_space: gym.Space, device: str = "cpu"
+        cls,
+        components: dict[str, Any],
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        device: str = "cpu",
+        env: EnvSettings | None = None,
     ) -> Agent:
         network = components["network"]
         torso = network.build(observation_space)
         head = components["policy_head"].build(torso.out_features, action_space)
         policy = Policy(torso, head).to(device)
         critic_component = components.get("critic")
-        critic = critic_component.build(network, observation_space, action_space).to(device) if critic_component else None
-        return cls(components, policy, critic, observation_space, action_space)
+        critic = critic_component.build(network, observation_space, action_space, torso).to(device) if critic_component else None
+        normalizer = None
+        if env is not None and env.normalize.obs:
+            normalizer = ObservationNormalizer(observation_space.shape, env.normalize.clip_obs)
+        return cls(components, policy, critic, observation_space, action_space, normalizer)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.policy.parameters()).device
+
+    @property
+    def obs_dtype(self) -> torch.dtype:
+        return torch.float32 if isinstance(self.observation_space, gym.spaces.Box) else torch.long
+
+    def prepare(self, obs: np.ndarray, update_statistics: bool = False) -> np.ndarray:
+        """Raw env observations -> what the networks read (normalized, if the recipe asks for it)."""
+        return obs if self.obs_normalizer is None else self.obs_normalizer(obs, update_statistics)
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Env-ready actions for a batch of raw observations (the mode when ``deterministic``)."""
+        tensor = torch.as_tensor(self.prepare(obs), dtype=self.obs_dtype, device=self.device)
+        return self.policy.act(tensor, deterministic).cpu().numpy()
 
     def modules(self) -> dict[str, nn.Module]:
         return {"policy": self.policy, **({"critic": self.critic} if self.critic is not None else {})}
@@ -64,8 +93,13 @@ class Agent:
         return list(unique.values())
 
     def state_dict(self) -> dict[str, Any]:
-        return {name: module.state_dict() for name, module in self.modules().items()}
+        state = {name: module.state_dict() for name, module in self.modules().items()}
+        if self.obs_normalizer is not None:
+            state["obs_normalizer"] = self.obs_normalizer.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, module in self.modules().items():
             module.load_state_dict(state[name])
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.load_state_dict(state["obs_normalizer"])

@@ -17,6 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgkit.errors import Problem
 
 
+class NormalizeSettings(BaseModel):
+    """Running normalization of observations and rewards (SB3's VecNormalize)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    obs: bool = Field(False, description="Normalize observations by running mean and std; the statistics are saved with the agent and used at eval.")
+    reward: bool = Field(False, description="Scale rewards by the running std of the discounted return (training only).")
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount of the return whose std scales the rewards.")
+    clip_obs: float = Field(10.0, gt=0, description="Normalized observations are clipped to [-clip_obs, clip_obs].")
+    clip_reward: float = Field(10.0, gt=0, description="Scaled rewards are clipped to [-clip_reward, clip_reward].")
+
+
 class EnvSettings(BaseModel):
     """The ``env`` section of a recipe."""
 
@@ -28,13 +40,27 @@ class EnvSettings(BaseModel):
         "sync", description="sync: one process; async: one subprocess per env (for slow envs)."
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for gymnasium.make.")
+    normalize: NormalizeSettings = Field(default_factory=NormalizeSettings, description="Observation and reward normalization.")
+    rescale_actions: bool = Field(False, description="Present a Box action space as [-1, 1] (gymnasium's RescaleAction).")
+
+    def wrappers(self) -> list:
+        return [_rescale_to_unit_box] if self.rescale_actions else []
+
+
+def _rescale_to_unit_box(env: gym.Env) -> gym.Env:
+    if isinstance(env.action_space, gym.spaces.Box):
+        return gym.wrappers.RescaleAction(env, min_action=-1.0, max_action=1.0)
+    return env
 
 
 def make_env(settings: EnvSettings, render_mode: str | None = None) -> gym.Env:
     kwargs = dict(settings.kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    return gym.make(settings.id, **kwargs)
+    env = gym.make(settings.id, **kwargs)
+    for wrap in settings.wrappers():
+        env = wrap(env)
+    return env
 
 
 def make_vector_env(settings: EnvSettings, num_envs: int | None = None) -> gym.vector.VectorEnv:
@@ -43,6 +69,7 @@ def make_vector_env(settings: EnvSettings, num_envs: int | None = None) -> gym.v
         num_envs=num_envs or settings.num_envs,
         vectorization_mode=settings.vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        wrappers=settings.wrappers() or None,
         **settings.kwargs,
     )
 

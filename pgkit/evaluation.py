@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from pgkit.agent import Agent
 from pgkit.checkpoint import load_checkpoint
@@ -33,16 +32,14 @@ class Evaluation:
 def evaluate(agent: Agent, env: EnvSettings, episodes: int = 10, seed: int = 10_000, deterministic: bool = True) -> Evaluation:
     """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``."""
     single = make_env(env)
-    device = next(agent.policy.parameters()).device
-    obs_dtype = torch.long if not np.issubdtype(single.observation_space.dtype, np.floating) else torch.float32
     returns = []
     try:
         for episode in range(episodes):
             obs, _ = single.reset(seed=seed + episode)
             total, done = 0.0, False
             while not done:
-                action = agent.policy.act(torch.as_tensor(obs, dtype=obs_dtype, device=device).unsqueeze(0), deterministic)
-                obs, reward, terminated, truncated, _ = single.step(action.squeeze(0).cpu().numpy())
+                action = agent.act(np.asarray(obs)[None], deterministic)[0]
+                obs, reward, terminated, truncated, _ = single.step(action)
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)

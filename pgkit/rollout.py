@@ -9,77 +9,79 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.agent import Policy
+from pgkit.agent import Agent
 from pgkit.batch import Batch
+from pgkit.normalization import RewardScaler
 
 
 @dataclass(frozen=True)
 class Episode:
-    ret: float  # undiscounted sum of the env's rewards
+    ret: float  # undiscounted sum of the env's own (unscaled) rewards
     length: int
 
 
 class RolloutCollector:
-    """Steps ``envs`` with ``policy`` and returns one Batch per ``collect()``.
+    """Steps ``envs`` with the agent's policy and returns one Batch per ``collect()``.
 
-    Episodes carry on across batches; ``prior_rewards`` tells what each running episode gathered
-    before the batch. Finished episodes are kept in ``episodes`` (the last ``window``)."""
+    Observations are stored as the networks read them (normalized if the recipe asks); rewards are
+    scaled by ``reward_scaler`` if given, while episode returns are always the env's own. Episodes
+    carry on across batches; ``prior_rewards`` tells what each running episode gathered before."""
 
-    def __init__(self, envs: gym.vector.VectorEnv, policy: Policy, num_steps: int, seed: int, device: str = "cpu", window: int = 100):
-        self.envs, self.policy, self.num_steps, self.device = envs, policy, num_steps, device
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        agent: Agent,
+        num_steps: int,
+        seed: int,
+        reward_scaler: RewardScaler | None = None,
+        window: int = 100,
+    ):
+        self.envs, self.agent, self.num_steps, self.reward_scaler = envs, agent, num_steps, reward_scaler
         self.num_envs = envs.num_envs
-        obs, _ = envs.reset(seed=seed)
-        self.obs = obs
-        obs_space = envs.single_observation_space
-        self._obs_buffer = np.zeros((num_steps, self.num_envs, *obs.shape[1:]), dtype=obs.dtype)
-        self._next_obs_buffer = np.zeros_like(self._obs_buffer)
+        raw, _ = envs.reset(seed=seed)
+        self.obs = agent.prepare(raw, update_statistics=True)
+        self._obs = np.zeros((num_steps, *self.obs.shape), dtype=self.obs.dtype)
+        self._next_obs = np.zeros_like(self._obs)
         self._rewards = np.zeros((num_steps, self.num_envs), dtype=np.float32)
         self._terminated = np.zeros((num_steps, self.num_envs), dtype=bool)
         self._truncated = np.zeros((num_steps, self.num_envs), dtype=bool)
-        self._obs_dtype = torch.float32 if isinstance(obs_space, gym.spaces.Box) else torch.long
         self.episode_returns = np.zeros(self.num_envs, dtype=np.float64)
         self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
         self.episodes: deque[Episode] = deque(maxlen=window)
         self.total_episodes = 0
 
-    def _tensor(self, array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """A view of ``array`` where possible (for acting); batches use ``_copy`` instead."""
-        return torch.as_tensor(array, dtype=dtype, device=self.device)
-
-    def _copy(self, array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """A tensor that owns its memory, so the next ``collect`` cannot overwrite a returned batch."""
-        return torch.tensor(array, dtype=dtype, device=self.device)
-
     def collect(self) -> Batch:
+        agent, device = self.agent, self.agent.device
         prior_rewards = self.episode_returns.astype(np.float32)
         actions, log_probs = [], []
         for t in range(self.num_steps):
-            self._obs_buffer[t] = self.obs
+            self._obs[t] = self.obs
             with torch.no_grad():
-                distribution = self.policy(self._tensor(self.obs, self._obs_dtype))
+                distribution = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=device))
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
-                env_action = self.policy.head.env_action(action).cpu().numpy()
-            obs, reward, terminated, truncated, info = self.envs.step(env_action)
-            next_obs = self._next_obs_buffer[t]
-            next_obs[:] = obs
+                env_action = agent.policy.head.env_action(action).cpu().numpy()
+            raw, reward, terminated, truncated, info = self.envs.step(env_action)
             done = terminated | truncated
+            self.obs = agent.prepare(raw, update_statistics=True)
+            self._next_obs[t] = self.obs
             if done.any():
                 for i in np.flatnonzero(info["_final_obs"]):
-                    next_obs[i] = info["final_obs"][i]
-            self._rewards[t], self._terminated[t], self._truncated[t] = reward, terminated, truncated
+                    self._next_obs[t, i] = agent.prepare(info["final_obs"][i][None])[0]
             self._record_episodes(reward, done)
-            self.obs = obs
+            self._rewards[t] = reward if self.reward_scaler is None else self.reward_scaler(reward, done)
+            self._terminated[t], self._truncated[t] = terminated, truncated
+        # copies that own their memory, so the next collect() cannot overwrite a returned batch
         return Batch(
-            obs=self._copy(self._obs_buffer, self._obs_dtype),
+            obs=torch.tensor(self._obs, dtype=agent.obs_dtype, device=device),
             actions=torch.stack(actions),
             log_probs=torch.stack(log_probs),
-            rewards=self._copy(self._rewards),
-            terminated=self._copy(self._terminated),
-            truncated=self._copy(self._truncated),
-            next_obs=self._copy(self._next_obs_buffer, self._obs_dtype),
-            prior_rewards=self._copy(prior_rewards),
+            rewards=torch.tensor(self._rewards, device=device),
+            terminated=torch.tensor(self._terminated, device=device),
+            truncated=torch.tensor(self._truncated, device=device),
+            next_obs=torch.tensor(self._next_obs, dtype=agent.obs_dtype, device=device),
+            prior_rewards=torch.tensor(prior_rewards, device=device),
         )
 
     def _record_episodes(self, reward: np.ndarray, done: np.ndarray) -> None:

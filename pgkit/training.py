@@ -20,7 +20,9 @@ def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)
     seed_everything(settings.seed)
-    return Agent.build(recipe.instantiate(), combo.observation_space, combo.action_space, resolve_device(settings.device))
+    return Agent.build(
+        recipe.instantiate(), combo.observation_space, combo.action_space, resolve_device(settings.device), settings.env
+    )
 
 
 def train(recipe: Recipe, run_dir: Path | None = None, registry: Registry | None = None) -> tuple[Agent, Run]:

@@ -37,7 +37,7 @@ def test_minimal_recipe_fills_defaults(registry):
     assert data["critic"] is None
     assert data["optimizer"] == {
         "type": "adam", "plugin": "pgkit", "version": data["optimizer"]["version"], "lr": 0.01,
-        "max_grad_norm": 0.5, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
+        "max_grad_norm": 0.5, "lr_schedule": "constant", "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
     }
 
 

@@ -31,7 +31,7 @@ def test_rollout_keeps_final_observation_and_flags(registry, terminate_at, flag)
     true final observation, and the following obs the next episode's first."""
     agent = counter_agent(registry)
     envs = make_vector_env(EnvSettings(id=COUNTER_ID, num_envs=2, kwargs={"terminate_at": terminate_at}))
-    batch = RolloutCollector(envs, agent.policy, num_steps=7, seed=0).collect()
+    batch = RolloutCollector(envs, agent, num_steps=7, seed=0).collect()
     length = min(terminate_at, 3)
     ends = [t for t in range(7) if (t + 1) % length == 0]
     assert batch.terminated[:, 0].nonzero().flatten().tolist() == (ends if flag == "terminated" else [])
@@ -48,7 +48,7 @@ def test_rollout_keeps_final_observation_and_flags(registry, terminate_at, flag)
 def test_prior_rewards_carry_across_batches(registry):
     agent = counter_agent(registry)
     envs = make_vector_env(EnvSettings(id=COUNTER_ID, num_envs=1))
-    collector = RolloutCollector(envs, agent.policy, num_steps=2, seed=0)
+    collector = RolloutCollector(envs, agent, num_steps=2, seed=0)
     first = collector.collect()  # steps 1-2 of the first 3-step episode
     second = collector.collect()
     assert second.prior_rewards.item() == pytest.approx(first.rewards.sum().item())

@@ -22,8 +22,11 @@ class Critic(Component):
     estimates: ClassVar[Literal["state_value", "action_value"]]
 
     @abstractmethod
-    def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space) -> nn.Module:
-        """A new value module; a state-value critic maps ``obs [B, ...] -> [B]``."""
+    def build(
+        self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module
+    ) -> nn.Module:
+        """A new value module; a state-value critic maps ``obs [B, ...] -> [B]``. It may reuse
+        ``policy_torso`` (a shared torso) or build its own from ``network``."""
 
     @abstractmethod
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:

@@ -35,5 +35,10 @@ class Objective(Component):
         return None
 
     @abstractmethod
-    def loss(self, policy: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
-        """Loss on a flattened batch with ``advantages`` filled in."""
+    def loss(self, policy: nn.Module, batch: Batch, progress: float) -> tuple[Tensor, dict[str, float]]:
+        """Loss on a flattened batch with ``advantages`` filled in; ``progress`` in [0, 1] is the
+        fraction of training done (for schedules)."""
+
+    def stop_early(self, metrics: dict[str, float]) -> bool:
+        """Should the trainer stop passing over this batch (e.g. the policy moved too far)? Default: no."""
+        return False

@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 
 from pgkit.component import Component, Spec
+from pgkit.schedules import Schedule, scheduled
 
 
 class OptimizerSpec(Spec):
@@ -16,6 +17,7 @@ class OptimizerSpec(Spec):
     max_grad_norm: float | None = Field(
         0.5, gt=0, description="Clip the global gradient norm to this before each step; null disables clipping."
     )
+    lr_schedule: Schedule = Field("constant", description="constant, or linear decay of lr to 0 over training.")
 
 
 class Optimizer(Component):
@@ -27,6 +29,13 @@ class Optimizer(Component):
     @abstractmethod
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """A new optimizer over ``params``."""
+
+    def set_learning_rate(self, optimizer: torch.optim.Optimizer, progress: float) -> float:
+        """Apply the schedule at ``progress`` in [0, 1]; returns the learning rate now in use."""
+        lr = scheduled(self.spec.lr, self.spec.lr_schedule, progress)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
 
     def clip(self, params: Iterable[torch.nn.Parameter]) -> float:
         """Clip gradients to ``max_grad_norm`` (if set); returns the norm before clipping."""

@@ -16,6 +16,7 @@ from pgkit.envs import make_vector_env
 from pgkit.errors import TrainingError
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import Trainer
+from pgkit.normalization import RewardScaler
 from pgkit.rollout import RolloutCollector
 from pgkit.run import Run
 
@@ -40,8 +41,11 @@ class OnPolicy(Trainer):
 
     def train(self, agent: Agent, run: Run) -> None:
         spec, slots = self.spec, agent.components
-        envs = make_vector_env(run.recipe.settings.env)
-        collector = RolloutCollector(envs, agent.policy, spec.steps_per_env, run.seed, run.device, spec.log_window)
+        env_settings = run.recipe.settings.env
+        envs = make_vector_env(env_settings)
+        normalize = env_settings.normalize
+        scaler = RewardScaler(envs.num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
+        collector = RolloutCollector(envs, agent, spec.steps_per_env, run.seed, scaler, spec.log_window)
         parameters = agent.parameters()
         optimizer = slots["optimizer"].build(parameters)
         shuffle = torch.Generator().manual_seed(run.seed)
@@ -52,12 +56,21 @@ class OnPolicy(Trainer):
             while steps < spec.total_steps:
                 batch = collector.collect()
                 steps += batch_size
+                progress = min(1.0, steps / spec.total_steps)
                 self._fill_values(agent, batch)
                 slots["advantage"](batch, slots["baseline"](batch))
                 slots["baseline"].update(batch)
-                losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps)
+                lr = slots["optimizer"].set_learning_rate(optimizer, progress)
+                losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps, progress)
                 elapsed = time.perf_counter() - started
-                run.log(steps, {**_episode_metrics(collector), **losses, "steps_per_second": steps / elapsed, "time": elapsed})
+                run.log(steps, {
+                    **_episode_metrics(collector),
+                    **losses,
+                    "explained_variance": _explained_variance(batch),
+                    "learning_rate": lr,
+                    "steps_per_second": steps / elapsed,
+                    "time": elapsed,
+                })
         finally:
             envs.close()
             run.close()
@@ -69,23 +82,26 @@ class OnPolicy(Trainer):
         if agent.critic is None:
             return
         with torch.no_grad():
-            flat_obs = batch.obs.flatten(0, 1)
-            batch.values = agent.critic(flat_obs).view(batch.num_steps, batch.num_envs)
+            batch.values = agent.critic(batch.obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
             batch.next_values = agent.critic(batch.next_obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
 
-    def _update(self, agent, batch, optimizer, parameters, shuffle, step) -> dict[str, float]:
+    def _update(self, agent, batch, optimizer, parameters, shuffle, step, progress) -> dict[str, float]:
+        """Epochs of minibatch steps; returns each metric averaged over the steps taken."""
         objective, critic = agent.components["objective"], agent.components.get("critic")
-        sums: dict[str, list[float]] = {}
+        collected: dict[str, list[float]] = {}
         for _ in range(self.spec.epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, shuffle):
-                loss, metrics = objective.loss(agent.policy, minibatch)
+                loss, metrics = objective.loss(agent.policy, minibatch, progress)
+                if objective.stop_early(metrics):
+                    collected.setdefault("stopped_early", []).append(1.0)
+                    return _means(collected)
                 if critic is not None:
                     value_loss = critic.loss(agent.critic, minibatch)
                     loss = loss + self.spec.vf_coef * value_loss
                     metrics["value_loss"] = value_loss.item()
                 if not torch.isfinite(loss):
                     raise TrainingError(
-                        f"the loss became {float(loss)} at step {step}: {metrics}. Likely causes: a learning rate "
+                        f"the loss became {loss.item()} at step {step}: {metrics}. Likely causes: a learning rate "
                         "too high, unnormalized rewards or observations of large scale, or log_std_init too small"
                     )
                 optimizer.zero_grad(set_to_none=True)
@@ -93,8 +109,20 @@ class OnPolicy(Trainer):
                 metrics["grad_norm"] = agent.components["optimizer"].clip(parameters)
                 optimizer.step()
                 for key, value in metrics.items():
-                    sums.setdefault(key, []).append(value)
-        return {key: float(np.mean(values)) for key, values in sums.items()}
+                    collected.setdefault(key, []).append(value)
+        return _means(collected)
+
+
+def _means(collected: dict[str, list[float]]) -> dict[str, float]:
+    return {key: float(np.mean(values)) for key, values in collected.items()}
+
+
+def _explained_variance(batch: Batch) -> float:
+    """1 - Var[returns - V] / Var[returns]: 1 is a perfect critic, 0 no better than a constant."""
+    if batch.values is None:
+        return math.nan
+    variance = batch.returns.var()
+    return float(1 - (batch.returns - batch.values).var() / variance) if variance > 0 else math.nan
 
 
 def _episode_metrics(collector: RolloutCollector) -> dict[str, float]:

@@ -1,0 +1,71 @@
+"""Running normalization of observations and rewards (as SB3's VecNormalize), saved with the agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class RunningMeanStd:
+    """Mean and variance of a stream of arrays, merged batch by batch (Chan et al.'s parallel update)."""
+
+    def __init__(self, shape: tuple[int, ...] = ()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, batch: np.ndarray) -> None:
+        batch_mean, batch_var, batch_count = batch.mean(axis=0), batch.var(axis=0), batch.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        self.var = (self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total) / total
+        self.count = total
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean, self.var, self.count = np.asarray(state["mean"]), np.asarray(state["var"]), float(state["count"])
+
+
+class ObservationNormalizer:
+    """obs -> clip((obs - mean) / sqrt(var + eps), -clip, clip), statistics updated while training."""
+
+    def __init__(self, shape: tuple[int, ...], clip: float, epsilon: float = 1e-8):
+        self.stats, self.clip, self.epsilon = RunningMeanStd(shape), clip, epsilon
+
+    def __call__(self, obs: np.ndarray, update: bool) -> np.ndarray:
+        if update:
+            self.stats.update(obs)
+        normalized = (obs - self.stats.mean) / np.sqrt(self.stats.var + self.epsilon)
+        return np.clip(normalized, -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.stats.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stats.load_state_dict(state)
+
+
+class RewardScaler:
+    """r -> clip(r / sqrt(Var[discounted return] + eps)): rewards scaled by the spread of the return
+    R_t = gamma R_{t-1} + r_t, tracked per env and reset at episode ends (as in SB3's VecNormalize)."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float, epsilon: float = 1e-8):
+        self.stats, self.gamma, self.clip, self.epsilon = RunningMeanStd(), gamma, clip, epsilon
+        self.returns = np.zeros(num_envs, np.float64)
+
+    def __call__(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + reward
+        self.stats.update(self.returns)
+        self.returns[done] = 0.0
+        return np.clip(reward / np.sqrt(self.stats.var + self.epsilon), -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self.stats.state_dict(), "returns": self.returns.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stats.load_state_dict(state)
+        self.returns = np.asarray(state["returns"])
