@@ -11,6 +11,7 @@ import difflib
 from typing import Any, Literal
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,7 +50,8 @@ class EnvSettings(BaseModel):
 
 def _rescale_to_unit_box(env: gym.Env) -> gym.Env:
     if isinstance(env.action_space, gym.spaces.Box):
-        return gym.wrappers.RescaleAction(env, min_action=-1.0, max_action=1.0)
+        bound = np.ones(env.action_space.shape, dtype=env.action_space.dtype)
+        return gym.wrappers.RescaleAction(env, min_action=-bound, max_action=bound)
     return env
 
 

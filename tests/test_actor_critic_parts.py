@@ -1,0 +1,125 @@
+"""Schedules, value-loss clipping, normalization statistics and the actor-critic compatibility rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pgkit.batch import Batch
+from pgkit.builtins.critics.value import Value
+from pgkit.compatibility import check_compatibility
+from pgkit.errors import CompatibilityError
+from pgkit.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
+from pgkit.recipe import resolve
+from pgkit.schedules import scheduled
+from pgkit.training import train
+
+
+def test_schedules():
+    assert scheduled(0.3, "constant", 0.9) == 0.3
+    assert [scheduled(1e-3, "linear", p) for p in (0.0, 0.25, 1.0, 1.5)] == pytest.approx([1e-3, 7.5e-4, 0.0, 0.0])
+
+
+class Identity(torch.nn.Module):
+    def forward(self, obs):
+        return obs[:, 0]
+
+
+def value_batch(predicted, old, returns) -> Batch:
+    n = len(predicted)
+    zeros = torch.zeros(n)
+    return Batch(
+        obs=torch.tensor(predicted).unsqueeze(1), actions=zeros, log_probs=zeros, rewards=zeros,
+        terminated=zeros.bool(), truncated=zeros.bool(), next_obs=zeros.unsqueeze(1),
+        values=torch.tensor(old), returns=torch.tensor(returns),
+    )
+
+
+def test_value_loss_by_hand():
+    batch = value_batch([1.0, 4.0], old=[0.0, 0.0], returns=[0.0, 2.0])
+    assert Value().loss(Identity(), batch).item() == pytest.approx((1 + 4) / 2)
+    # clip 0.5: clipped predictions 0.5 and 0.5; per element max((1)^2, (0.5)^2)=1, max((2)^2, (1.5)^2)=4
+    assert Value(clip_range=0.5).loss(Identity(), batch).item() == pytest.approx((1 + 4) / 2)
+    batch = value_batch([1.0, 1.0], old=[3.0, 0.0], returns=[1.0, 1.0])
+    # element 0: unclipped 0, clipped 3 - 0.5 = 2.5 -> (1.5)^2 = 2.25 is larger; element 1: 0 and (0.5)^2
+    assert Value(clip_range=0.5).loss(Identity(), batch).item() == pytest.approx((2.25 + 0.25) / 2)
+    assert Value(loss="huber", huber_delta=1.0).loss(Identity(), value_batch([3.0], [0.0], [0.0])).item() == pytest.approx(2.5)
+
+
+def test_running_mean_std_matches_numpy():
+    rng = np.random.default_rng(0)
+    data = rng.normal(3.0, 2.0, size=(1000, 3))
+    stats = RunningMeanStd((3,))
+    for chunk in np.array_split(data, 7):
+        stats.update(chunk)
+    np.testing.assert_allclose(stats.mean, data.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(stats.var, data.var(axis=0), rtol=1e-4)
+
+
+def test_observation_normalizer_freezes_without_update():
+    normalizer = ObservationNormalizer((2,), clip=5.0)
+    normalizer(np.array([[0.0, 10.0], [2.0, 30.0]]), update=True)
+    before = normalizer.state_dict()
+    out = normalizer(np.array([[1.0, 20.0]]), update=False)
+    assert normalizer.state_dict() == before
+    np.testing.assert_allclose(out, [[0.0, 0.0]], atol=1e-3)
+    assert normalizer(np.array([[1e6, 20.0]]), update=False)[0, 0] == 5.0  # clipped
+
+
+def test_reward_scaler_tracks_discounted_return_and_resets():
+    scaler = RewardScaler(num_envs=2, gamma=0.5, clip=100.0)
+    scaler(np.array([1.0, 1.0]), np.array([False, True]))
+    assert scaler.returns.tolist() == [1.0, 0.0]
+    scaler(np.array([1.0, 1.0]), np.array([False, False]))
+    assert scaler.returns.tolist() == [1.5, 1.0]
+
+
+BASE = {
+    "env": {"id": "CartPole-v1", "num_envs": 2},
+    "policy_head": "categorical",
+    "objective": "ppo_clip",
+    "optimizer": "adam",
+    "logger": [],
+}
+
+
+@pytest.mark.parametrize(
+    "slots, path, message",
+    [
+        ({"advantage": "gae"}, "advantage", "needs state values V(s) from a critic"),
+        ({"advantage": "td", "critic": "value", "baseline": "mean_return"}, "advantage", "baseline 'mean_return' would have no effect"),
+        ({"advantage": "gae", "critic": "value", "objective": "reinforce", "trainer": {"type": "on_policy", "epochs": 10}}, "objective", "fresh on-policy data"),
+    ],
+)
+def test_actor_critic_rules(registry, slots, path, message):
+    recipe = resolve({**BASE, **slots}, registry)
+    with pytest.raises(CompatibilityError) as info:
+        check_compatibility(recipe, registry)
+    assert any(p.path == path and message in p.message for p in info.value.problems)
+
+
+def test_ppo_trains_with_every_option(registry, tmp_path):
+    recipe = resolve(
+        {
+            **BASE,
+            "env": {"id": "Pendulum-v1", "num_envs": 2, "normalize": {"obs": True, "reward": True}, "rescale_actions": True},
+            "policy_head": "gaussian",
+            "critic": {"type": "value", "clip_range": 0.2, "shared_torso": True},
+            "advantage": {"type": "gae", "normalize": True},
+            "objective": {"type": "ppo_clip", "clip_schedule": "linear", "target_kl": 0.02},
+            "optimizer": {"type": "adam", "lr_schedule": "linear"},
+            "trainer": {"type": "on_policy", "total_steps": 256, "steps_per_env": 64, "epochs": 3, "minibatch_size": 32},
+        },
+        registry,
+    )
+    agent, run = train(recipe, run_dir=tmp_path, registry=registry)
+    metrics = run.last_metrics
+    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "steps_per_second"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["learning_rate"] == 0.0  # linear schedule at the end of training
+    assert agent.critic.torso is agent.policy.torso
+    assert agent.obs_normalizer.stats.count > 256  # updated on every observation seen
+    assert agent.action_space.high.tolist() == [1.0]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["modules"]["obs_normalizer"]["mean"] == agent.obs_normalizer.stats.mean.tolist()
