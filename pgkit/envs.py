@@ -8,7 +8,7 @@ transition of a ``[T, N]`` batch is real (NEXT_STEP autoreset would insert a dea
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -74,6 +74,20 @@ def make_vector_env(settings: EnvSettings, num_envs: int | None = None) -> gym.v
         wrappers=settings.wrappers() or None,
         **settings.kwargs,
     )
+
+
+def with_final_observations(next_obs: np.ndarray, info: dict, prepare: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``next_obs`` with the true final observation (passed through ``prepare``) where an episode ended.
+
+    Under SAME_STEP autoreset the step that ends an episode returns the next episode's first
+    observation; the final one is in ``info["final_obs"]``. Returns ``next_obs`` itself if none ended."""
+    ended = info.get("_final_obs")
+    if ended is None or not ended.any():
+        return next_obs
+    patched = next_obs.copy()
+    for i in np.flatnonzero(ended):
+        patched[i] = prepare(np.asarray(info["final_obs"][i])[None])[0]
+    return patched
 
 
 def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem:

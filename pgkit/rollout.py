@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-
 import gymnasium as gym
 import numpy as np
 import torch
 
 from pgkit.agent import Agent
 from pgkit.batch import Batch
+from pgkit.envs import with_final_observations
+from pgkit.episodes import EpisodeTracker
 from pgkit.normalization import RewardScaler
-
-
-@dataclass(frozen=True)
-class Episode:
-    ret: float  # undiscounted sum of the env's own (unscaled) rewards
-    length: int
 
 
 class RolloutCollector:
@@ -45,14 +38,11 @@ class RolloutCollector:
         self._rewards = np.zeros((num_steps, self.num_envs), dtype=np.float32)
         self._terminated = np.zeros((num_steps, self.num_envs), dtype=bool)
         self._truncated = np.zeros((num_steps, self.num_envs), dtype=bool)
-        self.episode_returns = np.zeros(self.num_envs, dtype=np.float64)
-        self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self.episodes: deque[Episode] = deque(maxlen=window)
-        self.total_episodes = 0
+        self.episodes = EpisodeTracker(self.num_envs, window)
 
     def collect(self) -> Batch:
         agent, device = self.agent, self.agent.device
-        prior_rewards = self.episode_returns.astype(np.float32)
+        prior_rewards = self.episodes.returns.astype(np.float32)
         actions, log_probs = [], []
         for t in range(self.num_steps):
             self._obs[t] = self.obs
@@ -65,11 +55,8 @@ class RolloutCollector:
             raw, reward, terminated, truncated, info = self.envs.step(env_action)
             done = terminated | truncated
             self.obs = agent.prepare(raw, update_statistics=True)
-            self._next_obs[t] = self.obs
-            if done.any():
-                for i in np.flatnonzero(info["_final_obs"]):
-                    self._next_obs[t, i] = agent.prepare(info["final_obs"][i][None])[0]
-            self._record_episodes(reward, done)
+            self._next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
+            self.episodes.step(reward, done)
             self._rewards[t] = reward if self.reward_scaler is None else self.reward_scaler(reward, done)
             self._terminated[t], self._truncated[t] = terminated, truncated
         # copies that own their memory, so the next collect() cannot overwrite a returned batch
@@ -83,12 +70,3 @@ class RolloutCollector:
             next_obs=torch.tensor(self._next_obs, dtype=agent.obs_dtype, device=device),
             prior_rewards=torch.tensor(prior_rewards, device=device),
         )
-
-    def _record_episodes(self, reward: np.ndarray, done: np.ndarray) -> None:
-        self.episode_returns += reward
-        self.episode_lengths += 1
-        for i in np.flatnonzero(done):
-            self.episodes.append(Episode(float(self.episode_returns[i]), int(self.episode_lengths[i])))
-            self.total_episodes += 1
-        self.episode_returns[done] = 0.0
-        self.episode_lengths[done] = 0

@@ -20,12 +20,16 @@ class Objective(Component):
     kind = "objective"
     needs_log_prob: ClassVar[bool] = True
     allows_reuse: ClassVar[bool] = False  # may several epochs pass over one batch?
+    off_policy: ClassVar[bool] = False  # learns from replayed transitions of older policies
 
     def incompatibility(self, combo: Combination) -> str | None:
         head = combo.get("policy_head")
         if self.needs_log_prob and head is not None and not head.has_log_prob:
-            return f"needs log-probabilities, which policy head '{head.name}' does not give"
+            return f"needs log-probabilities, which policy head '{head.name}' does not give; use a stochastic head, or dpg with the off_policy trainer"
         trainer = combo.get("trainer")
+        if trainer is not None and getattr(trainer, "off_policy", False) != self.off_policy:
+            wanted = "an off-policy trainer (off_policy)" if self.off_policy else "an on-policy trainer (on_policy)"
+            return f"needs {wanted}, but the trainer is '{trainer.name}'"
         epochs = getattr(getattr(trainer, "spec", None), "epochs", 1)
         if not self.allows_reuse and epochs > 1:
             return (
@@ -35,9 +39,11 @@ class Objective(Component):
         return None
 
     @abstractmethod
-    def loss(self, policy: nn.Module, batch: Batch, progress: float) -> tuple[Tensor, dict[str, float]]:
-        """Loss on a flattened batch with ``advantages`` filled in; ``progress`` in [0, 1] is the
-        fraction of training done (for schedules)."""
+    def loss(
+        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Loss on a flat batch (on-policy: with ``advantages`` filled in). ``progress`` in [0, 1] is
+        the fraction of training done (for schedules); ``critic`` is the critic's module, if any."""
 
     def stop_early(self, metrics: dict[str, float]) -> bool:
         """Should the trainer stop passing over this batch (e.g. the policy moved too far)? Default: no."""

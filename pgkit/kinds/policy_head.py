@@ -30,6 +30,7 @@ class PolicyHead(Component):
     kind = "policy_head"
     action_space_type: ClassVar[type[gym.Space]]
     has_log_prob: ClassVar[bool] = True  # False for deterministic heads
+    deterministic: ClassVar[bool] = False  # the action is a differentiable function of the state (DPG)
 
     def incompatibility(self, combo: Combination) -> str | None:
         if not isinstance(combo.action_space, self.action_space_type):

@@ -18,6 +18,7 @@ class Trainer(Component):
     kind = "trainer"
     required_slots: ClassVar[frozenset[str]]
     optional_slots: ClassVar[frozenset[str]] = frozenset()
+    off_policy: ClassVar[bool] = False  # trains on replayed transitions rather than fresh batches
 
     @abstractmethod
     def train(self, agent: Agent, run: Run) -> None:

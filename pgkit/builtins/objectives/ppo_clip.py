@@ -30,7 +30,9 @@ class PPOClip(Objective):
     Spec = PPOClipSpec
     allows_reuse = True
 
-    def loss(self, policy: nn.Module, batch: Batch, progress: float = 0.0) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
         clip = scheduled(self.spec.clip_range, self.spec.clip_schedule, progress)
         distribution = policy(batch.obs)
         log_ratio = distribution.log_prob(batch.actions) - batch.log_probs

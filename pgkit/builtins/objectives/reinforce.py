@@ -22,7 +22,9 @@ class Reinforce(Objective):
     name = "reinforce"
     Spec = ReinforceSpec
 
-    def loss(self, policy: nn.Module, batch: Batch, progress: float = 0.0) -> tuple[Tensor, dict[str, float]]:
+    def loss(
+        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
         distribution = policy(batch.obs)
         policy_loss = -(distribution.log_prob(batch.actions) * batch.advantages).mean()
         entropy = distribution.entropy().mean()

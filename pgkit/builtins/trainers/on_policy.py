@@ -39,6 +39,12 @@ class OnPolicy(Trainer):
     required_slots = frozenset({"network", "policy_head", "baseline", "advantage", "objective", "optimizer"})
     optional_slots = frozenset({"critic", "logger"})
 
+    def incompatibility(self, combo) -> str | None:
+        critic = combo.get("critic")
+        if critic is not None and critic.estimates != "state_value":
+            return f"reads state values V(s), but critic '{critic.name}' estimates Q(s, a); use `critic: value`"
+        return None
+
     def train(self, agent: Agent, run: Run) -> None:
         spec, slots = self.spec, agent.components
         env_settings = run.recipe.settings.env
@@ -64,7 +70,7 @@ class OnPolicy(Trainer):
                 losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps, progress)
                 elapsed = time.perf_counter() - started
                 run.log(steps, {
-                    **_episode_metrics(collector),
+                    **collector.episodes.metrics(),
                     **losses,
                     "explained_variance": _explained_variance(batch),
                     "learning_rate": lr,
@@ -91,7 +97,7 @@ class OnPolicy(Trainer):
         collected: dict[str, list[float]] = {}
         for _ in range(self.spec.epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, shuffle):
-                loss, metrics = objective.loss(agent.policy, minibatch, progress)
+                loss, metrics = objective.loss(agent.policy, minibatch, progress, agent.critic)
                 if objective.stop_early(metrics):
                     collected.setdefault("stopped_early", []).append(1.0)
                     return _means(collected)
@@ -124,14 +130,6 @@ def _explained_variance(batch: Batch) -> float:
     variance = batch.returns.var()
     return float(1 - (batch.returns - batch.values).var() / variance) if variance > 0 else math.nan
 
-
-def _episode_metrics(collector: RolloutCollector) -> dict[str, float]:
-    episodes = collector.episodes
-    return {
-        "episodes": float(collector.total_episodes),
-        "return_mean": float(np.mean([e.ret for e in episodes])) if episodes else math.nan,
-        "length_mean": float(np.mean([e.length for e in episodes])) if episodes else math.nan,
-    }
 
 
 @hookimpl

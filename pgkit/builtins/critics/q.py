@@ -1,0 +1,73 @@
+"""Critics ``q`` and ``twin_q``: learned action values Q(s, a)."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from pgkit.batch import Batch
+from pgkit.component import Spec
+from pgkit.hookspecs import hookimpl
+from pgkit.kinds import Critic, Network
+
+
+class QEnsemble(nn.Module):
+    """K independent Q networks over [flat obs, action]: ``forward(obs, action) -> [K, B]``."""
+
+    def __init__(self, torsos: list[nn.Module]):
+        super().__init__()
+        self.torsos = nn.ModuleList(torsos)
+        self.heads = nn.ModuleList(nn.Linear(torso.out_features, 1) for torso in torsos)
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        inputs = torch.cat([obs.flatten(1).float(), action.flatten(1)], dim=-1)
+        return torch.stack([head(torso(inputs)).squeeze(-1) for torso, head in zip(self.torsos, self.heads)])
+
+
+class QSpec(Spec):
+    huber: bool = Field(False, description="Huber instead of squared error for the TD regression.")
+
+
+class Q(Critic):
+    """Action-value critic Q(s, a), regressed on the trainer's TD targets (DDPG)."""
+
+    name = "q"
+    Spec = QSpec
+    estimates = "action_value"
+    count = 1  # networks in the ensemble; targets use their minimum
+
+    def incompatibility(self, combo) -> str | None:
+        if not isinstance(combo.observation_space, gym.spaces.Box) or not isinstance(combo.action_space, gym.spaces.Box):
+            return f"reads Box observations and actions, but {combo.env_id} has {combo.observation_space} and {combo.action_space}"
+        return None
+
+    def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
+        width = math.prod(observation_space.shape) + math.prod(action_space.shape)
+        joint = gym.spaces.Box(-math.inf, math.inf, (width,), dtype="float32")
+        return QEnsemble([network.build(joint) for _ in range(self.count)])
+
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor:
+        """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``."""
+        predicted = module(batch.obs, batch.actions)
+        target = batch.returns.expand_as(predicted)
+        if self.spec.huber:
+            return F.huber_loss(predicted, target, reduction="none").mean(dim=1).sum()
+        return F.mse_loss(predicted, target, reduction="none").mean(dim=1).sum()
+
+
+class TwinQ(Q):
+    """Two Q networks; targets use min(Q1', Q2') to curb overestimation (TD3's clipped double Q, Fujimoto et al. 2018)."""
+
+    name = "twin_q"
+    count = 2
+
+
+@hookimpl
+def register_critics(register):
+    register(Q)
+    register(TwinQ)

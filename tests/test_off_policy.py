@@ -1,0 +1,176 @@
+"""Off-policy parts: replay buffer, Polyak averaging, TD targets, noise statistics, DPG rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import COUNTER_ID
+from pgkit.builtins.critics.q import Q, TwinQ
+from pgkit.builtins.objectives.dpg import DPG
+from pgkit.builtins.trainers.off_policy import OffPolicy, Targets
+from pgkit.compatibility import check_compatibility
+from pgkit.errors import CompatibilityError
+from pgkit.functional import polyak_update
+from pgkit.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from pgkit.recipe import resolve
+from pgkit.replay import ReplayBuffer
+from pgkit.training import train
+
+
+def test_replay_wraps_around_and_keeps_the_newest():
+    buffer = ReplayBuffer(5, (1,), torch.float32, (1,))
+    for start in (0, 3, 6):  # three adds of 3 transitions each into 5 slots
+        ids = torch.arange(start, start + 3, dtype=torch.float32)
+        buffer.add(ids[:, None], ids[:, None], ids, ids[:, None] + 0.5, ids == 7)
+    assert len(buffer) == 5 and buffer.position == 4
+    assert sorted(buffer.rewards.tolist()) == [4, 5, 6, 7, 8]  # 0..3 were overwritten
+    assert buffer.obs[3, 0] == 8 and buffer.next_obs[3, 0] == 8.5 and buffer.terminated.sum() == 1
+
+
+def test_replay_samples_uniformly_consistent_rows():
+    buffer = ReplayBuffer(100, (2,), torch.float32, (1,))
+    ids = torch.arange(10, dtype=torch.float32)
+    buffer.add(torch.stack([ids, -ids], 1), ids[:, None], ids, torch.stack([ids + 1, -ids], 1), ids > 4)
+    batch = buffer.sample(20_000, torch.Generator().manual_seed(0))
+    assert torch.equal(batch.obs[:, 0], batch.rewards) and torch.equal(batch.actions[:, 0], batch.rewards)
+    assert torch.equal(batch.next_obs[:, 0], batch.rewards + 1) and torch.equal(batch.terminated, batch.rewards > 4)
+    assert not batch.truncated.any()
+    counts = torch.bincount(batch.rewards.long(), minlength=10).float()
+    # uniform over the 10 stored rows: each count ~ Binomial(20000, 0.1), sd ~ 42; allow 5 sd
+    assert (counts - 2000).abs().max() < 5 * math.sqrt(20_000 * 0.1 * 0.9)
+
+
+def test_polyak_update():
+    target, source = [torch.zeros(3), torch.ones(2)], [torch.ones(3), torch.full((2,), 3.0)]
+    polyak_update(target, source, tau=0.25)
+    assert target[0].tolist() == [0.25] * 3 and target[1].tolist() == [1.5] * 2
+
+
+class ConstantQ(torch.nn.Module):
+    """Q_k(s, a) = c_k + a (for checking targets)."""
+
+    def __init__(self, constants):
+        super().__init__()
+        self.constants = torch.tensor(constants)
+
+    def forward(self, obs, action):
+        return self.constants[:, None] + action[:, 0][None]
+
+
+class FixedPolicy(torch.nn.Module):
+    def __init__(self, action):
+        super().__init__()
+        self.action = action
+
+    def forward(self, obs):
+        from pgkit.builtins.policy_heads.deterministic import Dirac
+
+        return Dirac(torch.full((obs.shape[0], 1), self.action))
+
+
+def off_policy_batch():
+    buffer = ReplayBuffer(4, (1,), torch.float32, (1,))
+    buffer.add(torch.zeros(2, 1), torch.zeros(2, 1), torch.tensor([1.0, 2.0]), torch.zeros(2, 1), torch.tensor([False, True]))
+    batch = buffer.sample(64, torch.Generator().manual_seed(0))
+    return batch.rows(batch.rewards.argsort())
+
+
+def test_td_target_clipped_double_q_and_termination_mask():
+    """y = r + gamma (1 - terminated) min_k Q'_k(s', mu'(s')); only termination stops bootstrapping."""
+    targets = Targets(FixedPolicy(0.5), ConstantQ([3.0, 1.0]))
+    batch = off_policy_batch()
+    y = OffPolicy(gamma=0.5).td_target(targets, batch)
+    # reward 1, not terminated: 1 + 0.5 * min(3 + 0.5, 1 + 0.5) = 1.75; reward 2, terminated: 2
+    assert set(zip(batch.rewards.tolist(), y.tolist())) == {(1.0, 1.75), (2.0, 2.0)}
+
+
+def test_target_smoothing_noise_is_clipped():
+    targets = Targets(FixedPolicy(0.0), ConstantQ([0.0]))
+    batch = off_policy_batch()
+    y = OffPolicy(gamma=1.0, target_policy_noise=10.0, target_noise_clip=0.3).td_target(targets, batch)
+    smoothing = (y - batch.rewards)[~batch.terminated]  # = the noisy target action, since Q' = a
+    assert smoothing.abs().max() == pytest.approx(0.3) and smoothing.std() > 0
+
+
+def test_noise_statistics():
+    rng = np.random.default_rng(0)
+    gaussian = np.stack([GaussianNoise((4, 2), 0.3, rng).sample() for _ in range(5000)])
+    assert abs(gaussian.mean()) < 0.01 and gaussian.std() == pytest.approx(0.3, rel=0.03)
+    ou = OrnsteinUhlenbeckNoise((64, 1), std=0.2, theta=0.15, dt=0.01, rng=rng)
+    for _ in range(2000):  # burn in: 2000 steps >> 1 / (theta dt) = 667
+        ou.sample()
+    samples = np.stack([ou.sample() for _ in range(3000)])
+    stationary = 0.2 / math.sqrt(2 * 0.15)  # std / sqrt(2 theta) for small dt
+    assert samples.std() == pytest.approx(stationary, rel=0.1)
+    lagged = np.corrcoef(samples[:-1].ravel(), samples[1:].ravel())[0, 1]
+    assert lagged > 0.99  # temporally correlated, unlike Gaussian noise
+    ou.reset(np.arange(64) < 32)
+    assert (ou.state[:32] == 0).all() and (ou.state[32:] != 0).all()
+
+
+def test_deterministic_head_bounds_and_no_log_prob(registry):
+    import gymnasium as gym
+
+    head = registry.lookup("policy_head", "deterministic").cls().build(3, gym.spaces.Box(-2.0, 4.0, (2,)))
+    distribution = head(torch.randn(5, 3) * 100)
+    assert distribution.mode.abs().max() <= 1
+    env_action = head.env_action(torch.tensor([[-1.0, 1.0], [0.0, 0.0]]))
+    assert env_action.tolist() == [[-2.0, 4.0], [1.0, 1.0]]
+    with pytest.raises(NotImplementedError, match="dpg"):
+        distribution.log_prob(distribution.mode)
+
+
+BASE = {
+    "env": {"id": "Pendulum-v1"},
+    "policy_head": "deterministic",
+    "critic": "twin_q",
+    "objective": "dpg",
+    "optimizer": "adam",
+    "trainer": {"type": "off_policy", "total_steps": 64, "learning_starts": 16, "batch_size": 16, "buffer_size": 128, "policy_delay": 2, "target_policy_noise": 0.2, "log_every": 32},
+    "logger": [],
+}
+
+
+@pytest.mark.parametrize(
+    "changes, path, message",
+    [
+        ({"policy_head": "gaussian"}, "objective", "needs a deterministic policy head"),
+        ({"critic": "value"}, "objective", "needs Q(s, a) from a critic"),
+        ({"objective": "reinforce"}, "objective", "needs log-probabilities"),
+        ({"objective": "ppo_clip", "policy_head": "gaussian"}, "objective", "needs an on-policy trainer"),
+        ({"trainer": {"type": "on_policy"}, "baseline": "none", "advantage": "gae"}, "objective", "needs an off-policy trainer"),
+        ({"env": {"id": "CartPole-v1"}}, "policy_head", "needs a Box action space"),
+    ],
+)
+def test_dpg_rules(registry, changes, path, message):
+    recipe = resolve({**BASE, **changes}, registry)
+    with pytest.raises(CompatibilityError) as info:
+        check_compatibility(recipe, registry)
+    assert any(p.path == path and message in p.message for p in info.value.problems), info.value
+
+
+def test_td3_trains_and_targets_move_slowly(registry, tmp_path):
+    agent, run = train(resolve(BASE, registry), run_dir=tmp_path, registry=registry)
+    metrics = run.last_metrics
+    assert metrics["steps"] == 64 and metrics["buffer_size"] == 64
+    assert math.isfinite(metrics["value_loss"]) and math.isfinite(metrics["policy_loss"])
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert set(state) >= {"modules", "policy_optimizer", "critic_optimizer", "recipe"}
+
+
+def test_q_loss_sums_the_ensemble():
+    class Fixed(torch.nn.Module):
+        def forward(self, obs, action):
+            return torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+
+    from pgkit.batch import Batch
+
+    batch = Batch(obs=torch.zeros(2, 1), actions=torch.zeros(2, 1), log_probs=torch.zeros(2), rewards=torch.zeros(2),
+                  terminated=torch.zeros(2, dtype=torch.bool), truncated=torch.zeros(2, dtype=torch.bool), next_obs=torch.zeros(2, 1),
+                  returns=torch.tensor([1.0, 1.0]))
+    assert TwinQ().loss(Fixed(), batch).item() == pytest.approx((0 + 1) / 2 + (4 + 9) / 2)
+    assert DPG().needs_log_prob is False
