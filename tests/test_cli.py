@@ -101,3 +101,16 @@ def test_console_script_exit_code(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pgkit.cli", "check", str(path)], capture_output=True, text=True)
     assert result.returncode == 2
     assert "policy_head.type: unknown policy_head 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_overrides_may_follow_options(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", RECIPES / "cartpole-reward-to-go.yaml", "--run-dir", run_dir, *SMALL, "logger=[]")
+    assert code == 0, err
+    assert yaml.safe_load((run_dir / "recipe.yaml").read_text())["logger"] == []
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "recipe.yaml", "--epochs", "3"])
+    assert info.value.code == 2 and "unrecognized arguments: --epochs 3" in capsys.readouterr().err

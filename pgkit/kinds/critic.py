@@ -25,8 +25,10 @@ class Critic(Component):
     def build(
         self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module
     ) -> nn.Module:
-        """A new value module; a state-value critic maps ``obs [B, ...] -> [B]``. It may reuse
-        ``policy_torso`` (a shared torso) or build its own from ``network``."""
+        """A new value module. A state-value critic maps ``obs [B, ...] -> [B]``; an action-value
+        critic maps ``(obs [B, ...], action [B, d], networks=None) -> [K, B]`` for its K >= 1
+        networks (only the first ``networks`` if given). It may reuse ``policy_torso`` (a shared
+        torso) or build its own from ``network``."""
 
     @abstractmethod
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:

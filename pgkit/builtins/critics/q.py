@@ -17,16 +17,18 @@ from pgkit.kinds import Critic, Network
 
 
 class QEnsemble(nn.Module):
-    """K independent Q networks over [flat obs, action]: ``forward(obs, action) -> [K, B]``."""
+    """K independent Q networks over [flat obs, action]: ``forward(obs, action) -> [K, B]``;
+    ``networks=1`` evaluates only the first (all the policy loss needs)."""
 
     def __init__(self, torsos: list[nn.Module]):
         super().__init__()
         self.torsos = nn.ModuleList(torsos)
         self.heads = nn.ModuleList(nn.Linear(torso.out_features, 1) for torso in torsos)
 
-    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, action: Tensor, networks: int | None = None) -> Tensor:
         inputs = torch.cat([obs.flatten(1).float(), action.flatten(1)], dim=-1)
-        return torch.stack([head(torso(inputs)).squeeze(-1) for torso, head in zip(self.torsos, self.heads)])
+        pairs = list(zip(self.torsos, self.heads))[:networks]
+        return torch.stack([head(torso(inputs)).squeeze(-1) for torso, head in pairs])
 
 
 class QSpec(Spec):

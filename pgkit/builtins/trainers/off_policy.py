@@ -148,13 +148,16 @@ class OffPolicy(Trainer):
         return {"value_loss": loss.item()}
 
     def _update_policy(self, agent: Agent, targets: "Targets", batch: Batch, optimizer, step: int) -> dict[str, float]:
-        loss, metrics = agent.components["objective"].loss(agent.policy, batch, critic=agent.critic)
-        _check_finite(loss, "policy loss", step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        agent.critic.requires_grad_(False)  # grad_a Q is needed, the critic's own gradients are not
+        try:
+            loss, metrics = agent.components["objective"].loss(agent.policy, batch, critic=agent.critic)
+            _check_finite(loss, "policy loss", step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            agent.critic.requires_grad_(True)
         agent.components["optimizer"].clip(agent.policy.parameters())
         optimizer.step()
-        agent.critic.zero_grad(set_to_none=True)  # the policy loss back-propagated through Q
         targets.follow(agent, self.spec.tau)
         return metrics
 
