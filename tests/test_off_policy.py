@@ -174,3 +174,19 @@ def test_q_loss_sums_the_ensemble():
                   returns=torch.tensor([1.0, 1.0]))
     assert TwinQ().loss(Fixed(), batch).item() == pytest.approx((0 + 1) / 2 + (4 + 9) / 2)
     assert DPG().needs_log_prob is False
+
+
+def test_bfloat16_precision_trains_float32_weights(registry, monkeypatch):
+    seen = []
+    original = torch.autocast.__init__
+
+    def spy(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        seen.append((dtype, enabled))
+        original(self, device_type, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    monkeypatch.setattr(torch.autocast, "__init__", spy)
+    recipe = resolve({**BASE, "trainer": {**BASE["trainer"], "precision": "bfloat16"}}, registry)
+    agent, run = train(recipe, registry=registry)
+    assert math.isfinite(run.last_metrics["value_loss"]) and math.isfinite(run.last_metrics["policy_loss"])
+    assert all(p.dtype == torch.float32 for p in agent.parameters())
+    assert seen and all(entry == (torch.bfloat16, True) for entry in seen)

@@ -55,7 +55,7 @@ class Q(Critic):
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
         """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``."""
-        predicted = module(batch.obs, batch.actions)
+        predicted = module(batch.obs, batch.actions).float()
         target = batch.returns.expand_as(predicted)
         if self.spec.huber:
             return F.huber_loss(predicted, target, reduction="none").mean(dim=1).sum()

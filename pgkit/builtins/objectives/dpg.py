@@ -30,7 +30,7 @@ class DPG(Objective):
     def loss(
         self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
     ) -> tuple[Tensor, dict[str, float]]:
-        q = critic(batch.obs, policy(batch.obs).rsample(), networks=1)[0]
+        q = critic(batch.obs, policy(batch.obs).rsample(), networks=1)[0].float()
         policy_loss = -q.mean()
         return policy_loss, {"policy_loss": policy_loss.item()}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,6 +35,9 @@ class OffPolicySpec(Spec):
     policy_delay: int = Field(1, ge=1, description="Critic updates per policy and target update (TD3: 2).")
     target_policy_noise: float = Field(0.0, ge=0, description="Std of the noise added to mu'(s') in the target (TD3's smoothing: 0.2); in [-1, 1] action units.")
     target_noise_clip: float = Field(0.5, ge=0, description="The target smoothing noise is clipped to [-c, c].")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: matrix products of the updates in bfloat16 under torch.autocast (weights and optimizers stay float32); much faster on CPUs with AVX512-BF16 or AMX."
+    )
     log_every: int = Field(1000, ge=1, description="Environment steps between logged rows.")
     log_window: int = Field(100, ge=1, description="Finished episodes averaged in the logged return_mean.")
 
@@ -93,9 +97,10 @@ class OffPolicy(Trainer):
                     for _ in range(spec.gradient_steps):
                         critic_updates += 1
                         batch = replay.sample(spec.batch_size, sampler)
-                        metrics.update(self._update_critic(agent, targets, batch, critic_optimizer, steps))
-                        if critic_updates % spec.policy_delay == 0:
-                            metrics.update(self._update_policy(agent, targets, batch, policy_optimizer, steps))
+                        with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=spec.precision == "bfloat16"):
+                            metrics.update(self._update_critic(agent, targets, batch, critic_optimizer, steps))
+                            if critic_updates % spec.policy_delay == 0:
+                                metrics.update(self._update_policy(agent, targets, batch, policy_optimizer, steps))
                 if steps >= next_log or steps >= spec.total_steps:
                     next_log += spec.log_every
                     elapsed = time.perf_counter() - started
@@ -135,7 +140,7 @@ class OffPolicy(Trainer):
             smoothing = (torch.randn_like(next_actions) * spec.target_policy_noise).clamp(-spec.target_noise_clip, spec.target_noise_clip)
             next_actions = (next_actions + smoothing).clamp(-1.0, 1.0)
         next_q = targets.critic(batch.next_obs, next_actions).min(dim=0).values
-        return batch.rewards + spec.gamma * (~batch.terminated).float() * next_q
+        return batch.rewards + spec.gamma * (~batch.terminated).float() * next_q.float()
 
     def _update_critic(self, agent: Agent, targets: "Targets", batch: Batch, optimizer, step: int) -> dict[str, float]:
         batch.returns = self.td_target(targets, batch)

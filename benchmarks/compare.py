@@ -1,0 +1,79 @@
+"""pgkit against Stable-Baselines3 on the same configurations, in one run on one machine.
+
+    .venv/bin/python benchmarks/compare.py [CONFIG ...] [--seeds 3] [--frameworks pgkit,sb3]
+
+Runs alternate between frameworks seed by seed (each in a fresh process, one torch thread), and the
+table gives medians over seeds; the ratio is the median of the per-seed ratios pgkit / SB3 of
+steps/s. Needs the bench extra: pip install -c constraints.txt -e ".[bench]".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from configs import CONFIGS  # noqa: E402
+
+
+def run(framework: str, config: str, seed: int) -> dict:
+    out = subprocess.run([sys.executable, str(HERE / "run_one.py"), framework, config, str(seed)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{framework} {config} seed {seed} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median(values) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--frameworks", default="pgkit,sb3", help="comma-separated: pgkit, pgkit-bf16, sb3")
+    parser.add_argument("--json", type=Path, help="also write every run's result here")
+    args = parser.parse_args()
+    frameworks = args.frameworks.split(",")
+    results = []
+    for name in args.configs:
+        for seed in range(args.seeds):
+            for framework in frameworks:
+                result = run(framework, name, seed)
+                results.append(result)
+                print(json.dumps(result), file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    print(table(results, args.configs, frameworks))
+
+
+def table(results: list[dict], configs: list[str], frameworks: list[str]) -> str:
+    lines = [
+        "| config | framework | steps/s | vs SB3 | time to target (s) | eval return | peak MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in configs:
+        by = {f: {r["seed"]: r for r in results if r["config"] == name and r["framework"] == f} for f in frameworks}
+        for framework in frameworks:
+            runs = list(by[framework].values())
+            ratio = "-"
+            if framework != "sb3" and "sb3" in by:
+                paired = [by[framework][s]["steps_per_second"] / by["sb3"][s]["steps_per_second"] for s in by[framework] if s in by["sb3"]]
+                ratio = f"{median(paired):.2f}x"
+            lines.append(
+                f"| {name} | {framework} | {median([r['steps_per_second'] for r in runs]):,.0f} | {ratio} | "
+                f"{median([r['time_to_target'] for r in runs]):.1f} | {median([r['eval'] for r in runs]):.1f} | "
+                f"{median([r['peak_mb'] for r in runs]):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The benchmark configurations: one pgkit recipe and the same settings in Stable-Baselines3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    recipe: Path
+    overrides: list[str]
+    env_id: str
+    num_envs: int
+    total_steps: int
+    target: float  # rolling mean of 100 training episodes whose first crossing is timed
+    make_sb3: Callable[[Any, int], Any]  # (vec_env, seed) -> SB3 model
+    sb3_normalize_obs: bool = False
+    learning_starts: int = 0  # off-policy: steps/s are counted from here on
+    extra: dict = field(default_factory=dict)
+
+
+def _linear(value: float):
+    return lambda remaining: remaining * value
+
+
+def _ppo_cartpole(env, seed):
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
+               learning_rate=_linear(1e-3), clip_range=_linear(0.2), seed=seed, device="cpu")
+
+
+def _a2c_cartpole(env, seed):
+    from stable_baselines3 import A2C
+
+    return A2C("MlpPolicy", env, ent_coef=0.0, seed=seed, device="cpu")
+
+
+def _ppo_pendulum(env, seed):
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=256, batch_size=64, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0,
+               learning_rate=1e-3, clip_range=0.2, policy_kwargs={"log_std_init": -0.5}, seed=seed, device="cpu")
+
+
+def _td3_pendulum(env, seed, learning_starts=1000):
+    import numpy as np
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+    return TD3("MlpPolicy", env, learning_rate=1e-3, buffer_size=200_000, learning_starts=learning_starts, gamma=0.98,
+               action_noise=noise, policy_kwargs={"net_arch": [400, 300]}, seed=seed, device="cpu")
+
+
+CONFIGS = {
+    c.name: c
+    for c in [
+        Config("ppo-cartpole", RECIPES / "cartpole-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475, _ppo_cartpole),
+        Config("a2c-cartpole", RECIPES / "cartpole-a2c.yaml", [], "CartPole-v1", 8, 500_000, 475, _a2c_cartpole),
+        Config("ppo-pendulum", RECIPES / "pendulum-ppo.yaml", [], "Pendulum-v1", 4, 200_000, -250, _ppo_pendulum, sb3_normalize_obs=True),
+        # TD3 with fewer steps for time: 1000 random steps, then 4000 learning steps
+        Config("td3-pendulum", RECIPES / "pendulum-td3.yaml", ["trainer.learning_starts=1000", "trainer.total_steps=5000"],
+               "Pendulum-v1", 1, 5_000, -250, _td3_pendulum, learning_starts=1000),
+    ]
+}

@@ -1,0 +1,104 @@
+"""One benchmark run in its own process: ``python benchmarks/run_one.py FRAMEWORK CONFIG SEED`` prints JSON.
+FRAMEWORK is pgkit, pgkit-bf16 (trainer.precision=bfloat16 for off-policy configs) or sb3.
+
+Measures steps/s (over the learning phase for off-policy configs), the wall time until the rolling
+mean of 100 training episodes first reaches the config's target, the final deterministic eval over
+20 episodes, and the process's peak memory."""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from configs import CONFIGS, Config  # noqa: E402
+
+EVAL_EPISODES = 20
+
+
+def run_pgkit(config: Config, seed: int, precision: str = "float32") -> dict:
+    import csv
+
+    from pgkit.evaluation import evaluate
+    from pgkit.recipe import load_recipe
+    from pgkit.training import train
+
+    precision_override = [f"trainer.precision={precision}"] if config.learning_starts else []
+    recipe = load_recipe(config.recipe, [*config.overrides, *precision_override, f"seed={seed}", "logger=[csv]", "trainer.log_window=100"])
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        agent, run = train(recipe, Path(folder))
+        wall = time.perf_counter() - started
+        rows = list(csv.DictReader(open(Path(folder) / "metrics.csv")))
+    times = [(int(r["step"]), float(r["time"]), float(r["return_mean"] or "nan")) for r in rows]
+    learning = [(s, t) for s, t, _ in times if s >= config.learning_starts]
+    if config.learning_starts:
+        (s0, t0), (s1, t1) = learning[0], learning[-1]
+        steps_per_second = (s1 - s0) / (t1 - t0)
+    else:
+        steps_per_second = times[-1][0] / times[-1][1]
+    to_target = next((t for _, t, ret in times if ret >= config.target), math.nan)
+    result = evaluate(agent, recipe.settings.env, EVAL_EPISODES, seed=10_000 + seed)
+    return {"steps_per_second": steps_per_second, "time_to_target": to_target, "eval": result.mean, "wall": wall}
+
+
+def run_sb3(config: Config, seed: int) -> dict:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = make_vec_env(config.env_id, n_envs=config.num_envs, seed=seed)
+    if config.sb3_normalize_obs:
+        env = VecNormalize(env, norm_obs=True, norm_reward=False)
+    model = config.make_sb3(env, seed)
+
+    class Clock(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.started, self.learning_from, self.to_target = time.perf_counter(), None, math.nan
+
+        def _on_step(self) -> bool:
+            now = time.perf_counter() - self.started
+            if self.learning_from is None and self.num_timesteps >= max(config.learning_starts, 1):
+                self.learning_from = (self.num_timesteps, now)
+            buffer = self.model.ep_info_buffer
+            if math.isnan(self.to_target) and len(buffer) and np.mean([e["r"] for e in buffer]) >= config.target:
+                self.to_target = now
+            return True
+
+    clock = Clock()
+    started = time.perf_counter()
+    model.learn(config.total_steps, callback=clock)
+    wall = time.perf_counter() - started
+    s0, t0 = clock.learning_from if config.learning_starts else (0, 0.0)
+    steps_per_second = (model.num_timesteps - s0) / (wall - t0)
+    eval_env = make_vec_env(config.env_id, n_envs=1, seed=10_000 + seed)
+    if config.sb3_normalize_obs:
+        eval_env = VecNormalize(eval_env, norm_obs=True, norm_reward=False, training=False)
+        eval_env.obs_rms = env.obs_rms
+    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
+    return {"steps_per_second": steps_per_second, "time_to_target": clock.to_target, "eval": float(mean), "wall": wall}
+
+
+def main() -> None:
+    framework, name, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    torch.set_num_threads(1)
+    config = CONFIGS[name]
+    if framework == "sb3":
+        result = run_sb3(config, seed)
+    else:
+        result = run_pgkit(config, seed, "bfloat16" if framework == "pgkit-bf16" else "float32")
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"framework": framework, "config": name, "seed": seed, **result}))
+
+
+if __name__ == "__main__":
+    main()
