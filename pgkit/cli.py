@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from pgkit.errors import PgkitError, PluginWarning
+from pgkit.errors import PgkitError, PluginWarning, TrainingInterrupted
 
 EXIT_USAGE = 2
 
@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         return args.command(args)
+    except TrainingInterrupted as exc:
+        print(str(exc), file=sys.stderr)
+        return 130
     except PgkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -45,5 +45,9 @@ class TrainingError(PgkitError):
     """Training stopped because something went wrong that the user can fix (e.g. a NaN loss)."""
 
 
+class TrainingInterrupted(PgkitError):
+    """The user interrupted training (Ctrl-C); a checkpoint was saved if the run keeps files."""
+
+
 class PluginWarning(UserWarning):
     """A plugin that could not be loaded or registered; pgkit keeps working without it."""

@@ -14,6 +14,7 @@ import yaml
 
 from pgkit.agent import Agent
 from pgkit.checkpoint import save_checkpoint
+from pgkit.errors import TrainingInterrupted
 from pgkit.kinds import Logger
 from pgkit.recipe import Recipe
 
@@ -53,6 +54,7 @@ class Run:
     run_dir: Path | None
     loggers: list[Logger] = field(default_factory=list)
     last_metrics: dict[str, float] = field(default_factory=dict)
+    last_checkpoint: tuple[Path, int] | None = None  # (path, step) of the newest checkpoint written
 
     @property
     def seed(self) -> int:
@@ -85,4 +87,24 @@ class Run:
         path = self.run_dir / CHECKPOINT_FILE
         state = {"recipe": self.recipe.to_dict(), "step": step, "modules": agent.state_dict(), **(extra or {})}
         save_checkpoint(path, state)
+        self.last_checkpoint = (path, step)
         return path
+
+    def save_if_due(self, agent: Agent, step: int, extra: dict[str, Any]) -> None:
+        """Checkpoint when ``checkpoint_every`` more steps have passed since the last one."""
+        every = self.recipe.settings.checkpoint_every
+        last = self.last_checkpoint[1] if self.last_checkpoint else 0
+        if every is not None and step - last >= every:
+            self.save(agent, step, extra)
+
+    def interrupted(self, agent: Agent, step: int, extra: dict[str, Any]) -> TrainingInterrupted:
+        """Save what training reached (after Ctrl-C) and say where it is."""
+        path = self.save(agent, step, extra)
+        where = f"; checkpoint saved to {path} (evaluate it: pgkit eval {path.parent})" if path else ""
+        return TrainingInterrupted(f"interrupted at step {step:,}{where}")
+
+    def describe_last_checkpoint(self) -> str:
+        if self.last_checkpoint is None:
+            return "no checkpoint was written before this"
+        path, step = self.last_checkpoint
+        return f"the last good checkpoint is {path} (step {step:,})"

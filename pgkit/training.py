@@ -8,6 +8,7 @@ import torch
 
 from pgkit.agent import Agent
 from pgkit.compatibility import check_compatibility
+from pgkit.errors import TrainingError
 from pgkit.recipe import Recipe
 from pgkit.registry import Registry, default_registry
 from pgkit.run import Run, resolve_device, seed_everything
@@ -29,5 +30,8 @@ def train(recipe: Recipe, run_dir: Path | None = None, registry: Registry | None
     """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoint are written there."""
     agent = build_agent(recipe, registry)
     run = Run(recipe, run_dir, loggers=agent.components.get("logger") or [])
-    agent.components["trainer"].train(agent, run)
+    try:
+        agent.components["trainer"].train(agent, run)
+    except TrainingError as exc:
+        raise TrainingError(f"{exc}\nTraining stopped; {run.describe_last_checkpoint()}.") from None
     return agent, run

@@ -14,4 +14,7 @@ class RunSettings(BaseModel):
     seed: int = Field(0, ge=0, description="Seeds torch, the environments and minibatch shuffling.")
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:N, or auto (cuda if available).")
     torch_threads: int | None = Field(1, ge=1, description="torch intra-op threads; 1 is fastest for small networks; null keeps torch's default.")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="Environment steps between checkpoints, each written atomically over the last; null: only at the end."
+    )
     env: EnvSettings = Field(description="The gymnasium environment.")

@@ -15,7 +15,7 @@ from pgkit.batch import Batch
 from pgkit.component import Spec
 from pgkit.envs import make_vector_env, with_final_observations
 from pgkit.episodes import EpisodeTracker
-from pgkit.errors import TrainingError
+from pgkit.guards import check_finite
 from pgkit.functional import polyak_update
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import Trainer
@@ -83,6 +83,10 @@ class OffPolicy(Trainer):
         run.start(spec.total_steps)
         steps, rounds, critic_updates, started, next_log = 0, 0, 0, time.perf_counter(), spec.log_every
         metrics: dict[str, float] = {}
+
+        def state() -> dict:
+            return {"policy_optimizer": policy_optimizer.state_dict(), "critic_optimizer": critic_optimizer.state_dict()}
+
         try:
             while steps < spec.total_steps:
                 actions = self._act(agent, obs, noise, rng, steps < spec.learning_starts)
@@ -105,10 +109,13 @@ class OffPolicy(Trainer):
                     next_log += spec.log_every
                     elapsed = time.perf_counter() - started
                     run.log(steps, {**episodes.metrics(), **metrics, "buffer_size": float(len(replay)), "steps_per_second": steps / elapsed, "time": elapsed})
+                    run.save_if_due(agent, steps, state())
+        except KeyboardInterrupt:
+            raise run.interrupted(agent, steps, state()) from None
         finally:
             envs.close()
             run.close()
-        run.save(agent, steps, {"policy_optimizer": policy_optimizer.state_dict(), "critic_optimizer": critic_optimizer.state_dict()})
+        run.save(agent, steps, state())
 
     @staticmethod
     def _act(agent: Agent, obs: np.ndarray, noise, rng: np.random.Generator, random: bool) -> torch.Tensor:
@@ -145,10 +152,10 @@ class OffPolicy(Trainer):
     def _update_critic(self, agent: Agent, targets: "Targets", batch: Batch, optimizer, step: int) -> dict[str, float]:
         batch.returns = self.td_target(targets, batch)
         loss = agent.components["critic"].loss(agent.critic, batch)
-        _check_finite(loss, "critic loss", step)
+        check_finite("critic loss", loss.item(), step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        agent.components["optimizer"].clip(agent.critic.parameters())
+        check_finite("critic gradient norm", agent.components["optimizer"].clip(agent.critic.parameters()), step)
         optimizer.step()
         return {"value_loss": loss.item()}
 
@@ -156,12 +163,12 @@ class OffPolicy(Trainer):
         agent.critic.requires_grad_(False)  # grad_a Q is needed, the critic's own gradients are not
         try:
             loss, metrics = agent.components["objective"].loss(agent.policy, batch, critic=agent.critic)
-            _check_finite(loss, "policy loss", step)
+            check_finite("policy loss", loss.item(), step, metrics)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
         finally:
             agent.critic.requires_grad_(True)
-        agent.components["optimizer"].clip(agent.policy.parameters())
+        check_finite("policy gradient norm", agent.components["optimizer"].clip(agent.policy.parameters()), step)
         optimizer.step()
         targets.follow(agent, self.spec.tau)
         return metrics
@@ -176,14 +183,6 @@ class Targets:
     def follow(self, agent: Agent, tau: float) -> None:
         polyak_update(self.policy.parameters(), agent.policy.parameters(), tau)
         polyak_update(self.critic.parameters(), agent.critic.parameters(), tau)
-
-
-def _check_finite(loss: torch.Tensor, name: str, step: int) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingError(
-            f"the {name} became {loss.item()} at step {step}. Likely causes: a learning rate too high, "
-            "or rewards of large scale (try env.normalize.reward=true)"
-        )
 
 
 @hookimpl

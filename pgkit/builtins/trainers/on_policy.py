@@ -13,7 +13,7 @@ from pgkit.agent import Agent
 from pgkit.batch import Batch
 from pgkit.component import Spec
 from pgkit.envs import make_vector_env
-from pgkit.errors import TrainingError
+from pgkit.guards import check_finite
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import Trainer
 from pgkit.normalization import RewardScaler
@@ -58,6 +58,10 @@ class OnPolicy(Trainer):
         batch_size = spec.steps_per_env * envs.num_envs
         run.start(spec.total_steps)
         steps, started = 0, time.perf_counter()
+
+        def state() -> dict:
+            return {"optimizer": optimizer.state_dict(), "baseline": slots["baseline"].state_dict()}
+
         try:
             while steps < spec.total_steps:
                 batch = collector.collect()
@@ -77,10 +81,13 @@ class OnPolicy(Trainer):
                     "steps_per_second": steps / elapsed,
                     "time": elapsed,
                 })
+                run.save_if_due(agent, steps, state())
+        except KeyboardInterrupt:
+            raise run.interrupted(agent, steps, state()) from None
         finally:
             envs.close()
             run.close()
-        run.save(agent, steps, {"optimizer": optimizer.state_dict(), "baseline": slots["baseline"].state_dict()})
+        run.save(agent, steps, state())
 
     @staticmethod
     def _fill_values(agent: Agent, batch: Batch) -> None:
@@ -105,14 +112,11 @@ class OnPolicy(Trainer):
                     value_loss = critic.loss(agent.critic, minibatch)
                     loss = loss + self.spec.vf_coef * value_loss
                     metrics["value_loss"] = value_loss.item()
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss.item()} at step {step}: {metrics}. Likely causes: a learning rate "
-                        "too high, unnormalized rewards or observations of large scale, or log_std_init too small"
-                    )
+                check_finite("loss", loss.item(), step, metrics)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 metrics["grad_norm"] = agent.components["optimizer"].clip(parameters)
+                check_finite("gradient norm", metrics["grad_norm"], step, metrics)
                 optimizer.step()
                 for key, value in metrics.items():
                     collected.setdefault(key, []).append(value)
