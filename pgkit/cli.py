@@ -52,10 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgkit", description="Policy-gradient agents assembled from recipes.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train an agent from a recipe")
-    train.add_argument("recipe", type=Path, help="recipe YAML file")
+    train = commands.add_parser("train", help="train an agent from a recipe, or resume a run")
+    train.add_argument("recipe", type=Path, nargs="?", help="recipe YAML file (not with --resume)")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="override recipe fields, e.g. advantage.gamma=0.98")
     train.add_argument("--run-dir", type=Path, help="folder for this run (default: runs/<name>-<time>)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     train.set_defaults(command=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
@@ -91,12 +92,24 @@ def _load_checked(recipe_path: Path, overrides: list[str]):
 
 def _train(args: argparse.Namespace) -> int:
     from pgkit.run import new_run_dir
-    from pgkit.training import train
+    from pgkit.training import load_for_resume, train
 
-    recipe = _load_checked(args.recipe, args.overrides)
-    run_dir = args.run_dir or new_run_dir(recipe)
-    print(f"training {recipe.name} on {recipe.settings.env.id} (seed {recipe.settings.seed}) -> {run_dir}", file=sys.stderr)
-    _, run = train(recipe, run_dir)
+    if args.resume is not None:
+        if args.recipe is not None and "=" in str(args.recipe):  # `--resume DIR key=value`: the override landed here
+            args.overrides, args.recipe = [str(args.recipe), *args.overrides], None
+        if args.recipe is not None or args.run_dir is not None:
+            raise PgkitError("--resume continues a run folder with its own recipe: give no RECIPE or --run-dir")
+        recipe, checkpoint = load_for_resume(args.resume, args.overrides)
+        print(f"resuming {args.resume} at step {checkpoint['step']:,}", file=sys.stderr)
+        _, run = train(recipe, args.resume, resume=checkpoint)
+        run_dir = args.resume
+    else:
+        if args.recipe is None:
+            raise PgkitError("give a recipe file to train, or --resume RUN_DIR")
+        recipe = _load_checked(args.recipe, args.overrides)
+        run_dir = args.run_dir or new_run_dir(recipe)
+        print(f"training {recipe.name} on {recipe.settings.env.id} (seed {recipe.settings.seed}) -> {run_dir}", file=sys.stderr)
+        _, run = train(recipe, run_dir)
     m = run.last_metrics
     print(
         f"done: {m.get('steps', 0):,.0f} steps in {m.get('time', math.nan):.1f} s "

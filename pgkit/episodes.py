@@ -33,6 +33,21 @@ class EpisodeTracker:
         self.returns[done] = 0.0
         self.lengths[done] = 0
 
+    def state_dict(self) -> dict:
+        return {
+            "returns": self.returns.tolist(),
+            "lengths": self.lengths.tolist(),
+            "finished": [[e.ret, e.length] for e in self.finished],
+            "total": self.total,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.returns = np.asarray(state["returns"], dtype=np.float64)
+        self.lengths = np.asarray(state["lengths"], dtype=np.int64)
+        self.finished.clear()
+        self.finished.extend(Episode(float(r), int(n)) for r, n in state["finished"])
+        self.total = int(state["total"])
+
     def metrics(self) -> dict[str, float]:
         """episodes (finished so far), return_mean and length_mean over the window (NaN before the first)."""
         finished = self.finished

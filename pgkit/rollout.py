@@ -40,6 +40,21 @@ class RolloutCollector:
         self._truncated = np.zeros((num_steps, self.num_envs), dtype=bool)
         self.episodes = EpisodeTracker(self.num_envs, window)
 
+    def state_dict(self) -> dict:
+        """What continuing exactly needs besides the envs themselves: the current observation,
+        running episodes and the reward scaler."""
+        return {
+            "obs": torch.as_tensor(self.obs),
+            "episodes": self.episodes.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict() if self.reward_scaler else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.obs = state["obs"].numpy()
+        self.episodes.load_state_dict(state["episodes"])
+        if self.reward_scaler is not None:
+            self.reward_scaler.load_state_dict(state["reward_scaler"])
+
     def collect(self) -> Batch:
         agent, device = self.agent, self.agent.device
         prior_rewards = self.episodes.returns.astype(np.float32)

@@ -8,10 +8,11 @@ import torch
 
 from pgkit.agent import Agent
 from pgkit.compatibility import check_compatibility
-from pgkit.errors import TrainingError
-from pgkit.recipe import Recipe
+from pgkit.checkpoint import load_checkpoint
+from pgkit.errors import PgkitError, TrainingError
+from pgkit.recipe import Recipe, apply_overrides, resolve
 from pgkit.registry import Registry, default_registry
-from pgkit.run import Run, resolve_device, seed_everything
+from pgkit.run import CHECKPOINT_FILE, Run, resolve_device, seed_everything
 
 
 def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:
@@ -26,12 +27,27 @@ def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:
     )
 
 
-def train(recipe: Recipe, run_dir: Path | None = None, registry: Registry | None = None) -> tuple[Agent, Run]:
-    """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoint are written there."""
+def train(
+    recipe: Recipe, run_dir: Path | None = None, registry: Registry | None = None, resume: dict | None = None
+) -> tuple[Agent, Run]:
+    """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoint are written there.
+    ``resume`` is a checkpoint of this run (see ``load_for_resume``) to continue from."""
     agent = build_agent(recipe, registry)
-    run = Run(recipe, run_dir, loggers=agent.components.get("logger") or [])
+    run = Run(recipe, run_dir, loggers=agent.components.get("logger") or [], resume=resume)
     try:
         agent.components["trainer"].train(agent, run)
     except TrainingError as exc:
         raise TrainingError(f"{exc}\nTraining stopped; {run.describe_last_checkpoint()}.") from None
     return agent, run
+
+
+def load_for_resume(run_dir: Path, overrides: list[str] | None = None, registry: Registry | None = None) -> tuple[Recipe, dict]:
+    """The recipe and checkpoint of ``run_dir``, ready for ``train(recipe, run_dir, resume=checkpoint)``.
+    Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer)."""
+    checkpoint_path = run_dir / CHECKPOINT_FILE
+    if not checkpoint_path.is_file():
+        raise PgkitError(f"cannot resume {run_dir}: it has no {CHECKPOINT_FILE}")
+    checkpoint = load_checkpoint(checkpoint_path)
+    document = apply_overrides(checkpoint["recipe"], overrides or [], source=str(checkpoint_path))
+    recipe = resolve(document, registry or default_registry(), source=str(checkpoint_path))
+    return recipe, checkpoint

@@ -12,8 +12,9 @@ class Logger(Component):
 
     kind = "logger"
 
-    def start(self, run_dir: Path | None, total_steps: int) -> None:
-        """Called once before training; ``run_dir`` is None when the run keeps no files."""
+    def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
+        """Called once before training; ``run_dir`` is None when the run keeps no files;
+        ``start_step`` > 0 when a run resumes (append, do not start over)."""
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Record ``metrics`` at environment step ``step``."""

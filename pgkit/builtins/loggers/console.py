@@ -27,7 +27,7 @@ class Console(Logger):
     name = "console"
     Spec = ConsoleSpec
 
-    def start(self, run_dir: Path | None, total_steps: int) -> None:
+    def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
         self.console = RichConsole(stderr=True)
         self.total_steps = total_steps
         self.last_line = -math.inf
@@ -42,7 +42,7 @@ class Console(Logger):
                 TimeRemainingColumn(),
                 console=self.console,
             )
-            self.task = self.progress.add_task("train", total=total_steps, status="")
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, status="")
             self.progress.start()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:

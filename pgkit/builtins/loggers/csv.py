@@ -23,9 +23,23 @@ class CSV(Logger):
     name = "csv"
     Spec = CSVSpec
 
-    def start(self, run_dir: Path | None, total_steps: int) -> None:
-        self.file: IO[str] | None = open(run_dir / self.spec.filename, "w", newline="") if run_dir else None
+    def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
+        self.file: IO[str] | None = None
         self.writer: csv.DictWriter | None = None
+        if run_dir is None:
+            return
+        path = run_dir / self.spec.filename
+        if start_step and path.is_file():  # resuming: keep the rows up to the checkpoint, append the rest
+            with open(path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                kept = [row for row in reader if int(row["step"]) <= start_step]
+                fields = reader.fieldnames or []
+            self.file = open(path, "w", newline="")
+            self.writer = csv.DictWriter(self.file, fieldnames=fields, extrasaction="ignore")
+            self.writer.writeheader()
+            self.writer.writerows(kept)
+        else:
+            self.file = open(path, "w", newline="")
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if self.file is None:

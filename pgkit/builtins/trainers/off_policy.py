@@ -80,38 +80,61 @@ class OffPolicy(Trainer):
         critic_optimizer = slots["optimizer"].build(agent.critic.parameters())
         episodes = EpisodeTracker(num_envs, spec.log_window)
         obs = agent.prepare(envs.reset(seed=run.seed)[0], update_statistics=True)
+        steps, rounds, critic_updates, elapsed_before = 0, 0, 0, 0.0
+        if run.resume is not None:
+            state = run.resume
+            agent.load_state_dict(state["modules"])
+            targets.load_state_dict(state["targets"])
+            policy_optimizer.load_state_dict(state["policy_optimizer"])
+            critic_optimizer.load_state_dict(state["critic_optimizer"])
+            rng.bit_generator.state = state["numpy_rng"]
+            torch.set_rng_state(state["torch_rng"])
+            sampler.set_state(state["sampler_rng"])
+            steps, rounds, critic_updates, elapsed_before = state["step"], state["rounds"], state["critic_updates"], state["elapsed"]
+            run.note(f"the replay buffer is not saved in checkpoints: it refills from step {steps:,}, and learning resumes once it holds {spec.batch_size} transitions")
         run.start(spec.total_steps)
-        steps, rounds, critic_updates, started, next_log = 0, 0, 0, time.perf_counter(), spec.log_every
+        started, next_log = time.perf_counter() - elapsed_before, steps + spec.log_every
         metrics: dict[str, float] = {}
 
         def state() -> dict:
-            return {"policy_optimizer": policy_optimizer.state_dict(), "critic_optimizer": critic_optimizer.state_dict()}
+            return {
+                "policy_optimizer": policy_optimizer.state_dict(),
+                "critic_optimizer": critic_optimizer.state_dict(),
+                "targets": targets.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "sampler_rng": sampler.get_state(),
+                "rounds": rounds,
+                "critic_updates": critic_updates,
+                "elapsed": time.perf_counter() - started,
+            }
 
         try:
-            while steps < spec.total_steps:
-                actions = self._act(agent, obs, noise, rng, steps < spec.learning_starts)
-                raw, reward, terminated, truncated, info = envs.step(agent.policy.head.env_action(actions).cpu().numpy())
-                done = terminated | truncated
-                next_obs = agent.prepare(raw, update_statistics=True)
-                replay.add(*self._tensors(agent, obs, actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
-                noise.reset(done)
-                episodes.step(reward, done)
-                obs, steps, rounds = next_obs, steps + num_envs, rounds + 1
-                if steps >= spec.learning_starts and rounds % spec.train_freq == 0:
-                    for _ in range(spec.gradient_steps):
-                        critic_updates += 1
-                        batch = replay.sample(spec.batch_size, sampler)
-                        with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=spec.precision == "bfloat16"):
-                            metrics.update(self._update_critic(agent, targets, batch, critic_optimizer, steps))
-                            if critic_updates % spec.policy_delay == 0:
-                                metrics.update(self._update_policy(agent, targets, batch, policy_optimizer, steps))
-                if steps >= next_log or steps >= spec.total_steps:
-                    next_log += spec.log_every
-                    elapsed = time.perf_counter() - started
-                    run.log(steps, {**episodes.metrics(), **metrics, "buffer_size": float(len(replay)), "steps_per_second": steps / elapsed, "time": elapsed})
-                    run.save_if_due(agent, steps, state())
-        except KeyboardInterrupt:
-            raise run.interrupted(agent, steps, state()) from None
+            with run.interrupts_deferred():
+                while steps < spec.total_steps:
+                    actions = self._act(agent, obs, noise, rng, steps < spec.learning_starts)
+                    raw, reward, terminated, truncated, info = envs.step(agent.policy.head.env_action(actions).cpu().numpy())
+                    done = terminated | truncated
+                    next_obs = agent.prepare(raw, update_statistics=True)
+                    replay.add(*self._tensors(agent, obs, actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
+                    noise.reset(done)
+                    episodes.step(reward, done)
+                    obs, steps, rounds = next_obs, steps + num_envs, rounds + 1
+                    if steps >= spec.learning_starts and len(replay) >= spec.batch_size and rounds % spec.train_freq == 0:
+                        for _ in range(spec.gradient_steps):
+                            critic_updates += 1
+                            batch = replay.sample(spec.batch_size, sampler)
+                            with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=spec.precision == "bfloat16"):
+                                metrics.update(self._update_critic(agent, targets, batch, critic_optimizer, steps))
+                                if critic_updates % spec.policy_delay == 0:
+                                    metrics.update(self._update_policy(agent, targets, batch, policy_optimizer, steps))
+                    if steps >= next_log or steps >= spec.total_steps:
+                        next_log += spec.log_every
+                        elapsed = time.perf_counter() - started
+                        run.log(steps, {**episodes.metrics(), **metrics, "buffer_size": float(len(replay)), "steps_per_second": steps / elapsed, "time": elapsed})
+                        run.save_if_due(agent, steps, state())
+                    if run.stop_requested and steps < spec.total_steps:
+                        raise run.interrupted(agent, steps, state())
         finally:
             envs.close()
             run.close()
@@ -179,6 +202,13 @@ class Targets:
 
     def __init__(self, policy: torch.nn.Module, critic: torch.nn.Module):
         self.policy, self.critic = policy.requires_grad_(False), critic.requires_grad_(False)
+
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "critic": self.critic.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.critic.load_state_dict(state["critic"])
 
     def follow(self, agent: Agent, tau: float) -> None:
         polyak_update(self.policy.parameters(), agent.policy.parameters(), tau)

@@ -56,38 +56,65 @@ class OnPolicy(Trainer):
         optimizer = slots["optimizer"].build(parameters)
         shuffle = torch.Generator().manual_seed(run.seed)
         batch_size = spec.steps_per_env * envs.num_envs
+        steps, elapsed_before = 0, 0.0
+        if run.resume is not None:
+            steps, elapsed_before = self._restore(run, agent, optimizer, collector, shuffle, envs)
         run.start(spec.total_steps)
-        steps, started = 0, time.perf_counter()
+        started = time.perf_counter() - elapsed_before
 
         def state() -> dict:
-            return {"optimizer": optimizer.state_dict(), "baseline": slots["baseline"].state_dict()}
+            return {
+                "optimizer": optimizer.state_dict(),
+                "baseline": slots["baseline"].state_dict(),
+                "collector": collector.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "shuffle_rng": shuffle.get_state(),
+                "elapsed": time.perf_counter() - started,
+            }
 
         try:
-            while steps < spec.total_steps:
-                batch = collector.collect()
-                steps += batch_size
-                progress = min(1.0, steps / spec.total_steps)
-                self._fill_values(agent, batch)
-                slots["advantage"](batch, slots["baseline"](batch))
-                slots["baseline"].update(batch)
-                lr = slots["optimizer"].set_learning_rate(optimizer, progress)
-                losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps, progress)
-                elapsed = time.perf_counter() - started
-                run.log(steps, {
-                    **collector.episodes.metrics(),
-                    **losses,
-                    "explained_variance": _explained_variance(batch),
-                    "learning_rate": lr,
-                    "steps_per_second": steps / elapsed,
-                    "time": elapsed,
-                })
-                run.save_if_due(agent, steps, state())
-        except KeyboardInterrupt:
-            raise run.interrupted(agent, steps, state()) from None
+            with run.interrupts_deferred():
+                while steps < spec.total_steps:
+                    batch = collector.collect()
+                    steps += batch_size
+                    progress = min(1.0, steps / spec.total_steps)
+                    self._fill_values(agent, batch)
+                    slots["advantage"](batch, slots["baseline"](batch))
+                    slots["baseline"].update(batch)
+                    lr = slots["optimizer"].set_learning_rate(optimizer, progress)
+                    losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps, progress)
+                    elapsed = time.perf_counter() - started
+                    run.log(steps, {
+                        **collector.episodes.metrics(),
+                        **losses,
+                        "explained_variance": _explained_variance(batch),
+                        "learning_rate": lr,
+                        "steps_per_second": steps / elapsed,
+                        "time": elapsed,
+                    })
+                    if run.stop_requested and steps < spec.total_steps:
+                        raise run.interrupted(agent, steps, state(), envs)
+                    run.save_if_due(agent, steps, state(), envs)
         finally:
             envs.close()
             run.close()
-        run.save(agent, steps, state())
+        run.save(agent, steps, state(), envs)
+
+    @staticmethod
+    def _restore(run: Run, agent: Agent, optimizer, collector: RolloutCollector, shuffle: torch.Generator, envs) -> tuple[int, float]:
+        """Continue from ``run.resume``: after this the loop runs exactly as it would have uninterrupted
+        (if the envs' state could be pickled; otherwise they restart from fresh resets)."""
+        state = run.resume
+        agent.load_state_dict(state["modules"])
+        optimizer.load_state_dict(state["optimizer"])
+        agent.components["baseline"].load_state_dict(state["baseline"])
+        if run.restore_env_state(envs):
+            collector.load_state_dict(state["collector"])
+        else:
+            run.note("the environments' state was not saved: they restart from fresh resets")
+        torch.set_rng_state(state["torch_rng"])
+        shuffle.set_state(state["shuffle_rng"])
+        return int(state["step"]), float(state["elapsed"])
 
     @staticmethod
     def _fill_values(agent: Agent, batch: Batch) -> None:
