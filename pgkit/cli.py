@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", metavar="key=value", help="override recipe fields, e.g. advantage.gamma=0.98")
     train.add_argument("--run-dir", type=Path, help="folder for this run (default: runs/<name>-<time>)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    train.add_argument("--seeds", metavar="S,S,...", help="train one run per seed in parallel processes (up to the core count), then compare their evals")
     train.set_defaults(command=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
+    evaluate.add_argument("--video", type=Path, metavar="DIR", help="record every episode as a video in DIR")
     evaluate.set_defaults(command=_eval)
 
     check = commands.add_parser("check", help="validate a recipe and its compatibility, without training")
@@ -74,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     components = commands.add_parser("components", help="list registered components and their parameters")
     components.add_argument("kind", nargs="?", help="only this kind, e.g. advantage")
     components.set_defaults(command=_components)
+
+    plot = commands.add_parser("plot", help="plot learning curves of runs (mean and spread per recipe)")
+    plot.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", type=Path, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
+    plot.set_defaults(command=_plot)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and their hooks")
     plugins.set_defaults(command=_plugins)
@@ -94,6 +101,8 @@ def _train(args: argparse.Namespace) -> int:
     from pgkit.run import new_run_dir
     from pgkit.training import load_for_resume, train
 
+    if args.seeds is not None:
+        return _train_seeds(args)
     if args.resume is not None:
         if args.recipe is not None and "=" in str(args.recipe):  # `--resume DIR key=value`: the override landed here
             args.overrides, args.recipe = [str(args.recipe), *args.overrides], None
@@ -125,8 +134,46 @@ def _eval(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise PgkitError("--episodes must be at least 1")
     agent, env = load_agent(args.path)
-    result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic)
+    result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video)
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
+    if args.video is not None:
+        print(f"videos in {args.video}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from pgkit.plotting import plot_runs
+
+    groups = plot_runs(args.runs, args.out)
+    print(f"{args.out}: " + ", ".join(f"{name} ({count} run{'s' if count > 1 else ''})" for name, count in groups.items()))
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace) -> int:
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pgkit.run import new_run_dir
+    from pgkit.seeds import train_one_seed
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise PgkitError(f"--seeds takes comma-separated integers, e.g. 0,1,2 (got {args.seeds!r})") from None
+    if not seeds or args.resume is not None or args.recipe is None:
+        raise PgkitError("--seeds needs a recipe and at least one seed, and cannot be used with --resume")
+    recipe = _load_checked(args.recipe, args.overrides)  # validate once, before starting processes
+    root = args.run_dir or new_run_dir(recipe)
+    workers = min(len(seeds), os.cpu_count() or 1)
+    print(f"training {recipe.name} with seeds {seeds} in {workers} processes -> {root}", file=sys.stderr)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        jobs = [pool.submit(train_one_seed, str(args.recipe), list(args.overrides), seed, str(root / f"seed-{seed}")) for seed in seeds]
+        results = [job.result() for job in jobs]
+    for seed, (mean, std) in zip(seeds, results):
+        print(f"seed {seed}: eval mean return {mean:.2f} +/- {std:.2f}  ({root / f'seed-{seed}'})")
+    means = [mean for mean, _ in results]
+    spread = (sum((m - sum(means) / len(means)) ** 2 for m in means) / len(means)) ** 0.5
+    print(f"across {len(seeds)} seeds: eval mean {sum(means) / len(means):.2f} +/- {spread:.2f}  (plot: pgkit plot {root}/seed-*)")
     return 0
 
 

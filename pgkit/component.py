@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class Spec(BaseModel):
     """Parameters of a component. Unknown fields are rejected; give every field a description."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Component(ABC):

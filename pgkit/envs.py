@@ -21,7 +21,7 @@ from pgkit.errors import Problem
 class NormalizeSettings(BaseModel):
     """Running normalization of observations and rewards (SB3's VecNormalize)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     obs: bool = Field(False, description="Normalize observations by running mean and std; the statistics are saved with the agent and used at eval.")
     reward: bool = Field(False, description="Scale rewards by the running std of the discounted return (training only).")
@@ -33,7 +33,7 @@ class NormalizeSettings(BaseModel):
 class EnvSettings(BaseModel):
     """The ``env`` section of a recipe."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str = Field(description="A registered gymnasium id, e.g. CartPole-v1.")
     num_envs: int = Field(1, ge=1, le=4096, description="Environments stepped together (N).")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from pgkit.agent import Agent
 from pgkit.checkpoint import load_checkpoint
 from pgkit.envs import EnvSettings, make_env
+from pgkit.errors import PgkitError
 from pgkit.recipe import resolve
 from pgkit.registry import Registry, default_registry
 from pgkit.run import CHECKPOINT_FILE
@@ -29,9 +31,17 @@ class Evaluation:
         return float(np.std(self.returns))
 
 
-def evaluate(agent: Agent, env: EnvSettings, episodes: int = 10, seed: int = 10_000, deterministic: bool = True) -> Evaluation:
-    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``."""
-    single = make_env(env)
+def evaluate(
+    agent: Agent,
+    env: EnvSettings,
+    episodes: int = 10,
+    seed: int = 10_000,
+    deterministic: bool = True,
+    video_dir: Path | None = None,
+) -> Evaluation:
+    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``; with
+    ``video_dir``, every episode is recorded there (gymnasium's RecordVideo, needs rgb_array rendering)."""
+    single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
     returns = []
     try:
         for episode in range(episodes):
@@ -46,6 +56,18 @@ def evaluate(agent: Agent, env: EnvSettings, episodes: int = 10, seed: int = 10_
     finally:
         single.close()
     return Evaluation(returns)
+
+
+def _recording_env(env: EnvSettings, video_dir: Path) -> gym.Env:
+    probe = make_env(env)
+    modes = probe.metadata.get("render_modes", [])
+    probe.close()
+    if "rgb_array" not in modes:
+        raise PgkitError(f"{env.id} cannot render rgb_array frames (its render modes: {modes or 'none'}), so no video")
+    try:
+        return gym.wrappers.RecordVideo(make_env(env, render_mode="rgb_array"), str(video_dir), episode_trigger=lambda _: True, name_prefix=env.id)
+    except gym.error.DependencyNotInstalled as exc:
+        raise PgkitError(f"recording video needs more packages: pip install 'pgkit[video]' ({exc})") from None
 
 
 def load_agent(path: Path, registry: Registry | None = None) -> tuple[Agent, EnvSettings]:

@@ -40,6 +40,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.trainers.off_policy",
     "pgkit.builtins.loggers.console",
     "pgkit.builtins.loggers.csv",
+    "pgkit.builtins.loggers.tensorboard",
 )
 
 

@@ -153,3 +153,9 @@ def test_missing_file():
 @pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_recipes_are_valid(path, registry):
     assert load_recipe(path, registry=registry).settings.env.id
+
+
+def test_nan_and_infinity_are_rejected_everywhere(registry):
+    found = problems_of({**MINIMAL, "policy_head": {"type": "gaussian", "log_std_init": float("nan")},
+                         "objective": {"type": "reinforce", "entropy_coef": float("inf")}}, registry)
+    assert "finite number" in found["policy_head.log_std_init"] and "finite number" in found["objective.entropy_coef"]

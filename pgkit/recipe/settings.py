@@ -8,7 +8,7 @@ from pgkit.envs import EnvSettings
 
 
 class RunSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str | None = Field(None, description="Run name (runs/<name>-<time>/); defaults to the recipe file's name.")
     seed: int = Field(0, ge=0, description="Seeds torch, the environments and minibatch shuffling.")

@@ -1,0 +1,77 @@
+"""Around a run: TensorBoard events, learning-curve plots, videos, multi-seed training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgkit.cli import main
+from pgkit.recipe import resolve
+from pgkit.training import train
+
+RECIPES = Path(__file__).parent.parent / "recipes"
+SMALL = ["trainer.total_steps=256", "trainer.steps_per_env=32", "env.num_envs=2"]
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("runs")
+    for seed in (0, 1):
+        assert main(["train", str(RECIPES / "cartpole-reward-to-go.yaml"), *SMALL, f"seed={seed}", "logger=[csv]", "--run-dir", str(root / f"s{seed}")]) == 0
+    return [root / "s0", root / "s1"]
+
+
+def test_tensorboard_logger_writes_events(registry, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = resolve(
+        {"env": {"id": "CartPole-v1", "num_envs": 2}, "policy_head": "categorical", "advantage": "reward_to_go",
+         "objective": "reinforce", "optimizer": "adam", "trainer": {"type": "on_policy", "total_steps": 128, "steps_per_env": 32},
+         "logger": ["tensorboard"]},
+        registry,
+    )
+    train(recipe, tmp_path, registry=registry)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert {"policy_loss", "steps_per_second", "return_mean"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("policy_loss")] == [64, 128]
+
+
+def test_plot_groups_runs_by_recipe(trained_runs, tmp_path, capsys):
+    out = tmp_path / "curves.png"
+    code, stdout, err = run_cli(capsys, "plot", *trained_runs, "--out", out)
+    assert code == 0, err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    assert "cartpole-reward-to-go (2 runs)" in stdout
+
+
+def test_plot_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "plot", tmp_path)
+    assert code == 2 and "is not a run folder" in err
+
+
+def test_eval_records_videos(trained_runs, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "eval", trained_runs[0], "--episodes", 2, "--video", tmp_path / "videos")
+    assert code == 0, err
+    videos = sorted((tmp_path / "videos").glob("*.mp4"))
+    assert [v.name for v in videos] == ["CartPole-v1-episode-0.mp4", "CartPole-v1-episode-1.mp4"]
+    assert all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_train_several_seeds(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "train", RECIPES / "cartpole-reward-to-go.yaml", *SMALL, "--seeds", "0,1", "--run-dir", tmp_path)
+    assert code == 0, err
+    assert "seed 0: eval mean return" in out and "seed 1: eval mean return" in out and "across 2 seeds: eval mean" in out
+    assert (tmp_path / "seed-0" / "checkpoint.pt").is_file() and (tmp_path / "seed-1" / "checkpoint.pt").is_file()
+
+
+def test_bad_seeds(capsys):
+    code, _, err = run_cli(capsys, "train", RECIPES / "cartpole-reward-to-go.yaml", "--seeds", "0,x")
+    assert code == 2 and "comma-separated integers" in err
