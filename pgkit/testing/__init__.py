@@ -1,0 +1,40 @@
+"""Tools for testing components: contracts every component of a kind must meet, synthetic batches,
+an isolated registry, and the exact policy gradient of small tabular MDPs.
+
+    from pgkit.testing import check_component
+    check_component(MyAdvantage)          # runs the advantage contract
+
+Installed as a pytest plugin too (fixtures ``pgkit_batch`` and ``pgkit_registry``).
+"""
+
+from pgkit.testing.batches import synthetic_batch
+from pgkit.testing.contracts import (
+    check_advantage,
+    check_baseline,
+    check_component,
+    check_critic,
+    check_logger,
+    check_network,
+    check_objective,
+    check_optimizer,
+    check_policy_head,
+    check_spec,
+    check_trainer,
+)
+from pgkit.testing.registry import isolated_registry
+
+__all__ = [
+    "check_advantage",
+    "check_baseline",
+    "check_component",
+    "check_critic",
+    "check_logger",
+    "check_network",
+    "check_objective",
+    "check_optimizer",
+    "check_policy_head",
+    "check_spec",
+    "check_trainer",
+    "isolated_registry",
+    "synthetic_batch",
+]

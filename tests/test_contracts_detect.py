@@ -1,0 +1,83 @@
+"""The contracts fail on broken components, each with a message that says what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pgkit.builtins.advantages.reward_to_go import RewardToGo
+from pgkit.builtins.baselines.mean_return import MeanReturn
+from pgkit.builtins.objectives.reinforce import Reinforce
+from pgkit.builtins.policy_heads.categorical import Categorical, CategoricalModule
+from pgkit.testing import check_advantage, check_baseline, check_objective, check_policy_head
+
+
+class StatefulModule(CategoricalModule):
+    def forward(self, features):
+        self.calls = getattr(self, "calls", 0) + 1
+        logits = self.logits(features)
+        logits[:, 0] += self.calls
+        return torch.distributions.Categorical(logits=logits, validate_args=False)
+
+
+class StatefulHead(Categorical):
+    """Remembers how often it was called (broken)."""
+
+    name = "stateful"
+
+    def build(self, in_features, action_space):
+        return StatefulModule(in_features, int(action_space.n), 0)
+
+
+class BootstrapsThroughTermination(RewardToGo):
+    """Ignores terminations (broken)."""
+
+    name = "leaky"
+
+    def compute(self, batch, baseline):
+        batch = type(batch)(**{**vars(batch), "terminated": torch.zeros_like(batch.terminated)})
+        return super().compute(batch, baseline)
+
+
+class WritesExtras(RewardToGo):
+    """Writes an undeclared field (broken)."""
+
+    name = "writer"
+
+    def compute(self, batch, baseline):
+        batch.values = batch.values + 1
+        return super().compute(batch, baseline)
+
+
+class PeekingBaseline(MeanReturn):
+    """Uses the actions taken (biased)."""
+
+    name = "peeking"
+
+    def __call__(self, batch):
+        return batch.actions.float()
+
+
+class WrongSign(Reinforce):
+    """Gradient descent on the return (broken)."""
+
+    name = "wrong_sign"
+
+    def loss(self, policy, batch, progress=0.0, critic=None):
+        loss, metrics = super().loss(policy, batch, progress, critic)
+        return -loss, metrics
+
+
+@pytest.mark.parametrize(
+    "check, component, message",
+    [
+        (check_policy_head, StatefulHead, "keeps state between calls"),
+        (check_advantage, BootstrapsThroughTermination, "a terminated step must not"),
+        (check_advantage, WritesExtras, "modified batch.values"),
+        (check_baseline, PeekingBaseline, "changed with the batch's actions"),
+        (check_objective, WrongSign, "did not raise the probability of the better action"),
+    ],
+)
+def test_contract_catches(check, component, message):
+    with pytest.raises(AssertionError, match=message):
+        check(component)
