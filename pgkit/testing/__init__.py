@@ -8,6 +8,7 @@ Installed as a pytest plugin too (fixtures ``pgkit_batch`` and ``pgkit_registry`
 """
 
 from pgkit.testing.batches import synthetic_batch
+from pgkit.testing.exact import TabularMDP, exact_gradient, sample_gradient
 from pgkit.testing.contracts import (
     check_advantage,
     check_baseline,
@@ -35,6 +36,9 @@ __all__ = [
     "check_policy_head",
     "check_spec",
     "check_trainer",
+    "TabularMDP",
+    "exact_gradient",
     "isolated_registry",
+    "sample_gradient",
     "synthetic_batch",
 ]
