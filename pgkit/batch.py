@@ -17,6 +17,9 @@ import torch
 from torch import Tensor
 
 
+PER_ENV_FIELDS = ("prior_rewards", "prior_steps")
+
+
 @dataclass
 class Batch:
     obs: Tensor  # [T, N, *obs_shape] observation the action was chosen from
@@ -27,6 +30,7 @@ class Batch:
     truncated: Tensor  # [T, N] bool: the episode was cut by a time limit (bootstrap from next_obs)
     next_obs: Tensor  # [T, N, *obs_shape] s_{t+1}; the true final observation where an episode ended
     prior_rewards: Tensor | None = None  # [N] reward each env's episode had gathered before this batch
+    prior_steps: Tensor | None = None  # [N] steps each env's episode had taken before this batch
     values: Tensor | None = None  # [T, N] V(s_t) from the critic, if there is one
     next_values: Tensor | None = None  # [T, N] V(s_{t+1}) (of the final observation where one ended)
     advantages: Tensor | None = None  # [T, N] Phi_t, the weight of grad log pi(a_t|s_t)
@@ -42,14 +46,14 @@ class Batch:
         return self.rewards.shape[1]
 
     def _map_rows(self, fn) -> Batch:
-        """Apply ``fn`` to every per-row tensor; drops ``prior_rewards``, which has no time axis."""
+        """Apply ``fn`` to every per-row tensor; drops the per-env fields, which have no time axis."""
         changes = {
             f.name: fn(value)
             for f in dataclasses.fields(self)
-            if isinstance(value := getattr(self, f.name), Tensor) and f.name != "prior_rewards"
+            if isinstance(value := getattr(self, f.name), Tensor) and f.name not in PER_ENV_FIELDS
         }
         return dataclasses.replace(
-            self, **changes, prior_rewards=None, extras={k: fn(v) for k, v in self.extras.items()}
+            self, **changes, **dict.fromkeys(PER_ENV_FIELDS), extras={k: fn(v) for k, v in self.extras.items()}
         )
 
     def flatten(self) -> Batch:

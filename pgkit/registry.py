@@ -7,7 +7,9 @@ import functools
 import inspect
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import pluggy
 
@@ -114,7 +116,26 @@ def build_registry(entry_points: bool = True) -> Registry:
     return Registry.from_plugin_manager(pm, infos)
 
 
+_active: Registry | None = None  # set by using_registry()
+
+
 @functools.cache
-def default_registry() -> Registry:
-    """The process-wide registry of everything installed (built once, on first use)."""
+def _installed_registry() -> Registry:
     return build_registry()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry: everything installed (built once, on first use), unless a
+    ``using_registry`` block has put another in its place."""
+    return _active if _active is not None else _installed_registry()
+
+
+@contextmanager
+def using_registry(registry: Registry) -> Iterator[Registry]:
+    """Make ``registry`` the default one (for recipes, training and the CLI) inside the block."""
+    global _active
+    previous, _active = _active, registry
+    try:
+        yield registry
+    finally:
+        _active = previous

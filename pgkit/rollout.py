@@ -58,6 +58,7 @@ class RolloutCollector:
     def collect(self) -> Batch:
         agent, device = self.agent, self.agent.device
         prior_rewards = self.episodes.returns.astype(np.float32)
+        prior_steps = self.episodes.lengths.copy()
         actions, log_probs = [], []
         for t in range(self.num_steps):
             self._obs[t] = self.obs
@@ -84,4 +85,5 @@ class RolloutCollector:
             truncated=torch.tensor(self._truncated, device=device),
             next_obs=torch.tensor(self._next_obs, dtype=agent.obs_dtype, device=device),
             prior_rewards=torch.tensor(prior_rewards, device=device),
+            prior_steps=torch.tensor(prior_steps, device=device),
         )

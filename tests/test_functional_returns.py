@@ -119,3 +119,12 @@ def test_inputs_are_not_modified():
     episode_total_return(rewards, terminated, truncated, next_values, prior)
     for original, copy in zip((rewards, terminated, truncated, next_values, prior), copies):
         assert torch.equal(original, copy)
+
+
+def test_episode_steps_by_hand():
+    from pgkit.functional import episode_steps
+
+    terminated = torch.tensor([[False, False], [True, False], [False, False], [False, True]])
+    truncated = torch.tensor([[False, True], [False, False], [False, False], [False, False]])
+    got = episode_steps(terminated, truncated, torch.tensor([7, 0]))
+    assert got.tolist() == [[7, 0], [8, 0], [0, 1], [1, 2]]

@@ -99,3 +99,11 @@ def test_evaluate_is_deterministic_with_the_mode(registry):
     first, second = evaluate(agent, env, episodes=3, seed=7), evaluate(agent, env, episodes=3, seed=7)
     assert first.returns == second.returns and len(first.returns) == 3
     assert all(r >= 1 for r in first.returns) and np.isfinite(first.mean)
+
+
+def test_prior_steps_carry_across_batches(registry):
+    agent = counter_agent(registry)
+    envs = make_vector_env(EnvSettings(id=COUNTER_ID, num_envs=1))
+    collector = RolloutCollector(envs, agent, num_steps=2, seed=0)
+    collector.collect()  # steps 0 and 1 of a 3-step episode
+    assert collector.collect().prior_steps.tolist() == [2]

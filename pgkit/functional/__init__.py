@@ -2,10 +2,11 @@
 
 from pgkit.functional.polyak import polyak_update
 from pgkit.functional.bootstrapped import generalized_advantage, n_step_return, td_residuals
-from pgkit.functional.returns import discounted_reward_to_go, episode_total_return
+from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return
 
 __all__ = [
     "discounted_reward_to_go",
+    "episode_steps",
     "episode_total_return",
     "generalized_advantage",
     "n_step_return",

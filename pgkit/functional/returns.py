@@ -29,6 +29,18 @@ def discounted_reward_to_go(
     return returns
 
 
+def episode_steps(terminated: Tensor, truncated: Tensor, prior_steps: Tensor) -> Tensor:
+    """t, the index of each step within its episode (0 at an episode's first step); episodes running
+    when the batch began continue from ``prior_steps`` ([N])."""
+    steps = torch.empty(terminated.shape, dtype=torch.long, device=terminated.device)
+    current = prior_steps.to(torch.long)
+    done = terminated | truncated
+    for t in range(terminated.shape[0]):
+        steps[t] = current
+        current = torch.where(done[t], torch.zeros_like(current), current + 1)
+    return steps
+
+
 def episode_total_return(
     rewards: Tensor, terminated: Tensor, truncated: Tensor, next_values: Tensor, prior_rewards: Tensor
 ) -> Tensor:

@@ -48,6 +48,7 @@ def synthetic_batch(
         truncated=truncated,
         next_obs=observations(),
         prior_rewards=torch.randn(num_envs, generator=g),
+        prior_steps=torch.randint(0, 50, (num_envs,), generator=g),
     )
     if values:
         batch.values = torch.randn(shape, generator=g)
