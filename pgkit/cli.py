@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", type=Path, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
     plot.set_defaults(command=_plot)
 
+    schema = commands.add_parser("schema", help="write a JSON schema of recipe files (for editors)")
+    schema.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    schema.set_defaults(command=_schema)
+
     plugins = commands.add_parser("plugins", help="list installed plugins and their hooks")
     plugins.set_defaults(command=_plugins)
     return parser
@@ -230,6 +234,19 @@ def _type_name(prop: dict) -> str:
         items = prop["items"]
         return f"list[{_type_name(items)}]" if isinstance(items, dict) else "list"
     return prop.get("type", "any")
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from pgkit.registry import default_registry
+    from pgkit.schema import recipe_schema
+
+    text = json.dumps(recipe_schema(default_registry()), indent=1)
+    if args.out is None:
+        print(text)
+    else:
+        args.out.write_text(text + "\n")
+        print(f"wrote {args.out}; e.g. in VS Code's YAML extension: \"yaml.schemas\": {{\"{args.out}\": \"recipes/*.yaml\"}}")
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:
