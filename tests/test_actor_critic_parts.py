@@ -123,3 +123,19 @@ def test_ppo_trains_with_every_option(registry, tmp_path):
     assert agent.action_space.high.tolist() == [1.0]
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["modules"]["obs_normalizer"]["mean"] == agent.obs_normalizer.stats.mean.tolist()
+
+
+def test_adam_uses_the_fused_kernel_and_matches_the_reference():
+    from pgkit.builtins.optimizers.torch_optimizers import Adam
+
+    torch.manual_seed(0)
+    ours, reference = torch.nn.Parameter(torch.randn(5)), None
+    reference = torch.nn.Parameter(ours.detach().clone())
+    fused, plain = Adam(lr=0.1).build([ours]), torch.optim.Adam([reference], lr=0.1)
+    assert fused.defaults["fused"] is True
+    for _ in range(10):
+        for parameter, optimizer in ((ours, fused), (reference, plain)):
+            optimizer.zero_grad()
+            (parameter**3).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(ours, reference)
