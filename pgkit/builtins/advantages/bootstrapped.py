@@ -15,13 +15,18 @@ class TDSpec(AdvantageSpec):
     gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma.")
 
 
-class TD(Advantage):
+class Bootstrapped(Advantage):
+    """Estimators built on the critic's V(s) everywhere: they need a state-value critic and no baseline."""
+
+    requires_state_values = True
+    uses_baseline = False
+
+
+class TD(Bootstrapped):
     """One-step actor-critic: Phi_t = delta_t = r_t + gamma V(s_{t+1}) - V(s_t); critic target r_t + gamma V(s_{t+1})."""
 
     name = "td"
     Spec = TDSpec
-    requires_state_values = True
-    uses_baseline = False
 
     def compute(self, batch: Batch, baseline: Tensor) -> tuple[Tensor, Tensor]:
         advantages = td_residuals(batch.rewards, batch.terminated, batch.values, batch.next_values, self.spec.gamma)
@@ -32,13 +37,11 @@ class NStepSpec(TDSpec):
     n: int = Field(5, ge=1, description="Rewards summed before bootstrapping from V (1 is td).")
 
 
-class NStep(Advantage):
+class NStep(Bootstrapped):
     """Phi_t = sum_{k<n} gamma^k r_{t+k} + gamma^n V(s_{t+n}) - V(s_t), cut at episode and batch ends (A3C's estimator)."""
 
     name = "n_step"
     Spec = NStepSpec
-    requires_state_values = True
-    uses_baseline = False
 
     def compute(self, batch: Batch, baseline: Tensor) -> tuple[Tensor, Tensor]:
         s = self.spec
@@ -50,14 +53,12 @@ class GAESpec(TDSpec):
     lam: float = Field(0.95, ge=0, le=1, description="GAE's lambda: 0 is td (low variance, biased), 1 is reward-to-go minus V.")
 
 
-class GAE(Advantage):
+class GAE(Bootstrapped):
     """Generalized advantage estimation (Schulman et al. 2015): Phi_t = sum_k (gamma lam)^k delta_{t+k};
     critic target Phi_t + V(s_t) (the TD(lambda) return)."""
 
     name = "gae"
     Spec = GAESpec
-    requires_state_values = True
-    uses_baseline = False
 
     def compute(self, batch: Batch, baseline: Tensor) -> tuple[Tensor, Tensor]:
         s = self.spec
