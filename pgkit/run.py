@@ -133,7 +133,7 @@ class Run:
 
     def _save_env_state(self, envs) -> None:
         try:
-            data = pickle.dumps(getattr(envs, "envs"))
+            data = pickle.dumps(envs.envs)
         except Exception:  # async or unpicklable envs: resume restarts them from fresh resets
             (self.run_dir / ENV_STATE_FILE).unlink(missing_ok=True)
             return

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import COUNTER_ID
-from pgkit.builtins.critics.q import Q, TwinQ
+from pgkit.builtins.critics.q import TwinQ
 from pgkit.builtins.objectives.dpg import DPG
 from pgkit.builtins.trainers.off_policy import OffPolicy, Targets
 from pgkit.compatibility import check_compatibility

@@ -3,8 +3,6 @@ checkpoint, Ctrl-C saves and exits cleanly."""
 
 from __future__ import annotations
 
-import math
-import os
 import signal
 import subprocess
 import sys

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import gymnasium as gym
 from torch import Tensor, nn
-from torch.distributions import Distribution
 
 from pgkit.component import Component
 
