@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def evaluate(
 
 
 def _recording_env(env: EnvSettings, video_dir: Path) -> gym.Env:
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # rgb_array frames need no window (pygame-rendered envs)
     probe = make_env(env)
     modes = probe.metadata.get("render_modes", [])
     probe.close()
