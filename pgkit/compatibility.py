@@ -13,23 +13,26 @@ from pgkit.recipe import Recipe
 from pgkit.registry import Registry
 
 
-def combination(recipe: Recipe) -> Combination:
-    """The recipe's components on its environment; raises CompatibilityError if the env cannot be made."""
+def combination(recipe: Recipe, components: dict) -> Combination:
+    """``components`` (from ``recipe.instantiate()``) on the recipe's environment; raises
+    CompatibilityError if the env cannot be made."""
     spaces = probe_spaces(recipe.settings.env)
     if isinstance(spaces, Problem):
         raise CompatibilityError(recipe.source, [spaces])
-    components = {slot: value for slot, value in recipe.instantiate().items() if not isinstance(value, list)}
-    return Combination(recipe.settings.env.id, spaces[0], spaces[1], components)
+    single = {slot: value for slot, value in components.items() if not isinstance(value, list)}
+    return Combination(recipe.settings.env.id, spaces[0], spaces[1], single)
 
 
 def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
     """The recipe's Combination if every component fits; otherwise a CompatibilityError with all failures."""
-    combo = combination(recipe)
+    components = recipe.instantiate()
+    combo = combination(recipe, components)
     problems = []
     for slot, value in recipe.slots.items():
         choices = value if isinstance(value, tuple) else (value,) if value is not None else ()
-        for index, choice in enumerate(choices):
-            reason = choice.instantiate().incompatibility(combo)
+        instances = components[slot] if isinstance(value, tuple) else [components[slot]]
+        for index, (choice, component) in enumerate(zip(choices, instances)):
+            reason = component.incompatibility(combo)
             if reason is None:
                 continue
             path = f"{slot}[{index}]" if isinstance(value, tuple) else slot

@@ -95,6 +95,7 @@ class OffPolicy(Trainer):
         run.start(spec.total_steps)
         started, next_log = time.perf_counter() - elapsed_before, steps + spec.log_every
         metrics: dict[str, float] = {}
+        autocast_device, bfloat16 = torch.device(run.device).type, spec.precision == "bfloat16"
 
         def state() -> dict:
             return {
@@ -124,7 +125,7 @@ class OffPolicy(Trainer):
                         for _ in range(spec.gradient_steps):
                             critic_updates += 1
                             batch = replay.sample(spec.batch_size, sampler)
-                            with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=spec.precision == "bfloat16"):
+                            with torch.autocast(autocast_device, torch.bfloat16, enabled=bfloat16):
                                 metrics.update(self._update_critic(agent, targets, batch, critic_optimizer, steps))
                                 if critic_updates % spec.policy_delay == 0:
                                     metrics.update(self._update_policy(agent, targets, batch, policy_optimizer, steps))
