@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 from torch import Tensor, nn
-from torch.distributions import Categorical as CategoricalDistribution
 
+from pgkit.distributions import Categorical as CategoricalDistribution
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
 
@@ -19,7 +19,7 @@ class CategoricalModule(HeadModule):
         self.start = start
 
     def forward(self, features: Tensor) -> CategoricalDistribution:
-        return CategoricalDistribution(logits=self.logits(features), validate_args=False)
+        return CategoricalDistribution(self.logits(features))
 
     def env_action(self, action: Tensor) -> Tensor:
         return action + self.start if self.start else action

@@ -9,9 +9,8 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor, nn
-from torch.distributions import Independent, Normal
-
 from pgkit.component import Spec
+from pgkit.distributions import DiagonalGaussian
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
 
@@ -29,9 +28,8 @@ class GaussianModule(HeadModule):
         self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32) if finite else None)
         self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32) if finite else None)
 
-    def forward(self, features: Tensor) -> Independent:
-        mean = self.mean(features)
-        return Independent(Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False), 1, validate_args=False)
+    def forward(self, features: Tensor) -> DiagonalGaussian:
+        return DiagonalGaussian(self.mean(features), self.log_std)
 
     def env_action(self, action: Tensor) -> Tensor:
         action = action.reshape(*action.shape[:-1], *self.shape)

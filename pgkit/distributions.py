@@ -1,0 +1,111 @@
+"""Lean action distributions for the built-in heads: torch.distributions' interface, fewer tensor ops.
+
+A policy distribution is built on every acting step and every gradient step, where with small
+networks the count of tensor operations, not arithmetic, sets the speed. torch's ``Categorical``
+normalizes its logits with logsumexp, recomputes softmax for sampling and entropy, and broadcasts on
+every ``log_prob``; ``Independent(Normal)`` adds a wrapper and one op per term. These compute the
+same quantities (tests compare them with torch's) in about half the operations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class Categorical(Distribution):
+    """pi(a) = softmax(logits)_a over the last dimension.
+
+    ``logits`` is stored normalized (log-probabilities, one ``log_softmax``). Sampling is the
+    exponential race: with E_a ~ Exp(1) independent, argmax_a p_a / E_a = a with probability p_a
+    (equivalently the Gumbel-max trick), one random draw and three ops with no cumulative sums."""
+
+    arg_constraints: dict = {}
+
+    def __init__(self, logits: Tensor):
+        self.logits = torch.log_softmax(logits, dim=-1)
+        super().__init__(batch_shape=logits.shape[:-1], validate_args=False)
+
+    @property
+    def probs(self) -> Tensor:
+        return self.logits.exp()
+
+    @property
+    def num_actions(self) -> int:
+        return self.logits.shape[-1]
+
+    @property
+    def mode(self) -> Tensor:
+        return self.logits.argmax(-1)
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        with torch.no_grad():
+            shape = (*self._extended_shape(sample_shape), self.num_actions)
+            race = torch.empty(shape, dtype=self.logits.dtype, device=self.logits.device).exponential_()
+            return (self.probs.expand(shape) / race).argmax(-1)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        index = value.long().unsqueeze(-1)
+        logits = self.logits if index.dim() == self.logits.dim() else self.logits.expand(*index.shape[:-1], -1)
+        return logits.gather(-1, index).squeeze(-1)
+
+    def entropy(self) -> Tensor:
+        """H = -sum_a p_a log p_a (impossible actions, log p = -inf, contribute 0)."""
+        finite = self.logits.clamp(min=torch.finfo(self.logits.dtype).min)
+        return -(self.probs * finite).sum(-1)
+
+
+class DiagonalGaussian(Distribution):
+    """N(mean, diag(exp(log_std)^2)) over the last dimension; ``log_prob`` and ``entropy`` are summed over
+    it (what ``Independent(Normal(mean, std), 1)`` gives). ``log_std`` broadcasts against ``mean``."""
+
+    arg_constraints: dict = {}
+    has_rsample = True
+
+    def __init__(self, mean: Tensor, log_std: Tensor):
+        self.loc, self.log_std = mean, log_std
+        super().__init__(batch_shape=mean.shape[:-1], event_shape=mean.shape[-1:], validate_args=False)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.log_std.exp().expand_as(self.loc)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.stddev.pow(2)
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        with torch.no_grad():
+            shape = self._extended_shape(sample_shape)
+            return torch.normal(self.loc.expand(shape), self.stddev.expand(shape))
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        noise = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + noise * self.log_std.exp()
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """log N(x) = -1/2 sum_i ((x_i - mu_i) / sigma_i)^2 - sum_i log sigma_i - d/2 log(2 pi)."""
+        z = (value - self.loc) * torch.exp(-self.log_std)
+        return -0.5 * z.pow(2).sum(-1) - self._log_normalizer()
+
+    def entropy(self) -> Tensor:
+        """H = sum_i log sigma_i + d/2 (1 + log(2 pi))."""
+        return (self._log_normalizer() + 0.5 * self.loc.shape[-1]).expand(self.batch_shape)
+
+    def _log_normalizer(self) -> Tensor:
+        """sum_i log sigma_i + d/2 log(2 pi): a scalar for a state-independent log_std, else [batch]."""
+        return self.log_std.sum(-1) + self.loc.shape[-1] * _HALF_LOG_2PI
