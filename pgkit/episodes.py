@@ -25,13 +25,23 @@ class EpisodeTracker:
         self.total = 0
 
     def step(self, reward: np.ndarray, done: np.ndarray) -> None:
-        self.returns += reward
-        self.lengths += 1
-        for i in np.flatnonzero(done):
-            self.finished.append(Episode(float(self.returns[i]), int(self.lengths[i])))
+        """One step of every env: ``reward`` and ``done`` are [N]."""
+        self.record(reward[None], done[None])
+
+    def record(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        """T steps of every env at once (``rewards`` and ``dones`` are [T, N]): running sums by cumsum,
+        then one Python iteration per finished episode, not per step."""
+        num_steps = len(rewards)
+        cumulative = np.cumsum(rewards, axis=0, dtype=np.float64)
+        offset = np.zeros_like(self.returns)  # cumulative reward at each env's last episode end
+        last_end = np.full(len(self.returns), -1)  # the step of each env's last episode end
+        for t, i in np.argwhere(dones):
+            ret = self.returns[i] + cumulative[t, i] - offset[i]
+            self.finished.append(Episode(float(ret), int(self.lengths[i] + t - last_end[i])))
             self.total += 1
-        self.returns[done] = 0.0
-        self.lengths[done] = 0
+            self.returns[i], self.lengths[i], offset[i], last_end[i] = 0.0, 0, cumulative[t, i], t
+        self.returns += cumulative[-1] - offset
+        self.lengths += num_steps - 1 - last_end
 
     def state_dict(self) -> dict:
         return {

@@ -35,7 +35,8 @@ class RolloutCollector:
         self.obs = agent.prepare(raw, update_statistics=True)
         self._obs = np.zeros((num_steps, *self.obs.shape), dtype=self.obs.dtype)
         self._next_obs = np.zeros_like(self._obs)
-        self._rewards = np.zeros((num_steps, self.num_envs), dtype=np.float32)
+        self._env_rewards = np.zeros((num_steps, self.num_envs), dtype=np.float64)  # as the env gave them
+        self._rewards = np.zeros((num_steps, self.num_envs), dtype=np.float32)  # scaled, if a scaler is given
         self._terminated = np.zeros((num_steps, self.num_envs), dtype=bool)
         self._truncated = np.zeros((num_steps, self.num_envs), dtype=bool)
         self.episodes = EpisodeTracker(self.num_envs, window)
@@ -56,31 +57,33 @@ class RolloutCollector:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
 
     def collect(self) -> Batch:
-        agent, device = self.agent, self.agent.device
+        agent, device, head = self.agent, self.agent.device, self.agent.policy.head
         prior_rewards = self.episodes.returns.astype(np.float32)
         prior_steps = self.episodes.lengths.copy()
         actions, log_probs = [], []
-        for t in range(self.num_steps):
-            self._obs[t] = self.obs
-            with torch.no_grad():
+        with torch.inference_mode():
+            for t in range(self.num_steps):
+                self._obs[t] = self.obs
                 distribution = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=device))
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
-                env_action = agent.policy.head.env_action(action).cpu().numpy()
-            raw, reward, terminated, truncated, info = self.envs.step(env_action)
-            done = terminated | truncated
-            self.obs = agent.prepare(raw, update_statistics=True)
-            self._next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
-            self.episodes.step(reward, done)
-            self._rewards[t] = reward if self.reward_scaler is None else self.reward_scaler(reward, done)
-            self._terminated[t], self._truncated[t] = terminated, truncated
-        # copies that own their memory, so the next collect() cannot overwrite a returned batch
+                raw, reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
+                self.obs = agent.prepare(raw, update_statistics=True)
+                self._next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
+                self._env_rewards[t], self._terminated[t], self._truncated[t] = reward, terminated, truncated
+                if self.reward_scaler is not None:
+                    self._rewards[t] = self.reward_scaler(reward, terminated | truncated)
+        done = self._terminated | self._truncated
+        self.episodes.record(self._env_rewards, done)
+        rewards = self._env_rewards if self.reward_scaler is None else self._rewards
+        # copies that own their memory (and are not inference tensors), so the next collect() cannot
+        # overwrite a returned batch and autograd may use it
         return Batch(
             obs=torch.tensor(self._obs, dtype=agent.obs_dtype, device=device),
             actions=torch.stack(actions),
             log_probs=torch.stack(log_probs),
-            rewards=torch.tensor(self._rewards, device=device),
+            rewards=torch.tensor(rewards, dtype=torch.float32, device=device),
             terminated=torch.tensor(self._terminated, device=device),
             truncated=torch.tensor(self._truncated, device=device),
             next_obs=torch.tensor(self._next_obs, dtype=agent.obs_dtype, device=device),
