@@ -5,20 +5,25 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from typing import Callable
+
 import gymnasium as gym
+import torch
 from pydantic import Field, PositiveInt
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from pgkit.component import Spec
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import Network
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
+# name -> (the layer shown in the module tree, the same function called in forward)
+ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
+    "tanh": (nn.Tanh, torch.tanh),
+    "relu": (nn.ReLU, F.relu),
+    "elu": (nn.ELU, F.elu),
+    "gelu": (nn.GELU, F.gelu),
+    "silu": (nn.SiLU, F.silu),
 }
 
 
@@ -44,8 +49,12 @@ class ObservationEncoder(nn.Module):
 
 
 class MLPTorso(nn.Sequential):
+    """encoder -> (Linear -> activation) per hidden size. A Sequential for its module tree and state_dict;
+    ``forward`` calls the layers' functions directly (no per-layer module call on the hot path)."""
+
     def __init__(self, space: gym.Space, hidden_sizes: list[int], activation: str, orthogonal_init: bool):
         encoder = ObservationEncoder(space)
+        layer, function = ACTIVATIONS[activation]
         layers: list[nn.Module] = [encoder]
         width = encoder.out_features
         for size in hidden_sizes:
@@ -53,10 +62,17 @@ class MLPTorso(nn.Sequential):
             if orthogonal_init:
                 nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
                 nn.init.zeros_(linear.bias)
-            layers += [linear, ACTIVATIONS[activation]()]
+            layers += [linear, layer()]
             width = size
         super().__init__(*layers)
         self.out_features = width
+        self.linears, self.activation = tuple(layers[1::2]), function  # plain attributes, not submodules
+
+    def forward(self, obs: Tensor) -> Tensor:
+        features = self._modules["0"](obs)  # the encoder
+        for linear in self.linears:
+            features = self.activation(F.linear(features, linear.weight, linear.bias))
+        return features
 
 
 class MLPSpec(Spec):
