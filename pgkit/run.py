@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -155,12 +155,13 @@ class Run:
         envs.envs = saved
         return True
 
-    def save_if_due(self, agent: Agent, step: int, extra: dict[str, Any], envs: object = None) -> None:
-        """Checkpoint when ``checkpoint_every`` more steps have passed since the last one."""
+    def save_if_due(self, agent: Agent, step: int, extra: Callable[[], dict[str, Any]], envs: object = None) -> None:
+        """Checkpoint when ``checkpoint_every`` more steps have passed since the last one; ``extra()``
+        gives the trainer's state and is called only then."""
         every = self.recipe.settings.checkpoint_every
         last = self.last_checkpoint[1] if self.last_checkpoint else self.start_step
         if every is not None and step - last >= every:
-            self.save(agent, step, extra, envs)
+            self.save(agent, step, extra(), envs)
 
     def interrupted(self, agent: Agent, step: int, extra: dict[str, Any], envs: object = None) -> TrainingInterrupted:
         """Save what training reached (after Ctrl-C) and say how to go on."""

@@ -22,13 +22,12 @@ def generalized_advantage(
     done = terminated or truncated and A_T = 0. lam = 0 gives delta_t; lam = 1 gives the discounted
     reward-to-go minus V(s_t)."""
     deltas = td_residuals(rewards, terminated, values, next_values, gamma)
-    continues = (~(terminated | truncated)).to(rewards.dtype)
-    advantages = torch.empty_like(deltas)
-    following = torch.zeros_like(deltas[0])
-    for t in reversed(range(deltas.shape[0])):
-        following = deltas[t] + gamma * lam * continues[t] * following
-        advantages[t] = following
-    return advantages
+    decay = (~(terminated | truncated)).to(rewards.dtype) * (gamma * lam)
+    num_steps = deltas.shape[0]
+    advantages = deltas.new_zeros((num_steps + 1, *deltas.shape[1:]))  # row T is A_T = 0
+    for t in reversed(range(num_steps)):  # one fused multiply-add per step, written in place
+        torch.addcmul(deltas[t], decay[t], advantages[t + 1], out=advantages[t])
+    return advantages[:num_steps]
 
 
 def n_step_return(

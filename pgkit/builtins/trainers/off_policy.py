@@ -133,7 +133,7 @@ class OffPolicy(Trainer):
                         next_log += spec.log_every
                         elapsed = time.perf_counter() - started
                         run.log(steps, {**episodes.metrics(), **metrics, "buffer_size": float(len(replay)), "steps_per_second": steps / elapsed, "time": elapsed})
-                        run.save_if_due(agent, steps, state())
+                        run.save_if_due(agent, steps, state)
                     if run.stop_requested and steps < spec.total_steps:
                         raise run.interrupted(agent, steps, state())
         finally:

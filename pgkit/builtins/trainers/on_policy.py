@@ -27,6 +27,7 @@ class OnPolicySpec(Spec):
     epochs: int = Field(1, ge=1, description="Passes over each batch.")
     minibatch_size: int | None = Field(None, ge=1, description="Transitions per gradient step; null: the whole batch in one step.")
     vf_coef: float = Field(0.5, ge=0, description="Weight of the critic's loss in the total loss.")
+    log_every: int = Field(1, ge=1, description="Environment steps between logged rows (rows come at batch ends; 1: every batch).")
     log_window: int = Field(100, ge=1, description="Finished episodes averaged in the logged return_mean.")
 
 
@@ -60,7 +61,7 @@ class OnPolicy(Trainer):
         if run.resume is not None:
             steps, elapsed_before = self._restore(run, agent, optimizer, collector, shuffle, envs)
         run.start(spec.total_steps)
-        started = time.perf_counter() - elapsed_before
+        started, next_log = time.perf_counter() - elapsed_before, steps + spec.log_every
 
         def state() -> dict:
             return {
@@ -83,18 +84,20 @@ class OnPolicy(Trainer):
                     slots["baseline"].update(batch)
                     lr = slots["optimizer"].set_learning_rate(optimizer, progress)
                     losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps, progress)
-                    elapsed = time.perf_counter() - started
-                    run.log(steps, {
-                        **collector.episodes.metrics(),
-                        **losses,
-                        "explained_variance": _explained_variance(batch),
-                        "learning_rate": lr,
-                        "steps_per_second": steps / elapsed,
-                        "time": elapsed,
-                    })
+                    if steps >= next_log or steps >= spec.total_steps:
+                        next_log = steps + spec.log_every
+                        elapsed = time.perf_counter() - started
+                        run.log(steps, {
+                            **collector.episodes.metrics(),
+                            **losses,
+                            "explained_variance": _explained_variance(batch),
+                            "learning_rate": lr,
+                            "steps_per_second": steps / elapsed,
+                            "time": elapsed,
+                        })
                     if run.stop_requested and steps < spec.total_steps:
                         raise run.interrupted(agent, steps, state(), envs)
-                    run.save_if_due(agent, steps, state(), envs)
+                    run.save_if_due(agent, steps, state, envs)
         finally:
             envs.close()
             run.close()
@@ -140,7 +143,8 @@ class OnPolicy(Trainer):
                     loss = loss + self.spec.vf_coef * value_loss
                     metrics["value_loss"] = value_loss.item()
                 check_finite("loss", loss.item(), step, metrics)
-                optimizer.zero_grad(set_to_none=True)
+                for parameter in parameters:  # optimizer.zero_grad(set_to_none=True), without its profiler hooks
+                    parameter.grad = None
                 loss.backward()
                 metrics["grad_norm"] = agent.components["optimizer"].clip(parameters)
                 check_finite("gradient norm", metrics["grad_norm"], step, metrics)
