@@ -8,8 +8,9 @@ import torch
 from pgkit.builtins.advantages.reward_to_go import RewardToGo
 from pgkit.builtins.baselines.mean_return import MeanReturn
 from pgkit.builtins.objectives.reinforce import Reinforce
+from pgkit.builtins.optimizers.torch_optimizers import SGD
 from pgkit.builtins.policy_heads.categorical import Categorical, CategoricalModule
-from pgkit.testing import check_advantage, check_baseline, check_objective, check_policy_head
+from pgkit.testing import check_advantage, check_baseline, check_objective, check_optimizer, check_policy_head
 
 
 class StatefulModule(CategoricalModule):
@@ -68,6 +69,27 @@ class WrongSign(Reinforce):
         return -loss, metrics
 
 
+class PerTensorNormalized(SGD):
+    """Steps each tensor along its own unit-norm gradient: not elementwise, but declared so (broken)."""
+
+    name = "per_tensor_normalized"
+    elementwise = True
+
+    def build(self, params):
+        return _PerTensorNormalizedSGD(list(params), lr=self.spec.lr)
+
+
+class _PerTensorNormalizedSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p -= group["lr"] * p.grad / (p.grad.norm() + 1e-12)
+
+
 @pytest.mark.parametrize(
     "check, component, message",
     [
@@ -76,6 +98,7 @@ class WrongSign(Reinforce):
         (check_advantage, WritesExtras, "modified batch.values"),
         (check_baseline, PeekingBaseline, "changed with the batch's actions"),
         (check_objective, WrongSign, "did not raise the probability of the better action"),
+        (check_optimizer, PerTensorNormalized, "declared elementwise but steps differently"),
     ],
 )
 def test_contract_catches(check, component, message):

@@ -25,6 +25,9 @@ class Optimizer(Component):
 
     kind = "optimizer"
     Spec: ClassVar[type[OptimizerSpec]] = OptimizerSpec
+    # True if the update of each number depends only on its own gradient history (Adam, RMSprop, SGD),
+    # so stepping all parameters packed in one flat tensor is the same update (see flat_parameters.py)
+    elementwise: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -295,6 +295,36 @@ def check_optimizer(optimizer: Optimizer | type[Optimizer]) -> None:
     assert weight.square().sum().item() < first, f"{optimizer.name}: 20 steps did not lower sum(w^2)"
     lr = optimizer.set_learning_rate(torch_optimizer, progress=0.5)
     assert all(group["lr"] == lr for group in torch_optimizer.param_groups)
+    if optimizer.elementwise:
+        _check_flat_steps_match(optimizer)
+
+
+def _check_flat_steps_match(optimizer: Optimizer) -> None:
+    """An optimizer declared elementwise takes the same steps on parameters packed in one flat buffer
+    (what trainers do with it) as on the separate tensors."""
+    from pgkit.gradient_step import GradientStep
+
+    torch.manual_seed(0)
+    shapes = [(3, 2), (2,), (4,)]
+    initial = [torch.randn(shape) for shape in shapes]
+    separate = [torch.nn.Parameter(t.clone()) for t in initial]
+    packed = [torch.nn.Parameter(t.clone()) for t in initial]
+    reference, flat = optimizer.build(separate), GradientStep(optimizer, packed)
+    assert flat.flat is not None
+    for step in range(5):
+        targets = [torch.randn(shape) for shape in shapes]
+        for params in (separate, packed):
+            if params is separate:
+                reference.zero_grad()
+            else:
+                flat.zero_grad()
+            sum(((p - t) ** 2).sum() * (step + 1) for p, t in zip(params, targets)).backward()
+        optimizer.clip(separate)
+        flat.clip()
+        reference.step()
+        flat.step()
+    for a, b in zip(separate, packed):
+        assert torch.allclose(a, b, atol=1e-6), f"{optimizer.name} is declared elementwise but steps differently on a flat buffer"
 
 
 def check_network(network: Network | type[Network]) -> None:

@@ -22,6 +22,7 @@ class Adam(Optimizer):
 
     name = "adam"
     Spec = AdamSpec
+    elementwise = True
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         s, params = self.spec, list(params)
@@ -49,6 +50,7 @@ class SGD(Optimizer):
 
     name = "sgd"
     Spec = SGDSpec
+    elementwise = True
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         s = self.spec
@@ -66,6 +68,7 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     Spec = RMSpropSpec
+    elementwise = True
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         s = self.spec

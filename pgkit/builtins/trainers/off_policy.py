@@ -15,6 +15,7 @@ from pgkit.batch import Batch
 from pgkit.component import Spec
 from pgkit.envs import make_vector_env, with_final_observations
 from pgkit.episodes import EpisodeTracker
+from pgkit.gradient_step import GradientStep
 from pgkit.guards import check_finite
 from pgkit.functional import polyak_update
 from pgkit.hookspecs import hookimpl
@@ -76,8 +77,8 @@ class OffPolicy(Trainer):
         replay = ReplayBuffer(spec.buffer_size, agent.observation_space.shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device)
         sampler = torch.Generator().manual_seed(run.seed)
         targets = Targets(copy.deepcopy(agent.policy), copy.deepcopy(agent.critic))
-        policy_optimizer = slots["optimizer"].build(agent.policy.parameters())
-        critic_optimizer = slots["optimizer"].build(agent.critic.parameters())
+        policy_optimizer = GradientStep(slots["optimizer"], agent.policy.parameters())
+        critic_optimizer = GradientStep(slots["optimizer"], agent.critic.parameters())
         episodes = EpisodeTracker(num_envs, spec.log_window)
         obs = agent.prepare(envs.reset(seed=run.seed)[0], update_statistics=True)
         steps, rounds, critic_updates, elapsed_before = 0, 0, 0, 0.0
@@ -173,26 +174,26 @@ class OffPolicy(Trainer):
         next_q = targets.critic(batch.next_obs, next_actions).min(dim=0).values
         return batch.rewards + spec.gamma * (~batch.terminated).float() * next_q.float()
 
-    def _update_critic(self, agent: Agent, targets: "Targets", batch: Batch, optimizer, step: int) -> dict[str, float]:
+    def _update_critic(self, agent: Agent, targets: "Targets", batch: Batch, optimizer: GradientStep, step: int) -> dict[str, float]:
         batch.returns = self.td_target(targets, batch)
         loss = agent.components["critic"].loss(agent.critic, batch)
         check_finite("critic loss", loss.item(), step)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
-        check_finite("critic gradient norm", agent.components["optimizer"].clip(agent.critic.parameters()), step)
+        check_finite("critic gradient norm", optimizer.clip(), step)
         optimizer.step()
         return {"value_loss": loss.item()}
 
-    def _update_policy(self, agent: Agent, targets: "Targets", batch: Batch, optimizer, step: int) -> dict[str, float]:
+    def _update_policy(self, agent: Agent, targets: "Targets", batch: Batch, optimizer: GradientStep, step: int) -> dict[str, float]:
         agent.critic.requires_grad_(False)  # grad_a Q is needed, the critic's own gradients are not
         try:
             loss, metrics = agent.components["objective"].loss(agent.policy, batch, critic=agent.critic)
             check_finite("policy loss", loss.item(), step, metrics)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
         finally:
             agent.critic.requires_grad_(True)
-        check_finite("policy gradient norm", agent.components["optimizer"].clip(agent.policy.parameters()), step)
+        check_finite("policy gradient norm", optimizer.clip(), step)
         optimizer.step()
         targets.follow(agent, self.spec.tau)
         return metrics

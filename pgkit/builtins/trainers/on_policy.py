@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import torch
 from pydantic import Field
 
@@ -13,6 +12,7 @@ from pgkit.agent import Agent
 from pgkit.batch import Batch
 from pgkit.component import Spec
 from pgkit.envs import make_vector_env
+from pgkit.gradient_step import GradientStep
 from pgkit.guards import check_finite
 from pgkit.hookspecs import hookimpl
 from pgkit.kinds import Trainer
@@ -53,8 +53,7 @@ class OnPolicy(Trainer):
         normalize = env_settings.normalize
         scaler = RewardScaler(envs.num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
         collector = RolloutCollector(envs, agent, spec.steps_per_env, run.seed, scaler, spec.log_window)
-        parameters = agent.parameters()
-        optimizer = slots["optimizer"].build(parameters)
+        optimizer = GradientStep(slots["optimizer"], agent.parameters())
         shuffle = torch.Generator().manual_seed(run.seed)
         batch_size = spec.steps_per_env * envs.num_envs
         steps, elapsed_before = 0, 0.0
@@ -82,8 +81,8 @@ class OnPolicy(Trainer):
                     self._fill_values(agent, batch)
                     slots["advantage"](batch, slots["baseline"](batch))
                     slots["baseline"].update(batch)
-                    lr = slots["optimizer"].set_learning_rate(optimizer, progress)
-                    losses = self._update(agent, batch.flatten(), optimizer, parameters, shuffle, steps, progress)
+                    lr = optimizer.set_learning_rate(progress)
+                    losses = self._update(agent, batch.flatten(), optimizer, shuffle, steps, progress)
                     if steps >= next_log or steps >= spec.total_steps:
                         next_log = steps + spec.log_every
                         elapsed = time.perf_counter() - started
@@ -104,7 +103,7 @@ class OnPolicy(Trainer):
         run.save(agent, steps, state(), envs)
 
     @staticmethod
-    def _restore(run: Run, agent: Agent, optimizer, collector: RolloutCollector, shuffle: torch.Generator, envs) -> tuple[int, float]:
+    def _restore(run: Run, agent: Agent, optimizer: GradientStep, collector: RolloutCollector, shuffle: torch.Generator, envs) -> tuple[int, float]:
         """Continue from ``run.resume``: after this the loop runs exactly as it would have uninterrupted
         (if the envs' state could be pickled; otherwise they restart from fresh resets)."""
         state = run.resume
@@ -128,7 +127,7 @@ class OnPolicy(Trainer):
             batch.values = agent.critic(batch.obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
             batch.next_values = agent.critic(batch.next_obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
 
-    def _update(self, agent, batch, optimizer, parameters, shuffle, step, progress) -> dict[str, float]:
+    def _update(self, agent: Agent, batch: Batch, optimizer: GradientStep, shuffle: torch.Generator, step: int, progress: float) -> dict[str, float]:
         """Epochs of minibatch steps; returns each metric averaged over the steps taken."""
         objective, critic = agent.components["objective"], agent.components.get("critic")
         collected: dict[str, list[float]] = {}
@@ -143,10 +142,9 @@ class OnPolicy(Trainer):
                     loss = loss + self.spec.vf_coef * value_loss
                     metrics["value_loss"] = value_loss.item()
                 check_finite("loss", loss.item(), step, metrics)
-                for parameter in parameters:  # optimizer.zero_grad(set_to_none=True), without its profiler hooks
-                    parameter.grad = None
+                optimizer.zero_grad()
                 loss.backward()
-                metrics["grad_norm"] = agent.components["optimizer"].clip(parameters)
+                metrics["grad_norm"] = optimizer.clip()
                 check_finite("gradient norm", metrics["grad_norm"], step, metrics)
                 optimizer.step()
                 for key, value in metrics.items():
@@ -155,7 +153,7 @@ class OnPolicy(Trainer):
 
 
 def _means(collected: dict[str, list[float]]) -> dict[str, float]:
-    return {key: float(np.mean(values)) for key, values in collected.items()}
+    return {key: sum(values) / len(values) for key, values in collected.items()}
 
 
 def _explained_variance(batch: Batch) -> float:
