@@ -44,10 +44,10 @@ class Categorical(Distribution):
         return self.logits.argmax(-1)
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
-        with torch.no_grad():
-            shape = (*self._extended_shape(sample_shape), self.num_actions)
-            race = torch.empty(shape, dtype=self.logits.dtype, device=self.logits.device).exponential_()
-            return (self.probs.expand(shape) / race).argmax(-1)
+        logits = self.logits.detach()
+        shape = (*self._extended_shape(sample_shape), logits.shape[-1])
+        race = torch.empty(shape, dtype=logits.dtype, device=logits.device).exponential_()
+        return (logits.exp().expand(shape) / race).argmax(-1)
 
     def log_prob(self, value: Tensor) -> Tensor:
         index = value.long().unsqueeze(-1)

@@ -57,14 +57,14 @@ class RolloutCollector:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
 
     def collect(self) -> Batch:
-        agent, device, head = self.agent, self.agent.device, self.agent.policy.head
+        agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         prior_rewards = self.episodes.returns.astype(np.float32)
         prior_steps = self.episodes.lengths.copy()
         actions, log_probs = [], []
         with torch.inference_mode():
             for t in range(self.num_steps):
                 self._obs[t] = self.obs
-                distribution = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=device))
+                distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
@@ -80,13 +80,13 @@ class RolloutCollector:
         # copies that own their memory (and are not inference tensors), so the next collect() cannot
         # overwrite a returned batch and autograd may use it
         return Batch(
-            obs=torch.tensor(self._obs, dtype=agent.obs_dtype, device=device),
+            obs=torch.tensor(self._obs, dtype=dtype, device=device),
             actions=torch.stack(actions),
             log_probs=torch.stack(log_probs),
             rewards=torch.tensor(rewards, dtype=torch.float32, device=device),
             terminated=torch.tensor(self._terminated, device=device),
             truncated=torch.tensor(self._truncated, device=device),
-            next_obs=torch.tensor(self._next_obs, dtype=agent.obs_dtype, device=device),
+            next_obs=torch.tensor(self._next_obs, dtype=dtype, device=device),
             prior_rewards=torch.tensor(prior_rewards, device=device),
             prior_steps=torch.tensor(prior_steps, device=device),
         )

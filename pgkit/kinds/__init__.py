@@ -10,7 +10,7 @@ from pgkit.kinds.baseline import Baseline
 from pgkit.kinds.critic import Critic
 from pgkit.kinds.logger import Logger
 from pgkit.kinds.network import Network
-from pgkit.kinds.objective import Objective
+from pgkit.kinds.objective import Objective, entropy_bonus
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
 from pgkit.kinds.trainer import Trainer
@@ -53,4 +53,5 @@ __all__ = [
     "OptimizerSpec",
     "PolicyHead",
     "Trainer",
+    "entropy_bonus",
 ]

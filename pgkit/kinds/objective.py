@@ -5,7 +5,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
+import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from pgkit.component import Component
 
@@ -48,3 +50,14 @@ class Objective(Component):
     def stop_early(self, metrics: dict[str, float]) -> bool:
         """Should the trainer stop passing over this batch (e.g. the policy moved too far)? Default: no."""
         return False
+
+
+def entropy_bonus(distribution: Distribution, coef: float) -> tuple[Tensor | float, float]:
+    """(c_H * mean H[pi(.|s)], mean H) for an objective's ``- c_H * H`` term and its metric. With c_H = 0
+    the entropy is computed without a graph, so backward does not differentiate a term weighted 0."""
+    if coef == 0:
+        with torch.no_grad():
+            return 0.0, distribution.entropy().mean().item()
+    entropy = distribution.entropy().mean()
+    return coef * entropy, entropy.item()
+

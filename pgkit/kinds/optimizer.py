@@ -21,7 +21,9 @@ class OptimizerSpec(Spec):
 
 
 class Optimizer(Component):
-    """Makes the torch optimizer for the trainable parameters and clips gradients before its step."""
+    """Makes the torch optimizer for the trainable parameters and clips gradients before its step.
+    Declare ``elementwise = True`` if each number's update depends only on its own gradient history:
+    trainers then hand ``build`` one flat tensor holding all parameters (one kernel per step)."""
 
     kind = "optimizer"
     Spec: ClassVar[type[OptimizerSpec]] = OptimizerSpec

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from pgkit.batch import Batch
 from pgkit.component import Spec
 from pgkit.hookspecs import hookimpl
-from pgkit.kinds import Objective
+from pgkit.kinds import Objective, entropy_bonus
 from pgkit.schedules import Schedule, scheduled
 
 
@@ -40,18 +40,18 @@ class PPOClip(Objective):
         advantages = batch.advantages
         surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
         policy_loss = -surrogate.mean()
-        entropy = distribution.entropy().mean()
+        bonus, entropy = entropy_bonus(distribution, self.spec.entropy_coef)
         with torch.no_grad():
             approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(old || new) estimator, always >= 0
             clip_fraction = ((ratio - 1).abs() > clip).float().mean()
         metrics = {
             "policy_loss": policy_loss.item(),
-            "entropy": entropy.item(),
+            "entropy": entropy,
             "approx_kl": approx_kl.item(),
             "clip_fraction": clip_fraction.item(),
             "clip_range": clip,
         }
-        return policy_loss - self.spec.entropy_coef * entropy, metrics
+        return policy_loss - bonus, metrics
 
     def stop_early(self, metrics: dict[str, float]) -> bool:
         return self.spec.target_kl is not None and metrics["approx_kl"] > 1.5 * self.spec.target_kl

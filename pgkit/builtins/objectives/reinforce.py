@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from pgkit.batch import Batch
 from pgkit.component import Spec
 from pgkit.hookspecs import hookimpl
-from pgkit.kinds import Objective
+from pgkit.kinds import Objective, entropy_bonus
 
 
 class ReinforceSpec(Spec):
@@ -27,9 +27,8 @@ class Reinforce(Objective):
     ) -> tuple[Tensor, dict[str, float]]:
         distribution = policy(batch.obs)
         policy_loss = -(distribution.log_prob(batch.actions) * batch.advantages).mean()
-        entropy = distribution.entropy().mean()
-        loss = policy_loss - self.spec.entropy_coef * entropy
-        return loss, {"policy_loss": policy_loss.item(), "entropy": entropy.item()}
+        bonus, entropy = entropy_bonus(distribution, self.spec.entropy_coef)
+        return policy_loss - bonus, {"policy_loss": policy_loss.item(), "entropy": entropy}
 
 
 @hookimpl

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from pgkit.distributions import Categorical as CategoricalDistribution
 from pgkit.hookspecs import hookimpl
@@ -19,7 +20,7 @@ class CategoricalModule(HeadModule):
         self.start = start
 
     def forward(self, features: Tensor) -> CategoricalDistribution:
-        return CategoricalDistribution(self.logits(features))
+        return CategoricalDistribution(F.linear(features, self.logits.weight, self.logits.bias))
 
     def env_action(self, action: Tensor) -> Tensor:
         return action + self.start if self.start else action

@@ -123,9 +123,9 @@ class OnPolicy(Trainer):
         """V(s_t) and V(s_{t+1}) from the critic (the final observation's value where an episode ended)."""
         if agent.critic is None:
             return
-        with torch.no_grad():
-            batch.values = agent.critic(batch.obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
-            batch.next_values = agent.critic(batch.next_obs.flatten(0, 1)).view(batch.num_steps, batch.num_envs)
+        with torch.no_grad():  # one critic call for both
+            values = agent.critic(torch.cat([batch.obs, batch.next_obs]).flatten(0, 1))
+        batch.values, batch.next_values = values.view(2, batch.num_steps, batch.num_envs).unbind()
 
     def _update(self, agent: Agent, batch: Batch, optimizer: GradientStep, shuffle: torch.Generator, step: int, progress: float) -> dict[str, float]:
         """Epochs of minibatch steps; returns each metric averaged over the steps taken."""
