@@ -70,6 +70,6 @@ class Batch:
         if size is None or size >= total:
             yield self
             return
-        order = torch.randperm(total, generator=generator)
+        shuffled = self.rows(torch.randperm(total, generator=generator))  # one gather per field, then views
         for start in range(0, total, size):
-            yield self.rows(order[start : start + size])
+            yield shuffled._map_rows(lambda t: t[start : start + size])
