@@ -15,7 +15,7 @@ class GradientStep:
     into one flat buffer first (``FlatParameters``): zeroing, clipping and stepping are then one op each."""
 
     def __init__(self, component: Optimizer, parameters: Iterable[nn.Parameter]):
-        parameters = list(dict.fromkeys(parameters))  # each once, in order
+        parameters = [p for p in dict.fromkeys(parameters) if p.requires_grad]  # trainable ones, each once, in order
         self.component = component
         flattenable = component.elementwise and len({(p.dtype, p.device) for p in parameters}) == 1
         self.flat = FlatParameters(parameters) if flattenable else None

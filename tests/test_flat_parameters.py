@@ -83,3 +83,18 @@ def test_training_steps_match_separate_tensors(name):
         step.step()
     for p, q in zip(separate.parameters(), packed.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_frozen_parameters_are_left_out():
+    """A frozen layer keeps its values under weight decay (torch's optimizers skip it; so must the flat buffer)."""
+    net = _net()
+    net[0].requires_grad_(False)
+    frozen = net[0].weight.detach().clone()
+    component = default_registry().lookup("optimizer", "sgd").cls(lr=0.1, weight_decay=0.5)
+    step = GradientStep(component, net.parameters())
+    assert step.flat.param.numel() == sum(p.numel() for p in net[2].parameters())
+    step.zero_grad()
+    net(torch.randn(4, 3)).sum().backward()
+    step.clip()
+    step.step()
+    assert torch.equal(net[0].weight, frozen)
