@@ -33,12 +33,6 @@ class RolloutCollector:
         self.num_envs = envs.num_envs
         raw, _ = envs.reset(seed=seed)
         self.obs = agent.prepare(raw, update_statistics=True)
-        self._obs = np.zeros((num_steps, *self.obs.shape), dtype=self.obs.dtype)
-        self._next_obs = np.zeros_like(self._obs)
-        self._env_rewards = np.zeros((num_steps, self.num_envs), dtype=np.float64)  # as the env gave them
-        self._rewards = np.zeros((num_steps, self.num_envs), dtype=np.float32)  # scaled, if a scaler is given
-        self._terminated = np.zeros((num_steps, self.num_envs), dtype=bool)
-        self._truncated = np.zeros((num_steps, self.num_envs), dtype=bool)
         self.episodes = EpisodeTracker(self.num_envs, window)
 
     def state_dict(self) -> dict:
@@ -58,35 +52,39 @@ class RolloutCollector:
 
     def collect(self) -> Batch:
         agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
+        num_steps, num_envs = self.num_steps, self.num_envs
         prior_rewards = self.episodes.returns.astype(np.float32)
         prior_steps = self.episodes.lengths.copy()
+        # new buffers every batch: the batch's tensors share their memory (no copy at the end)
+        obs = np.empty((num_steps, *self.obs.shape), dtype=self.obs.dtype)
+        next_obs = np.empty_like(obs)
+        env_rewards = np.empty((num_steps, num_envs), dtype=np.float64)  # as the env gave them
+        rewards = env_rewards if self.reward_scaler is None else np.empty((num_steps, num_envs), dtype=np.float32)
+        terminated = np.empty((num_steps, num_envs), dtype=bool)
+        truncated = np.empty((num_steps, num_envs), dtype=bool)
         actions, log_probs = [], []
         with torch.inference_mode():
-            for t in range(self.num_steps):
-                self._obs[t] = self.obs
+            for t in range(num_steps):
+                obs[t] = self.obs
                 distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
-                raw, reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
+                raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(head.env_action(action).cpu().numpy())
                 self.obs = agent.prepare(raw, update_statistics=True)
-                self._next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
-                self._env_rewards[t], self._terminated[t], self._truncated[t] = reward, terminated, truncated
+                next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
                 if self.reward_scaler is not None:
-                    self._rewards[t] = self.reward_scaler(reward, terminated | truncated)
-        done = self._terminated | self._truncated
-        self.episodes.record(self._env_rewards, done)
-        rewards = self._env_rewards if self.reward_scaler is None else self._rewards
-        # copies that own their memory (and are not inference tensors), so the next collect() cannot
-        # overwrite a returned batch and autograd may use it
+                    rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
+        self.episodes.record(env_rewards, terminated | truncated)
+        # stacked outside inference mode: ordinary tensors that autograd may use
         return Batch(
-            obs=torch.tensor(self._obs, dtype=dtype, device=device),
+            obs=torch.as_tensor(obs, dtype=dtype, device=device),
             actions=torch.stack(actions),
             log_probs=torch.stack(log_probs),
-            rewards=torch.tensor(rewards, dtype=torch.float32, device=device),
-            terminated=torch.tensor(self._terminated, device=device),
-            truncated=torch.tensor(self._truncated, device=device),
-            next_obs=torch.tensor(self._next_obs, dtype=dtype, device=device),
-            prior_rewards=torch.tensor(prior_rewards, device=device),
-            prior_steps=torch.tensor(prior_steps, device=device),
+            rewards=torch.as_tensor(rewards, dtype=torch.float32, device=device),
+            terminated=torch.as_tensor(terminated, device=device),
+            truncated=torch.as_tensor(truncated, device=device),
+            next_obs=torch.as_tensor(next_obs, dtype=dtype, device=device),
+            prior_rewards=torch.as_tensor(prior_rewards, device=device),
+            prior_steps=torch.as_tensor(prior_steps, device=device),
         )
