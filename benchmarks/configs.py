@@ -67,5 +67,8 @@ CONFIGS = {
         # TD3 with fewer steps for time: 1000 random steps, then 4000 learning steps
         Config("td3-pendulum", RECIPES / "pendulum-td3.yaml", ["trainer.learning_starts=1000", "trainer.total_steps=5000"],
                "Pendulum-v1", 1, 5_000, -250, _td3_pendulum, learning_starts=1000),
+        # the zoo's full TD3 run (10k random steps, 10k learning steps), for returns at convergence
+        Config("td3-pendulum-full", RECIPES / "pendulum-td3.yaml", [], "Pendulum-v1", 1, 20_000, -250,
+               lambda env, seed: _td3_pendulum(env, seed, learning_starts=10_000), learning_starts=10_000),
     ]
 }
