@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
-
-from typing import Callable
+from typing import Callable, Literal
 
 import gymnasium as gym
 import torch
