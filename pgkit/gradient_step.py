@@ -46,4 +46,3 @@ class GradientStep:
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state)
-

@@ -60,4 +60,3 @@ def entropy_bonus(distribution: Distribution, coef: float) -> tuple[Tensor | flo
             return 0.0, distribution.entropy().mean().item()
     entropy = distribution.entropy().mean()
     return coef * entropy, entropy.item()
-
