@@ -42,6 +42,16 @@ def test_categorical_samples_follow_the_probabilities():
     assert (chi_square < 16.27).all(), chi_square
 
 
+def test_categorical_samples_like_torch_from_the_same_seed():
+    """The exponential race is how torch.multinomial draws one sample: a seed gives the actions torch's
+    Categorical gives (so recipes' runs draw the same actions as before pgkit had its own)."""
+    logits = torch.randn(500, 3)
+    torch.manual_seed(5)
+    reference = TorchCategorical(logits=logits).sample()
+    torch.manual_seed(5)
+    assert torch.equal(Categorical(logits).sample(), reference)
+
+
 def test_categorical_never_samples_an_impossible_action():
     logits = torch.tensor([[0.0, -math.inf, 0.0]])
     assert (Categorical(logits).sample((10_000,)) != 1).all()
