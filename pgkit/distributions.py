@@ -37,10 +37,6 @@ class Categorical(Distribution):
         return self.logits.exp()
 
     @property
-    def num_actions(self) -> int:
-        return self.logits.shape[-1]
-
-    @property
     def mode(self) -> Tensor:
         return self.logits.argmax(-1)
 
