@@ -20,7 +20,7 @@ class FlatParameters:
     views of ``self.param.grad``. Call ``zero_grad()`` before each backward, never ``p.grad = None``."""
 
     def __init__(self, parameters: list[nn.Parameter]):
-        if len({(p.dtype, p.device) for p in parameters}) != 1:
+        if not self.can_pack(parameters):
             raise ValueError("flat parameters need one dtype and device for all parameters")
         with torch.no_grad():
             self.param = nn.Parameter(torch.cat([p.reshape(-1) for p in parameters]))
@@ -32,6 +32,11 @@ class FlatParameters:
             p.data = self.param.data[offset : offset + size].view_as(p)
             p.grad = self.param.grad[offset : offset + size].view_as(p)
             offset += size
+
+    @staticmethod
+    def can_pack(parameters: list[nn.Parameter]) -> bool:
+        """One flat tensor can hold them: at least one, all of one dtype on one device."""
+        return len({(p.dtype, p.device) for p in parameters}) == 1
 
     def zero_grad(self) -> None:
         """Zero every gradient in one op (the views stay in place for autograd to accumulate into)."""

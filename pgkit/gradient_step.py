@@ -17,8 +17,7 @@ class GradientStep:
     def __init__(self, component: Optimizer, parameters: Iterable[nn.Parameter]):
         parameters = [p for p in dict.fromkeys(parameters) if p.requires_grad]  # trainable ones, each once, in order
         self.component = component
-        flattenable = component.elementwise and len({(p.dtype, p.device) for p in parameters}) == 1
-        self.flat = FlatParameters(parameters) if flattenable else None
+        self.flat = FlatParameters(parameters) if component.elementwise and FlatParameters.can_pack(parameters) else None
         self.parameters = [self.flat.param] if self.flat else parameters
         self.optimizer = component.build(self.parameters)
 

@@ -16,6 +16,7 @@ import torch
 from pgkit.batch import Batch
 from pgkit.combination import Combination
 from pgkit.component import Component, Spec
+from pgkit.gradient_step import GradientStep
 from pgkit.kinds import KINDS, Advantage, Baseline, Critic, Logger, Network, Objective, Optimizer, PolicyHead, Trainer
 from pgkit.testing.batches import synthetic_batch
 
@@ -302,8 +303,6 @@ def check_optimizer(optimizer: Optimizer | type[Optimizer]) -> None:
 def _check_flat_steps_match(optimizer: Optimizer) -> None:
     """An optimizer declared elementwise takes the same steps on parameters packed in one flat buffer
     (what trainers do with it) as on the separate tensors."""
-    from pgkit.gradient_step import GradientStep
-
     torch.manual_seed(0)
     shapes = [(3, 2), (2,), (4,)]
     initial = [torch.randn(shape) for shape in shapes]
@@ -313,15 +312,17 @@ def _check_flat_steps_match(optimizer: Optimizer) -> None:
     assert flat.flat is not None
     for step in range(5):
         targets = [torch.randn(shape) for shape in shapes]
-        for params in (separate, packed):
-            if params is separate:
-                reference.zero_grad()
-            else:
-                flat.zero_grad()
-            sum(((p - t) ** 2).sum() * (step + 1) for p, t in zip(params, targets)).backward()
+
+        def loss(params: list[torch.nn.Parameter]) -> torch.Tensor:
+            return sum(((p - t) ** 2).sum() * (step + 1) for p, t in zip(params, targets))
+
+        reference.zero_grad()
+        loss(separate).backward()
         optimizer.clip(separate)
-        flat.clip()
         reference.step()
+        flat.zero_grad()
+        loss(packed).backward()
+        flat.clip()
         flat.step()
     for a, b in zip(separate, packed):
         assert torch.allclose(a, b, atol=1e-6), f"{optimizer.name} is declared elementwise but steps differently on a flat buffer"
