@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from pgkit.envs import EnvSettings, make_vector_env
+from pgkit.envs.making import EnvSettings, make_vector_env
 from pgkit.recipe import resolve
-from pgkit.registry import default_registry
-from pgkit.rollout import RolloutCollector
-from pgkit.training import build_agent
+from pgkit.plugins.registry import default_registry
+from pgkit.runtime.rollout import RolloutCollector
+from pgkit.runtime.training import build_agent
 
 
 def raw_steps_per_second(settings: EnvSettings, steps: int) -> float:

@@ -46,8 +46,8 @@ def _gradient_steps(config: Config, recipe) -> int:
 def pgkit_phases(config: Config, seed: int) -> tuple[float, float]:
     from pgkit.builtins.trainers.on_policy import OnPolicy
     from pgkit.recipe import load_recipe
-    from pgkit.rollout import RolloutCollector
-    from pgkit.training import train
+    from pgkit.runtime.rollout import RolloutCollector
+    from pgkit.runtime.training import train
 
     totals: Counter = Counter()
     _timed(RolloutCollector, "collect", totals)

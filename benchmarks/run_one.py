@@ -27,9 +27,9 @@ EVAL_EPISODES = 20
 def run_pgkit(config: Config, seed: int, precision: str = "float32") -> dict:
     import csv
 
-    from pgkit.evaluation import evaluate
+    from pgkit.runtime.evaluation import evaluate
     from pgkit.recipe import load_recipe
-    from pgkit.training import train
+    from pgkit.runtime.training import train
 
     precision_override = [f"trainer.precision={precision}"] if config.learning_starts else []
     recipe = load_recipe(config.recipe, [*config.overrides, *precision_override, f"seed={seed}", "logger=[csv]", "trainer.log_window=100"])

@@ -2,9 +2,9 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pgkit.batch import Batch
-from pgkit.component import Component, Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Component, Spec
+from pgkit.plugins.hookspecs import hookimpl
 
 try:
     __version__ = version("pgkit")

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from pgkit.registry import Registry, build_registry
+from pgkit.plugins.registry import Registry, build_registry
 
 COUNTER_ID = "pgkit-test/Counter-v0"
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.builtins.critics.value import Value
-from pgkit.compatibility import check_compatibility
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.errors import CompatibilityError
-from pgkit.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
+from pgkit.data.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from pgkit.recipe import resolve
-from pgkit.schedules import scheduled
-from pgkit.training import train
+from pgkit.functional.schedules import scheduled
+from pgkit.runtime.training import train
 
 
 def test_schedules():

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.functional import discounted_reward_to_go, generalized_advantage, n_step_return
-from pgkit.registry import build_registry
+from pgkit.plugins.registry import build_registry
 from test_functional_bootstrapped import consistent_batch
 
 ADVANTAGES = build_registry(entry_points=False).of_kind("advantage")

@@ -8,12 +8,12 @@ import math
 
 import pytest
 
-from pgkit.compatibility import check_compatibility
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.errors import CompatibilityError
 from pgkit.kinds import KINDS
 from pgkit.recipe import resolve
-from pgkit.registry import build_registry
-from pgkit.training import train
+from pgkit.plugins.registry import build_registry
+from pgkit.runtime.training import train
 
 ENVS = ["CartPole-v1", "Pendulum-v1"]  # one Discrete and one Box action space
 REGISTRY = build_registry(entry_points=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgkit.compatibility import check_compatibility
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.errors import CompatibilityError
 from pgkit.recipe import resolve
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pgkit.kinds import KINDS
-from pgkit.registry import build_registry
+from pgkit.plugins.registry import build_registry
 from pgkit.testing import check_component
 
 REGISTRATIONS = [r for kind in KINDS for r in build_registry(entry_points=False).of_kind(kind)]

@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Categorical as TorchCategorical
 from torch.distributions import Independent, Normal
 
-from pgkit.distributions import Categorical, DiagonalGaussian
+from pgkit.nn.distributions import Categorical, DiagonalGaussian
 
 
 @pytest.fixture(autouse=True)

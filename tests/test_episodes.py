@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pgkit.episodes import EpisodeTracker
+from pgkit.data.episodes import EpisodeTracker
 
 
 def _plain_loop(tracker: EpisodeTracker, rewards: np.ndarray, dones: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from pgkit.flat_parameters import FlatParameters
-from pgkit.gradient_step import GradientStep
-from pgkit.registry import default_registry
+from pgkit.nn.flat_parameters import FlatParameters
+from pgkit.runtime.gradient_step import GradientStep
+from pgkit.plugins.registry import default_registry
 
 
 def _net() -> nn.Module:

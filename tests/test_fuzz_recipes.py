@@ -9,12 +9,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pgkit.compatibility import check_compatibility
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.errors import CompatibilityError, RecipeError
 from pgkit.kinds import KINDS
 from pgkit.recipe import read_document, resolve
 from pgkit.recipe.resolve import SETTINGS_KEYS
-from pgkit.registry import build_registry
+from pgkit.plugins.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
 NAMES = sorted({r.name for kind in KINDS for r in REGISTRY.of_kind(kind)})

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pgkit import hookimpl, hookspecs
+from pgkit import hookimpl
+from pgkit.plugins import hookspecs
 from pgkit.kinds import KINDS
 from pgkit.testing import isolated_registry
 

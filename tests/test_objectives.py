@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.builtins.objectives.ppo_clip import PPOClip
 from pgkit.builtins.objectives.reinforce import Reinforce
 

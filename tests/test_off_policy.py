@@ -11,13 +11,13 @@ import torch
 from pgkit.builtins.critics.q import TwinQ
 from pgkit.builtins.objectives.dpg import DPG
 from pgkit.builtins.trainers.off_policy import OffPolicy, Targets
-from pgkit.compatibility import check_compatibility
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.errors import CompatibilityError
 from pgkit.functional import polyak_update
-from pgkit.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from pgkit.nn.noise import GaussianNoise, OrnsteinUhlenbeckNoise
 from pgkit.recipe import resolve
-from pgkit.replay import ReplayBuffer
-from pgkit.training import train
+from pgkit.data.replay import ReplayBuffer
+from pgkit.runtime.training import train
 
 
 def test_replay_wraps_around_and_keeps_the_newest():
@@ -166,7 +166,7 @@ def test_q_loss_sums_the_ensemble():
         def forward(self, obs, action):
             return torch.tensor([[1.0, 2.0], [3.0, 4.0]])
 
-    from pgkit.batch import Batch
+    from pgkit.data.batch import Batch
 
     batch = Batch(obs=torch.zeros(2, 1), actions=torch.zeros(2, 1), log_probs=torch.zeros(2), rewards=torch.zeros(2),
                   terminated=torch.zeros(2, dtype=torch.bool), truncated=torch.zeros(2, dtype=torch.bool), next_obs=torch.zeros(2, 1),

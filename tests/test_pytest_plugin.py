@@ -9,7 +9,7 @@ import gymnasium as gym
 from pgkit import hookimpl
 from pgkit.builtins.advantages.reward_to_go import RewardToGo
 from pgkit.cli import main
-from pgkit.registry import default_registry
+from pgkit.plugins.registry import default_registry
 
 
 class Halved(RewardToGo):

@@ -9,8 +9,8 @@ import pytest
 from pgkit import hookimpl
 from pgkit.errors import ComponentLookupError, PluginWarning
 from pgkit.kinds import KINDS, Advantage
-from pgkit.plugins import PluginInfo, load_plugins, new_plugin_manager, register_plugin
-from pgkit.registry import Registry
+from pgkit.plugins.discovery import PluginInfo, load_plugins, new_plugin_manager, register_plugin
+from pgkit.plugins.registry import Registry
 from pgkit.builtins.advantages.reward_to_go import RewardToGo
 
 
@@ -116,7 +116,7 @@ def test_plugin_that_fails_to_import_is_a_warning(monkeypatch):
         def load(self):
             raise ImportError("No module named 'missing_dependency'")
 
-    monkeypatch.setattr("pgkit.plugins.metadata.entry_points", lambda group: [BrokenEntryPoint()])
+    monkeypatch.setattr("pgkit.plugins.discovery.metadata.entry_points", lambda group: [BrokenEntryPoint()])
     pm = new_plugin_manager()
     with pytest.warns(PluginWarning, match="'broken' from pgkit-broken 0.0.1 failed to import.*missing_dependency"):
         infos = load_plugins(pm, entry_points=True)

@@ -13,8 +13,8 @@ import torch
 
 from pgkit.errors import TrainingInterrupted
 from pgkit.recipe import resolve
-from pgkit.run import Run
-from pgkit.training import load_for_resume, train
+from pgkit.runtime.run import Run
+from pgkit.runtime.training import load_for_resume, train
 from test_run_safety import start_training, wait_for_checkpoint
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pgkit.checkpoint import load_checkpoint
+from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.errors import TrainingError
 from pgkit.recipe import resolve
-from pgkit.training import train
+from pgkit.runtime.training import train
 
 RECIPES = Path(__file__).parent.parent / "recipes"
 
@@ -38,7 +38,7 @@ def cartpole(registry, **changes):
 
 def test_periodic_checkpoints(registry, tmp_path, monkeypatch):
     saved_steps = []
-    from pgkit import run as run_module
+    from pgkit.runtime import run as run_module
 
     original = run_module.save_checkpoint
     monkeypatch.setattr(run_module, "save_checkpoint", lambda path, state: (saved_steps.append(state["step"]), original(path, state)))

@@ -8,7 +8,7 @@ import pytest
 
 from pgkit.cli import main
 from pgkit.recipe import resolve
-from pgkit.training import train
+from pgkit.runtime.training import train
 
 RECIPES = Path(__file__).parent.parent / "recipes"
 SMALL = ["trainer.total_steps=256", "trainer.steps_per_env=32", "env.num_envs=2"]

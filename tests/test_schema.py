@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pgkit.cli import main
-from pgkit.schema import recipe_schema
+from pgkit.cli.schema import recipe_schema
 
 ROOT = Path(__file__).parent.parent
 RECIPES = sorted(ROOT.glob("recipes/*.yaml")) + sorted(ROOT.glob("plugins/*/recipes/*.yaml"))
@@ -18,7 +18,7 @@ RECIPES = sorted(ROOT.glob("recipes/*.yaml")) + sorted(ROOT.glob("plugins/*/reci
 
 @pytest.fixture(scope="module")
 def validator():
-    from pgkit.registry import default_registry
+    from pgkit.plugins.registry import default_registry
 
     schema = recipe_schema(default_registry())
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from conftest import COUNTER_ID
-from pgkit.agent import Agent
-from pgkit.envs import EnvSettings, make_vector_env
-from pgkit.evaluation import evaluate
+from pgkit.kinds.agent import Agent
+from pgkit.envs.making import EnvSettings, make_vector_env
+from pgkit.runtime.evaluation import evaluate
 from pgkit.recipe import resolve
-from pgkit.rollout import RolloutCollector
-from pgkit.training import build_agent, train
+from pgkit.runtime.rollout import RolloutCollector
+from pgkit.runtime.training import build_agent, train
 
 
 def counter_agent(registry):

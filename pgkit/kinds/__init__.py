@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 from pgkit.kinds.advantage import Advantage, AdvantageSpec
 from pgkit.kinds.baseline import Baseline
 from pgkit.kinds.critic import Critic

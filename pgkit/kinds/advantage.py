@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.component import Component, Spec
+from pgkit.kinds.component import Component, Spec
 
 if TYPE_CHECKING:
-    from pgkit.batch import Batch
-    from pgkit.combination import Combination
+    from pgkit.data.batch import Batch
+    from pgkit.kinds.combination import Combination
 
 
 class AdvantageSpec(Spec):

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 if TYPE_CHECKING:
-    from pgkit.batch import Batch
-    from pgkit.combination import Combination
+    from pgkit.data.batch import Batch
+    from pgkit.kinds.combination import Combination
 
 
 class Baseline(Component):

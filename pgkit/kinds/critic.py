@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import gymnasium as gym
 from torch import Tensor, nn
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 if TYPE_CHECKING:
-    from pgkit.batch import Batch
+    from pgkit.data.batch import Batch
     from pgkit.kinds.network import Network
 
 

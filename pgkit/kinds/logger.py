@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 
 class Logger(Component):

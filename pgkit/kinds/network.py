@@ -7,7 +7,7 @@ from abc import abstractmethod
 import gymnasium as gym
 from torch import nn
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 
 class Network(Component):

@@ -9,11 +9,11 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 if TYPE_CHECKING:
-    from pgkit.batch import Batch
-    from pgkit.combination import Combination
+    from pgkit.data.batch import Batch
+    from pgkit.kinds.combination import Combination
 
 
 class Objective(Component):

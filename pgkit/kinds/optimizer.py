@@ -8,8 +8,8 @@ from typing import ClassVar, Iterable
 import torch
 from pydantic import Field
 
-from pgkit.component import Component, Spec
-from pgkit.schedules import Schedule, scheduled
+from pgkit.kinds.component import Component, Spec
+from pgkit.functional.schedules import Schedule, scheduled
 
 
 class OptimizerSpec(Spec):

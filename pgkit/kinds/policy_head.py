@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, ClassVar
 import gymnasium as gym
 from torch import Tensor, nn
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 if TYPE_CHECKING:
-    from pgkit.combination import Combination
+    from pgkit.kinds.combination import Combination
 
 
 class HeadModule(nn.Module):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
-from pgkit.component import Component
+from pgkit.kinds.component import Component
 
 if TYPE_CHECKING:
-    from pgkit.agent import Agent
-    from pgkit.run import Run
+    from pgkit.kinds.agent import Agent
+    from pgkit.runtime.run import Run
 
 
 class Trainer(Component):

@@ -8,7 +8,7 @@ from pgkit.recipe.document import apply_overrides, read_document
 from pgkit.recipe.recipe import Choice, Recipe
 from pgkit.recipe.resolve import resolve
 from pgkit.recipe.settings import RunSettings
-from pgkit.registry import Registry, default_registry
+from pgkit.plugins.registry import Registry, default_registry
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None) -> Recipe:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
-from pgkit.component import Component, Spec
+from pgkit.kinds.component import Component, Spec
 from pgkit.recipe.settings import RunSettings
-from pgkit.registry import Registration
+from pgkit.plugins.registry import Registration
 
 
 @dataclass(frozen=True)

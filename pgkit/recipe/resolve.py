@@ -12,7 +12,7 @@ from pgkit.errors import ComponentLookupError, Problem, RecipeError
 from pgkit.kinds import KINDS
 from pgkit.recipe.recipe import Choice, Recipe, SlotValue
 from pgkit.recipe.settings import RunSettings
-from pgkit.registry import Registry
+from pgkit.plugins.registry import Registry
 
 SETTINGS_KEYS = tuple(RunSettings.model_fields)
 LIST_SLOTS = frozenset({"logger"})

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 
 
 def synthetic_batch(

@@ -13,10 +13,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.batch import Batch
-from pgkit.combination import Combination
-from pgkit.component import Component, Spec
-from pgkit.gradient_step import GradientStep
+from pgkit.data.batch import Batch
+from pgkit.kinds.combination import Combination
+from pgkit.kinds.component import Component, Spec
+from pgkit.runtime.gradient_step import GradientStep
 from pgkit.kinds import KINDS, Advantage, Baseline, Critic, Logger, Network, Objective, Optimizer, PolicyHead, Trainer
 from pgkit.testing.batches import synthetic_batch
 

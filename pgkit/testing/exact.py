@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.builtins.objectives.reinforce import Reinforce
 from pgkit.kinds import Advantage, Baseline
 

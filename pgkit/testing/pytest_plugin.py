@@ -12,8 +12,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from pgkit.batch import Batch
-from pgkit.registry import Registry, using_registry
+from pgkit.data.batch import Batch
+from pgkit.plugins.registry import Registry, using_registry
 from pgkit.testing.batches import synthetic_batch
 from pgkit.testing.registry import isolated_registry
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pgkit.plugins import PluginInfo, load_plugins, new_plugin_manager, register_plugin
-from pgkit.registry import Registry
+from pgkit.plugins.discovery import PluginInfo, load_plugins, new_plugin_manager, register_plugin
+from pgkit.plugins.registry import Registry
 
 
 def isolated_registry(*plugins: object, name: str = "test-plugin", version: str = "0") -> Registry:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.functional import generalized_advantage, n_step_return, td_residuals
-from pgkit.hookspecs import hookimpl
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Advantage, AdvantageSpec
 
 

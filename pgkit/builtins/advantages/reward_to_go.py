@@ -6,9 +6,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.functional import discounted_reward_to_go
-from pgkit.hookspecs import hookimpl
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Advantage, AdvantageSpec
 
 

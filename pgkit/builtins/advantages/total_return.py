@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.functional import discounted_reward_to_go, episode_total_return
-from pgkit.hookspecs import hookimpl
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Advantage
 
 

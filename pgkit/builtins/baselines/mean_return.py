@@ -8,9 +8,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.batch import Batch
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Baseline
 
 

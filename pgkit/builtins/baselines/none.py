@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pgkit.batch import Batch
-from pgkit.hookspecs import hookimpl
+from pgkit.data.batch import Batch
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Baseline
 
 

@@ -10,9 +10,9 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.batch import Batch
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Critic, Network
 
 

@@ -10,8 +10,8 @@ from pydantic import Field
 from rich.console import Console as RichConsole
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Logger
 
 

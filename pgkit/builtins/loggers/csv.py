@@ -8,8 +8,8 @@ from typing import IO
 
 from pydantic import Field
 
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Logger
 
 

@@ -11,8 +11,8 @@ from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Network
 
 # name -> (the layer shown in the module tree, the same function called in forward)

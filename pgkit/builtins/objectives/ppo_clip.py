@@ -6,11 +6,11 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from pgkit.batch import Batch
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Objective, entropy_bonus
-from pgkit.schedules import Schedule, scheduled
+from pgkit.functional.schedules import Schedule, scheduled
 
 
 class PPOClipSpec(Spec):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 from torch import Tensor, nn
 
-from pgkit.batch import Batch
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Objective, entropy_bonus
 
 

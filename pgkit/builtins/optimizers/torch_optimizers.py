@@ -7,7 +7,7 @@ from typing import Iterable
 import torch
 from pydantic import Field, model_validator
 
-from pgkit.hookspecs import hookimpl
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Optimizer, OptimizerSpec
 
 

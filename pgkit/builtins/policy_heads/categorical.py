@@ -6,8 +6,8 @@ import gymnasium as gym
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.distributions import Categorical as CategoricalDistribution
-from pgkit.hookspecs import hookimpl
+from pgkit.nn.distributions import Categorical as CategoricalDistribution
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
 
 

@@ -12,10 +12,10 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.component import Spec
-from pgkit.hookspecs import hookimpl
+from pgkit.kinds.component import Spec
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
+from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 
 
 class Dirac(Distribution):

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor, nn
-from pgkit.component import Spec
-from pgkit.distributions import DiagonalGaussian
-from pgkit.hookspecs import hookimpl
+from pgkit.kinds.component import Spec
+from pgkit.nn.distributions import DiagonalGaussian
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
 
 

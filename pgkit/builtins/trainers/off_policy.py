@@ -10,18 +10,18 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from pgkit.agent import Agent
-from pgkit.batch import Batch
-from pgkit.component import Spec
-from pgkit.envs import make_vector_env, with_final_observations
-from pgkit.episodes import EpisodeTracker
-from pgkit.gradient_step import GradientStep
-from pgkit.guards import check_finite
+from pgkit.kinds.agent import Agent
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Spec
+from pgkit.envs.making import make_vector_env, with_final_observations
+from pgkit.data.episodes import EpisodeTracker
+from pgkit.runtime.gradient_step import GradientStep
+from pgkit.runtime.guards import check_finite
 from pgkit.functional import polyak_update
-from pgkit.hookspecs import hookimpl
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Trainer
-from pgkit.replay import ReplayBuffer
-from pgkit.run import Run
+from pgkit.data.replay import ReplayBuffer
+from pgkit.runtime.run import Run
 
 
 class OffPolicySpec(Spec):

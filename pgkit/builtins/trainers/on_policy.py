@@ -8,17 +8,17 @@ import time
 import torch
 from pydantic import Field
 
-from pgkit.agent import Agent
-from pgkit.batch import Batch
-from pgkit.component import Spec
-from pgkit.envs import make_vector_env
-from pgkit.gradient_step import GradientStep
-from pgkit.guards import check_finite
-from pgkit.hookspecs import hookimpl
+from pgkit.kinds.agent import Agent
+from pgkit.data.batch import Batch
+from pgkit.kinds.component import Spec
+from pgkit.envs.making import make_vector_env
+from pgkit.runtime.gradient_step import GradientStep
+from pgkit.runtime.guards import check_finite
+from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Trainer
-from pgkit.normalization import RewardScaler
-from pgkit.rollout import RolloutCollector
-from pgkit.run import Run
+from pgkit.data.normalization import RewardScaler
+from pgkit.runtime.rollout import RolloutCollector
+from pgkit.runtime.run import Run
 
 
 class OnPolicySpec(Spec):

@@ -11,10 +11,10 @@ from torch.func import functional_call, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pgkit import Spec, hookimpl
-from pgkit.agent import Agent
-from pgkit.envs import make_vector_env
+from pgkit.kinds.agent import Agent
+from pgkit.envs.making import make_vector_env
 from pgkit.kinds import Trainer
-from pgkit.run import Run
+from pgkit.runtime.run import Run
 
 __version__ = "0.1.0"
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pgkit.compatibility import check_compatibility
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.errors import RecipeError
-from pgkit.evaluation import evaluate
+from pgkit.runtime.evaluation import evaluate
 from pgkit.recipe import load_recipe
-from pgkit.registry import default_registry
+from pgkit.plugins.registry import default_registry
 from pgkit.testing import check_trainer
-from pgkit.training import train
+from pgkit.runtime.training import train
 from pgkit_cem import CEM
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "cartpole-cem.yaml"

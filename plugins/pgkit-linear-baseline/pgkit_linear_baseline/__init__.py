@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import Tensor
 
 from pgkit import Spec, hookimpl
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 from pgkit.functional import episode_steps
 from pgkit.kinds import Baseline
 

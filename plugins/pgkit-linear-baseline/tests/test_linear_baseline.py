@@ -8,7 +8,7 @@ import torch
 
 from pgkit.recipe import load_recipe
 from pgkit.testing import TabularMDP, check_baseline, exact_gradient, sample_gradient
-from pgkit.training import train
+from pgkit.runtime.training import train
 from pgkit_linear_baseline import LinearFeatureBaseline
 
 RECIPE = Path(__file__).parent.parent / "recipes" / "cartpole-linear-baseline.yaml"

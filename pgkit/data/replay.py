@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pgkit.batch import Batch
+from pgkit.data.batch import Batch
 
 
 class ReplayBuffer:

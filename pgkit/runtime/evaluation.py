@@ -9,14 +9,14 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from pgkit.agent import Agent
-from pgkit.checkpoint import load_checkpoint
-from pgkit.envs import EnvSettings, make_env
+from pgkit.kinds.agent import Agent
+from pgkit.runtime.checkpoint import load_checkpoint
+from pgkit.envs.making import EnvSettings, make_env
 from pgkit.errors import PgkitError
 from pgkit.recipe import resolve
-from pgkit.registry import Registry, default_registry
-from pgkit.run import CHECKPOINT_FILE
-from pgkit.training import build_agent
+from pgkit.plugins.registry import Registry, default_registry
+from pgkit.runtime.run import CHECKPOINT_FILE
+from pgkit.runtime.training import build_agent
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.envs import EnvSettings
+from pgkit.envs.making import EnvSettings
 from pgkit.kinds import HeadModule
-from pgkit.normalization import ObservationNormalizer
+from pgkit.data.normalization import ObservationNormalizer
 
 
 class Policy(nn.Module):

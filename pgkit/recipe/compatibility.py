@@ -5,12 +5,12 @@ component, and for each failure lists the registered components of that kind tha
 
 from __future__ import annotations
 
-from pgkit.combination import Combination
-from pgkit.component import Component
-from pgkit.envs import probe_spaces
+from pgkit.kinds.combination import Combination
+from pgkit.kinds.component import Component
+from pgkit.envs.making import probe_spaces
 from pgkit.errors import CompatibilityError, Problem
 from pgkit.recipe import Recipe
-from pgkit.registry import Registry
+from pgkit.plugins.registry import Registry
 
 
 def combination(recipe: Recipe, components: dict) -> Combination:

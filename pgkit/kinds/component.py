@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from pgkit.combination import Combination
+    from pgkit.kinds.combination import Combination
 
 
 class Spec(BaseModel):

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
-from pgkit.agent import Agent
-from pgkit.compatibility import check_compatibility
-from pgkit.checkpoint import load_checkpoint
+from pgkit.kinds.agent import Agent
+from pgkit.recipe.compatibility import check_compatibility
+from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.errors import PgkitError, TrainingError
 from pgkit.recipe import Recipe, apply_overrides, resolve
-from pgkit.registry import Registry, default_registry
-from pgkit.run import CHECKPOINT_FILE, Run, resolve_device, seed_everything
+from pgkit.plugins.registry import Registry, default_registry
+from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device, seed_everything
 
 
 def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:

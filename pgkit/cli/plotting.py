@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from pgkit.errors import PgkitError
-from pgkit.run import METRICS_FILE, RECIPE_FILE
+from pgkit.runtime.run import METRICS_FILE, RECIPE_FILE
 
 
 def read_curve(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from typing import Any
 from pgkit.kinds import KINDS
 from pgkit.recipe.resolve import LIST_SLOTS
 from pgkit.recipe.settings import RunSettings
-from pgkit.registry import Registry
+from pgkit.plugins.registry import Registry
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -6,7 +6,7 @@ from typing import Iterable
 
 from torch import nn
 
-from pgkit.flat_parameters import FlatParameters
+from pgkit.nn.flat_parameters import FlatParameters
 from pgkit.kinds import Optimizer
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import gymnasium as gym
 
 if TYPE_CHECKING:
-    from pgkit.component import Component
+    from pgkit.kinds.component import Component
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Iterator
 
 import pluggy
 
-from pgkit.component import Component, Spec
+from pgkit.kinds.component import Component, Spec
 from pgkit.errors import ComponentLookupError, PluginWarning
 from pgkit.kinds import KINDS, Kind
-from pgkit.plugins import PluginInfo, load_plugins, new_plugin_manager
+from pgkit.plugins.discovery import PluginInfo, load_plugins, new_plugin_manager
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 

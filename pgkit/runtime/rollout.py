@@ -6,11 +6,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.agent import Agent
-from pgkit.batch import Batch
-from pgkit.envs import with_final_observations
-from pgkit.episodes import EpisodeTracker
-from pgkit.normalization import RewardScaler
+from pgkit.kinds.agent import Agent
+from pgkit.data.batch import Batch
+from pgkit.envs.making import with_final_observations
+from pgkit.data.episodes import EpisodeTracker
+from pgkit.data.normalization import RewardScaler
 
 
 class RolloutCollector:

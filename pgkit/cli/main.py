@@ -92,9 +92,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_checked(recipe_path: Path, overrides: list[str]):
-    from pgkit.compatibility import check_compatibility
+    from pgkit.recipe.compatibility import check_compatibility
     from pgkit.recipe import load_recipe
-    from pgkit.registry import default_registry
+    from pgkit.plugins.registry import default_registry
 
     recipe = load_recipe(recipe_path, overrides)
     check_compatibility(recipe, default_registry())
@@ -102,8 +102,8 @@ def _load_checked(recipe_path: Path, overrides: list[str]):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pgkit.run import new_run_dir
-    from pgkit.training import load_for_resume, train
+    from pgkit.runtime.run import new_run_dir
+    from pgkit.runtime.training import load_for_resume, train
 
     if args.seeds is not None:
         return _train_seeds(args)
@@ -133,7 +133,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from pgkit.evaluation import evaluate, load_agent
+    from pgkit.runtime.evaluation import evaluate, load_agent
 
     if args.episodes < 1:
         raise PgkitError("--episodes must be at least 1")
@@ -146,7 +146,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from pgkit.plotting import plot_runs
+    from pgkit.cli.plotting import plot_runs
 
     groups = plot_runs(args.runs, args.out)
     print(f"{args.out}: " + ", ".join(f"{name} ({count} run{'s' if count > 1 else ''})" for name, count in groups.items()))
@@ -157,8 +157,8 @@ def _train_seeds(args: argparse.Namespace) -> int:
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from pgkit.run import new_run_dir
-    from pgkit.seeds import train_one_seed
+    from pgkit.runtime.run import new_run_dir
+    from pgkit.cli.seeds import train_one_seed
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -192,7 +192,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _components(args: argparse.Namespace) -> int:
     from pgkit.kinds import KINDS
-    from pgkit.registry import default_registry
+    from pgkit.plugins.registry import default_registry
 
     registry = default_registry()
     if args.kind is not None and args.kind not in KINDS:
@@ -237,8 +237,8 @@ def _type_name(prop: dict) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from pgkit.registry import default_registry
-    from pgkit.schema import recipe_schema
+    from pgkit.plugins.registry import default_registry
+    from pgkit.cli.schema import recipe_schema
 
     text = json.dumps(recipe_schema(default_registry()), indent=1)
     if args.out is None:
@@ -251,7 +251,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _plugins(args: argparse.Namespace) -> int:
     from pgkit.kinds import KINDS
-    from pgkit.registry import default_registry
+    from pgkit.plugins.registry import default_registry
 
     registry = default_registry()
     for plugin in registry.plugins:
@@ -262,6 +262,3 @@ def _plugins(args: argparse.Namespace) -> int:
                 print(f"    {KINDS[kind].hook}: {', '.join(names)}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

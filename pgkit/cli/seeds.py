@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgkit.evaluation import evaluate
+from pgkit.runtime.evaluation import evaluate
 from pgkit.recipe import load_recipe
-from pgkit.training import train
+from pgkit.runtime.training import train
 
 EVAL_EPISODES = 10
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import yaml
 
-from pgkit.agent import Agent
-from pgkit.checkpoint import save_checkpoint
+from pgkit.kinds.agent import Agent
+from pgkit.runtime.checkpoint import save_checkpoint
 from pgkit.errors import TrainingInterrupted
 from pgkit.kinds import Logger
 from pgkit.recipe import Recipe

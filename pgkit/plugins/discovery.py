@@ -14,7 +14,7 @@ from importlib import metadata
 
 import pluggy
 
-from pgkit import hookspecs
+from pgkit.plugins import hookspecs
 from pgkit.errors import PluginWarning
 
 ENTRY_POINT_GROUP = "pgkit"

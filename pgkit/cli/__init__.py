@@ -1,0 +1,5 @@
+"""The ``pgkit`` command line."""
+
+from pgkit.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,3 @@
+from pgkit.cli.main import main
+
+raise SystemExit(main())

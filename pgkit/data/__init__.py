@@ -1,0 +1,1 @@
+"""The data path: the batch that flows through training, replay, episodes, normalization."""

@@ -1,0 +1,1 @@
+"""Making gymnasium environments from a recipe's env settings."""

@@ -1,0 +1,1 @@
+"""Torch helpers: lean action distributions, flat parameter buffers, exploration noise."""

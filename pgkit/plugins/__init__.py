@@ -1,0 +1,1 @@
+"""Plugin machinery: hook specifications, plugin discovery, the registry of components."""
