@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from pgkit.envs.making import EnvSettings, make_vector_env
+from pgkit.envs import EnvSettings, make_vector_env
 from pgkit.recipe import resolve
 from pgkit.plugins.registry import default_registry
 from pgkit.runtime.rollout import RolloutCollector

@@ -41,12 +41,22 @@ class ComponentLookupError(PgkitError):
     """A component name that is unknown or ambiguous."""
 
 
+class ComponentError(PgkitError):
+    """A component broke its kind's contract at run time (e.g. returned a tensor of the wrong shape); the
+    message names the component and the plugin it came from."""
+
+
 class TrainingError(PgkitError):
     """Training stopped because something went wrong that the user can fix (e.g. a NaN loss)."""
 
 
 class TrainingInterrupted(PgkitError):
-    """The user interrupted training (Ctrl-C); a checkpoint was saved if the run keeps files."""
+    """Training was stopped by SIGINT (Ctrl-C) or SIGTERM; a checkpoint was saved if the run keeps files.
+    ``exit_code`` is what a shell expects after that signal: 130 or 143."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class PluginWarning(UserWarning):

@@ -88,8 +88,8 @@ BASE = {
     "slots, path, message",
     [
         ({"advantage": "gae"}, "advantage", "needs state values V(s) from a critic"),
-        ({"advantage": "td", "critic": "value", "baseline": "mean_return"}, "advantage", "baseline 'mean_return' would have no effect"),
-        ({"advantage": "gae", "critic": "value", "objective": "reinforce", "trainer": {"type": "on_policy", "epochs": 10}}, "objective", "fresh on-policy data"),
+        ({"advantage": "td", "critic": "value", "baseline": "mean_return"}, "baseline", "needs an advantage estimator that subtracts the baseline b(s) (td, n_step and gae use the critic directly)"),
+        ({"advantage": "gae", "critic": "value", "objective": "reinforce", "trainer": {"type": "on_policy", "epochs": 10}}, "objective", "only correct on on-policy data (trainer.epochs=1)"),
     ],
 )
 def test_actor_critic_rules(registry, slots, path, message):
@@ -122,7 +122,7 @@ def test_ppo_trains_with_every_option(registry, tmp_path):
     assert agent.obs_normalizer.stats.count > 256  # updated on every observation seen
     assert agent.action_space.high.tolist() == [1.0]
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert state["modules"]["obs_normalizer"]["mean"] == agent.obs_normalizer.stats.mean.tolist()
+    assert state["agent"]["obs_normalizer"]["mean"] == agent.obs_normalizer.stats.mean.tolist()
 
 
 def test_adam_uses_the_fused_kernel_and_matches_the_reference():

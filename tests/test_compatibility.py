@@ -41,13 +41,13 @@ def test_gaussian_on_discrete(registry):
 
 def test_critic_baseline_without_a_critic(registry):
     found = failures(registry, baseline="critic")
-    assert "needs state values V(s) from a critic; add `critic: {type: value}`" in found["baseline"]
-    assert "fit: none, mean_return" in found["baseline"]
+    assert "needs state values V(s) from a critic (state_value)" in found["baseline"]
+    assert "fit: none, mean_return; state_value is provided by critic 'value'" in found["baseline"]
 
 
 def test_reinforce_with_several_epochs(registry):
     found = failures(registry, trainer={"type": "on_policy", "epochs": 4})
-    assert "only correct on fresh on-policy data" in found["objective"] and "trainer.epochs=1" in found["objective"]
+    assert "only correct on on-policy data (trainer.epochs=1)" in found["objective"] and "fit: ppo_clip" in found["objective"]
 
 
 def test_several_failures_reported_together(registry):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
+from torch.distributions import register_kl
 
 from pgkit.builtins.advantages.reward_to_go import RewardToGo
 from pgkit.builtins.baselines.mean_return import MeanReturn
 from pgkit.builtins.objectives.reinforce import Reinforce
 from pgkit.builtins.optimizers.torch_optimizers import SGD
 from pgkit.builtins.policy_heads.categorical import Categorical, CategoricalModule
+from pgkit.builtins.policy_heads.gaussian import Gaussian
+from pgkit.nn import Categorical as CategoricalDistribution
 from pgkit.testing import check_advantage, check_baseline, check_objective, check_optimizer, check_policy_head
 
 
@@ -64,9 +69,53 @@ class WrongSign(Reinforce):
 
     name = "wrong_sign"
 
-    def loss(self, policy, batch, progress=0.0, critic=None):
-        loss, metrics = super().loss(policy, batch, progress, critic)
+    def loss(self, batch, context):
+        loss, metrics = super().loss(batch, context)
         return -loss, metrics
+
+
+class HalfKL(Categorical):
+    """Declares an exact KL, but its distributions' KL is half the true one (broken)."""
+
+    name = "half_kl"
+
+    def build(self, in_features, action_space):
+        return HalfKLModule(in_features, int(action_space.n), 0)
+
+
+class HalfKLCategorical(CategoricalDistribution):
+    pass
+
+
+@register_kl(HalfKLCategorical, HalfKLCategorical)
+def _half_kl(p, q):
+    return 0.5 * (p.probs * (p.logits - q.logits)).sum(-1)
+
+
+class HalfKLModule(CategoricalModule):
+    def forward(self, features):
+        return HalfKLCategorical(self.logits(features))
+
+
+class UnsummedGaussian(Gaussian):
+    """Returns log-probabilities per action dimension instead of summed (broken)."""
+
+    name = "unsummed"
+
+    def build(self, in_features, action_space):
+        module = super().build(in_features, action_space)
+        module.forward = lambda features: torch.distributions.Normal(module.mean(features), module.log_std.exp())
+        return module
+
+
+class RemembersAFile(Reinforce):
+    """Keeps an open file as state, which no checkpoint can hold (broken)."""
+
+    name = "remembers_a_file"
+
+    def __init__(self, spec=None, **params):
+        super().__init__(spec, **params)
+        self.log = io.StringIO()
 
 
 class PerTensorNormalized(SGD):
@@ -97,10 +146,13 @@ class _PerTensorNormalizedSGD(torch.optim.Optimizer):
         (check_advantage, BootstrapsThroughTermination, "a terminated step must not"),
         (check_advantage, WritesExtras, "modified batch.values"),
         (check_baseline, PeekingBaseline, "changed with the batch's actions"),
+        (check_policy_head, HalfKL, "is not E_p\\[log p - log q\\]"),
+        (check_policy_head, UnsummedGaussian, "log_prob must have shape \\[batch\\]"),
         (check_objective, WrongSign, "did not raise the probability of the better action"),
+        (check_objective, RemembersAFile, "holds a StringIO, which pgkit cannot save"),
         (check_optimizer, PerTensorNormalized, "declared elementwise but steps differently"),
     ],
 )
 def test_contract_catches(check, component, message):
-    with pytest.raises(AssertionError, match=message):
+    with pytest.raises((AssertionError, TypeError), match=message):
         check(component)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from pgkit.data.batch import Batch
+from pgkit import Batch
+from pgkit.kinds import LossContext
 from pgkit.builtins.objectives.ppo_clip import PPOClip
 from pgkit.builtins.objectives.reinforce import Reinforce
 
@@ -60,7 +61,7 @@ ADVANTAGES = [1.0, -2.0, 0.5, 1.5, -1.0]
 def test_ppo_clip_loss_and_gradient_match_hand_computation():
     policy = LogitsPolicy(LOGITS)
     objective = PPOClip(clip_range=0.2)
-    loss, metrics = objective.loss(policy, flat_batch(ACTIONS, OLD, ADVANTAGES))
+    loss, metrics = objective.loss(flat_batch(ACTIONS, OLD, ADVANTAGES), LossContext(policy))
     expected = ppo_loss_by_hand(LOGITS, ACTIONS, OLD, ADVANTAGES, 0.2)
     assert loss.item() == pytest.approx(expected, abs=1e-12)
     loss.backward()
@@ -81,8 +82,8 @@ def test_ppo_clip_equals_the_policy_gradient_on_fresh_data():
     logp = log_softmax(LOGITS)
     fresh = [logp[a] for a in ACTIONS]
     ppo_policy, pg_policy = LogitsPolicy(LOGITS), LogitsPolicy(LOGITS)
-    PPOClip().loss(ppo_policy, flat_batch(ACTIONS, fresh, ADVANTAGES))[0].backward()
-    Reinforce().loss(pg_policy, flat_batch(ACTIONS, fresh, ADVANTAGES))[0].backward()
+    PPOClip().loss(flat_batch(ACTIONS, fresh, ADVANTAGES), LossContext(ppo_policy))[0].backward()
+    Reinforce().loss(flat_batch(ACTIONS, fresh, ADVANTAGES), LossContext(pg_policy))[0].backward()
     torch.testing.assert_close(ppo_policy.logits.grad, pg_policy.logits.grad)
 
 
@@ -90,14 +91,14 @@ def test_clipped_samples_give_no_gradient():
     """Ratio 1.5 > 1 + eps with a positive advantage: the objective is flat there."""
     policy = LogitsPolicy([0.0, 0.0])
     old = [math.log(0.5 / 1.5)]
-    loss, metrics = PPOClip(clip_range=0.2).loss(policy, flat_batch([0], old, [1.0]))
+    loss, metrics = PPOClip(clip_range=0.2).loss(flat_batch([0], old, [1.0]), LossContext(policy))
     loss.backward()
     assert torch.count_nonzero(policy.logits.grad) == 0 and metrics["clip_fraction"] == 1.0
 
 
 def test_reinforce_loss_by_hand_with_entropy():
     policy = LogitsPolicy(LOGITS)
-    loss, metrics = Reinforce(entropy_coef=0.1).loss(policy, flat_batch(ACTIONS, OLD, ADVANTAGES))
+    loss, metrics = Reinforce(entropy_coef=0.1).loss(flat_batch(ACTIONS, OLD, ADVANTAGES), LossContext(policy))
     logp = log_softmax(LOGITS)
     entropy = -sum(math.exp(x) * x for x in logp)
     expected = -sum(logp[a] * adv for a, adv in zip(ACTIONS, ADVANTAGES)) / len(ACTIONS) - 0.1 * entropy
@@ -107,7 +108,7 @@ def test_reinforce_loss_by_hand_with_entropy():
 
 def test_clip_schedule_and_target_kl():
     objective = PPOClip(clip_range=0.2, clip_schedule="linear", target_kl=0.01)
-    _, metrics = objective.loss(LogitsPolicy(LOGITS), flat_batch(ACTIONS, OLD, ADVANTAGES), progress=0.75)
+    _, metrics = objective.loss(flat_batch(ACTIONS, OLD, ADVANTAGES), LossContext(LogitsPolicy(LOGITS), progress=0.75))
     assert metrics["clip_range"] == pytest.approx(0.05)
     assert objective.stop_early({"approx_kl": 0.016}) and not objective.stop_early({"approx_kl": 0.014})
     assert not PPOClip().stop_early({"approx_kl": 100.0})
@@ -119,7 +120,7 @@ def test_approx_kl_estimates_the_true_kl():
     generator = torch.Generator().manual_seed(0)
     actions = torch.multinomial(old_probs, 200_000, replacement=True, generator=generator)
     batch = flat_batch(actions.tolist(), old_probs.log()[actions].tolist(), [0.0] * len(actions))
-    _, metrics = PPOClip().loss(LogitsPolicy(new_logits), batch)
+    _, metrics = PPOClip().loss(batch, LossContext(LogitsPolicy(new_logits)))
     new_probs = torch.softmax(torch.tensor(new_logits, dtype=torch.float64), 0)
     true_kl = float((old_probs * (old_probs / new_probs).log()).sum())
     # 200k samples: the estimator's standard error is about 0.3% of the KL here (computed exactly), so 5% is ~18 sigma

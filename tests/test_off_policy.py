@@ -11,12 +11,13 @@ import torch
 from pgkit.builtins.critics.q import TwinQ
 from pgkit.builtins.objectives.dpg import DPG
 from pgkit.builtins.trainers.off_policy import OffPolicy, Targets
-from pgkit.recipe.compatibility import check_compatibility
+from pgkit.data import ReplayBuffer
 from pgkit.errors import CompatibilityError
 from pgkit.functional import polyak_update
-from pgkit.nn.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from pgkit.kinds.capabilities import LOG_PROB
+from pgkit.nn import GaussianNoise, OrnsteinUhlenbeckNoise
 from pgkit.recipe import resolve
-from pgkit.data.replay import ReplayBuffer
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.runtime.training import train
 
 
@@ -137,12 +138,14 @@ BASE = {
 @pytest.mark.parametrize(
     "changes, path, message",
     [
-        ({"policy_head": "gaussian"}, "objective", "needs a deterministic policy head"),
-        ({"critic": "value"}, "objective", "needs Q(s, a) from a critic"),
-        ({"objective": "reinforce"}, "objective", "needs log-probabilities"),
-        ({"objective": "ppo_clip", "policy_head": "gaussian"}, "objective", "needs an on-policy trainer"),
-        ({"trainer": {"type": "on_policy"}, "baseline": "none", "advantage": "gae"}, "objective", "needs an off-policy trainer"),
-        ({"env": {"id": "CartPole-v1"}}, "policy_head", "needs a Box action space"),
+        ({"policy_head": "gaussian"}, "objective", "needs a deterministic policy a = mu(s), explored with added noise (deterministic_actions)"),
+        ({"policy_head": "gaussian"}, "trainer", "(deterministic_actions), which no other component here provides"),
+        ({"critic": "value"}, "objective", "needs action values Q(s, a) from a critic (action_value)"),
+        ({"objective": "reinforce"}, "objective", "needs log-probabilities log pi(a|s) from a stochastic policy head (log_prob)"),
+        ({"objective": "ppo_clip", "policy_head": "gaussian"}, "objective", "needs batches collected by the current policy (an on-policy trainer)"),
+        ({"trainer": {"type": "on_policy"}, "baseline": "none", "advantage": "gae"}, "objective", "needs replayed transitions with TD targets (an off-policy trainer)"),
+        ({"trainer": {"type": "on_policy"}, "baseline": "none", "advantage": "gae"}, "critic", "needs replayed transitions"),
+        ({"env": {"id": "CartPole-v1"}}, "policy_head", "needs a Box action space, but CartPole-v1 has Discrete(2)"),
     ],
 )
 def test_dpg_rules(registry, changes, path, message):
@@ -158,7 +161,9 @@ def test_td3_trains_and_targets_move_slowly(registry, tmp_path):
     assert metrics["steps"] == 64 and metrics["buffer_size"] == 64
     assert math.isfinite(metrics["value_loss"]) and math.isfinite(metrics["policy_loss"])
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert set(state) >= {"modules", "policy_optimizer", "critic_optimizer", "recipe"}
+    assert set(state) >= {"agent", "trainer", "components", "recipe", "rng"}
+    assert set(state["trainer"]) >= {"policy_step", "critic_step", "targets", "replay", "rng", "sampler", "noise"}
+    assert state["trainer"]["replay"]["size"] == 64
 
 
 def test_q_loss_sums_the_ensemble():
@@ -172,7 +177,7 @@ def test_q_loss_sums_the_ensemble():
                   terminated=torch.zeros(2, dtype=torch.bool), truncated=torch.zeros(2, dtype=torch.bool), next_obs=torch.zeros(2, 1),
                   returns=torch.tensor([1.0, 1.0]))
     assert TwinQ().loss(Fixed(), batch).item() == pytest.approx((0 + 1) / 2 + (4 + 9) / 2)
-    assert DPG().needs_log_prob is False
+    assert LOG_PROB not in DPG().requires
 
 
 def test_bfloat16_precision_trains_float32_weights(registry, monkeypatch):

@@ -1,9 +1,9 @@
-"""Resuming: an interrupted and resumed run ends exactly where an uninterrupted one does."""
+"""Resuming: a run stopped by SIGINT or SIGTERM and resumed ends bit-identical to an uninterrupted one,
+for on-policy (with and without normalization) and off-policy runs; a checkpoint that does not fit the
+recipe is refused with the reason."""
 
 from __future__ import annotations
 
-import csv
-import math
 import signal
 import subprocess
 import sys
@@ -11,98 +11,79 @@ import sys
 import pytest
 import torch
 
-from pgkit.errors import TrainingInterrupted
+from pgkit.errors import PgkitError
 from pgkit.recipe import resolve
-from pgkit.runtime.run import Run
+from pgkit.runtime.checkpoint import load_checkpoint, save_checkpoint
 from pgkit.runtime.training import load_for_resume, train
+from pgkit.testing import check_resume
 from test_run_safety import start_training, wait_for_checkpoint
 
-
-def on_policy_recipe(registry, **env):
-    return resolve(
-        {
-            "env": {"id": "CartPole-v1", "num_envs": 2, **env},
-            "policy_head": "categorical",
-            "critic": "value",
-            "baseline": "none",
-            "advantage": {"type": "gae", "normalize": True},
-            "objective": "ppo_clip",
-            "optimizer": {"type": "adam", "lr": 0.003, "lr_schedule": "linear"},
-            "trainer": {"type": "on_policy", "total_steps": 1024, "steps_per_env": 32, "epochs": 2, "minibatch_size": 32},
-            "logger": ["csv"],
-        },
-        registry,
-    )
-
-
-def parameters(agent) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for p in agent.parameters()])
-
-
-def interrupt_at(monkeypatch, step: int) -> None:
-    """Ask the run to stop once it has logged ``step`` (as the first Ctrl-C does)."""
-    original = Run.log
-
-    def log(self, at, metrics):
-        original(self, at, metrics)
-        if at >= step:
-            self.stop_requested = True
-
-    monkeypatch.setattr(Run, "log", log)
+ON_POLICY = {
+    "env": {"id": "CartPole-v1", "num_envs": 2},
+    "policy_head": "categorical",
+    "critic": "value",
+    "baseline": "none",
+    "advantage": {"type": "gae", "normalize": True},
+    "objective": "ppo_clip",
+    "optimizer": {"type": "adam", "lr": 0.003, "lr_schedule": "linear"},
+    "trainer": {"type": "on_policy", "total_steps": 1024, "steps_per_env": 32, "epochs": 2, "minibatch_size": 32},
+    "logger": [],
+}
+NORMALIZED = {**ON_POLICY, "env": {"id": "CartPole-v1", "num_envs": 2, "normalize": {"obs": True, "reward": True}}}
+OFF_POLICY = {
+    "env": {"id": "Pendulum-v1"},
+    "policy_head": {"type": "deterministic", "noise": "ornstein_uhlenbeck"},
+    "critic": "twin_q",
+    "objective": "dpg",
+    "optimizer": "adam",
+    "trainer": {"type": "off_policy", "total_steps": 300, "learning_starts": 32, "batch_size": 32, "buffer_size": 1000, "policy_delay": 2,
+                "target_policy_noise": 0.2, "log_every": 50},
+}
 
 
-@pytest.mark.parametrize("env", [{}, {"normalize": {"obs": True, "reward": True}}], ids=["plain", "normalized"])
-def test_interrupted_and_resumed_equals_uninterrupted(registry, tmp_path, monkeypatch, env):
-    whole, _ = train(on_policy_recipe(registry, **env), tmp_path / "whole", registry=registry)
-    with monkeypatch.context() as patch:
-        interrupt_at(patch, 512)
-        with pytest.raises(TrainingInterrupted, match="(?s)interrupted at step 512.*resume with: pgkit train --resume"):
-            train(on_policy_recipe(registry, **env), tmp_path / "split", registry=registry)
-    recipe, checkpoint = load_for_resume(tmp_path / "split", registry=registry)
-    assert checkpoint["step"] == 512
-    resumed, _ = train(recipe, tmp_path / "split", registry=registry, resume=checkpoint)
-    assert torch.equal(parameters(resumed), parameters(whole))
-    whole_rows = list(csv.DictReader(open(tmp_path / "whole" / "metrics.csv")))
-    split_rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
-    assert [r["step"] for r in split_rows] == [r["step"] for r in whole_rows]  # appended, no duplicates
-    assert [r["return_mean"] for r in split_rows] == [r["return_mean"] for r in whole_rows]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("document", [ON_POLICY, NORMALIZED, OFF_POLICY], ids=["on-policy", "normalized", "off-policy"])
+def test_interrupted_and_resumed_equals_uninterrupted(registry, tmp_path, document, signum):
+    check_resume(document, registry, signum=signum, workdir=tmp_path)
 
 
 def test_resume_can_extend_training(registry, tmp_path):
-    train(on_policy_recipe(registry), tmp_path, registry=registry)
+    train(resolve(ON_POLICY, registry), tmp_path, registry=registry)
     recipe, checkpoint = load_for_resume(tmp_path, ["trainer.total_steps=1536"], registry=registry)
     _, run = train(recipe, tmp_path, registry=registry, resume=checkpoint)
     assert run.last_metrics["steps"] == 1536
 
 
-def test_off_policy_resume_says_the_buffer_is_not_saved(registry, tmp_path, monkeypatch, capsys):
-    document = {
-        "env": {"id": "Pendulum-v1"},
-        "policy_head": "deterministic",
-        "critic": "twin_q",
-        "objective": "dpg",
-        "optimizer": "adam",
-        "trainer": {"type": "off_policy", "total_steps": 200, "learning_starts": 32, "batch_size": 32, "buffer_size": 1000, "log_every": 50},
-        "logger": [],
-    }
-    with monkeypatch.context() as patch:
-        interrupt_at(patch, 100)
-        with pytest.raises(TrainingInterrupted):
-            train(resolve(document, registry), tmp_path, registry=registry)
-    recipe, checkpoint = load_for_resume(tmp_path, registry=registry)
-    agent, run = train(recipe, tmp_path, registry=registry, resume=checkpoint)
-    assert run.last_metrics["steps"] == 200 and run.last_metrics["buffer_size"] == 100
-    assert "the replay buffer is not saved" in capsys.readouterr().err
-    assert math.isfinite(run.last_metrics["value_loss"])
+def test_a_checkpoint_that_does_not_fit_the_recipe_is_refused(registry, tmp_path):
+    train(resolve(ON_POLICY, registry), tmp_path, registry=registry)
+    recipe, checkpoint = load_for_resume(tmp_path, ["network.hidden_sizes=[32]", "trainer.total_steps=2048"], registry=registry)
+    with pytest.raises(PgkitError, match="cannot resume: the checkpoint does not fit this recipe .*size mismatch"):
+        train(recipe, tmp_path, registry=registry, resume=checkpoint)
 
 
-def test_ctrl_c_then_resume_from_the_command_line(tmp_path):
+def test_a_checkpoint_of_pgkit_0_1_is_refused_for_resume_but_evaluates(registry, tmp_path):
+    from pgkit.runtime.evaluation import load_agent
+
+    train(resolve(ON_POLICY, registry), tmp_path, registry=registry)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    old = {"recipe": state["recipe"], "step": state["step"], "modules": state["agent"]}  # format 1's layout
+    save_checkpoint(tmp_path / "checkpoint.pt", old)
+    torch.save({**torch.load(tmp_path / "checkpoint.pt", weights_only=True), "format": 1}, tmp_path / "checkpoint.pt")
+    recipe, checkpoint = load_for_resume(tmp_path, ["trainer.total_steps=2048"], registry=registry)
+    with pytest.raises(PgkitError, match="written by pgkit 0.1.*can be evaluated but not resumed"):
+        train(recipe, tmp_path, registry=registry, resume=checkpoint)
+    agent, _ = load_agent(tmp_path, registry)
+    assert torch.equal(agent.policy.head.logits.weight, state["agent"]["policy"]["head.logits.weight"])
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_then_resume_from_the_command_line(tmp_path, signum, code):
     checkpoint = tmp_path / "run" / "checkpoint.pt"
     process = start_training(tmp_path, "trainer.total_steps=2048")
     wait_for_checkpoint(checkpoint)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130 and f"resume with: pgkit train --resume {checkpoint.parent}" in err
+    assert process.returncode == code and f"resume with: pgkit train --resume {checkpoint.parent}" in err and "Traceback" not in err
     result = subprocess.run([sys.executable, "-m", "pgkit.cli", "train", "--resume", str(checkpoint.parent)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stderr and "done: 2,048 steps" in result.stdout

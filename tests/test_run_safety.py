@@ -62,7 +62,7 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(registry, tmp_path):
     assert "at step" in message and "learning rate too high" in message
     assert f"the last good checkpoint is {tmp_path / 'checkpoint.pt'}" in message
     state = load_checkpoint(tmp_path / "checkpoint.pt")
-    assert all(torch.isfinite(t).all() for module in state["modules"].values() for t in module.values())
+    assert all(torch.isfinite(t).all() for module in state["agent"].values() for t in module.values())
 
 
 def test_nan_guard_in_off_policy_training(registry):

@@ -9,7 +9,7 @@ import torch
 
 from conftest import COUNTER_ID
 from pgkit.kinds.agent import Agent
-from pgkit.envs.making import EnvSettings, make_vector_env
+from pgkit.envs import EnvSettings, make_vector_env
 from pgkit.runtime.evaluation import evaluate
 from pgkit.recipe import resolve
 from pgkit.runtime.rollout import RolloutCollector

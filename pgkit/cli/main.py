@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.command(args)
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
-        return 130
+        return exc.exit_code
     except PgkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

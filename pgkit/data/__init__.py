@@ -1,1 +1,18 @@
-"""The data path: the batch that flows through training, replay, episodes, normalization."""
+"""The data path (public: plugins may import these): the time-major batch that flows through training,
+the replay buffer, episode bookkeeping, running normalization."""
+
+from pgkit.data.batch import Batch
+from pgkit.data.episodes import Episode, EpisodeStatistics, RunningEpisodes
+from pgkit.data.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
+from pgkit.data.replay import ReplayBuffer
+
+__all__ = [
+    "Batch",
+    "Episode",
+    "EpisodeStatistics",
+    "ObservationNormalizer",
+    "ReplayBuffer",
+    "RewardScaler",
+    "RunningEpisodes",
+    "RunningMeanStd",
+]

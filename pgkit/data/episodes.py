@@ -1,4 +1,5 @@
-"""Tracking finished episodes across vector envs: returns and lengths in the env's own reward units."""
+"""Episodes across vector envs: running sums per env, and statistics of the finished ones, in the env's
+own reward units."""
 
 from __future__ import annotations
 
@@ -15,54 +16,62 @@ class Episode:
     length: int
 
 
-class EpisodeTracker:
-    """Sums rewards per env; keeps the last ``window`` finished episodes."""
+class RunningEpisodes:
+    """The return and length so far of the episode each of N envs is in."""
 
-    def __init__(self, num_envs: int, window: int = 100):
-        self.returns = np.zeros(num_envs, dtype=np.float64)  # of the episodes now running
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs, dtype=np.float64)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
-        self.finished: deque[Episode] = deque(maxlen=window)
-        self.total = 0
 
-    def step(self, reward: np.ndarray, done: np.ndarray) -> None:
-        """One step of every env: ``reward`` and ``done`` are [N]."""
-        self.record(reward[None], done[None])
-
-    def record(self, rewards: np.ndarray, dones: np.ndarray) -> None:
-        """T steps of every env at once (``rewards`` and ``dones`` are [T, N]): running sums by cumsum,
-        then one Python iteration per finished episode, not per step."""
+    def record(self, rewards: np.ndarray, dones: np.ndarray) -> list[Episode]:
+        """T steps of every env at once (``rewards`` and ``dones`` are [T, N]); returns the episodes that
+        finished, in order. Running sums by cumsum, then one Python iteration per finished episode."""
         num_steps = len(rewards)
         cumulative = np.cumsum(rewards, axis=0, dtype=np.float64)
         offset = np.zeros_like(self.returns)  # cumulative reward at each env's last episode end
         last_end = np.full(len(self.returns), -1)  # the step of each env's last episode end
+        finished = []
         for t, i in np.argwhere(dones):
             ret = self.returns[i] + cumulative[t, i] - offset[i]
-            self.finished.append(Episode(float(ret), int(self.lengths[i] + t - last_end[i])))
-            self.total += 1
+            finished.append(Episode(float(ret), int(self.lengths[i] + t - last_end[i])))
             self.returns[i], self.lengths[i], offset[i], last_end[i] = 0.0, 0, cumulative[t, i], t
         self.returns += cumulative[-1] - offset
         self.lengths += num_steps - 1 - last_end
+        return finished
 
     def state_dict(self) -> dict:
-        return {
-            "returns": self.returns.tolist(),
-            "lengths": self.lengths.tolist(),
-            "finished": [[e.ret, e.length] for e in self.finished],
-            "total": self.total,
-        }
+        return {"returns": self.returns.tolist(), "lengths": self.lengths.tolist()}
 
     def load_state_dict(self, state: dict) -> None:
         self.returns = np.asarray(state["returns"], dtype=np.float64)
         self.lengths = np.asarray(state["lengths"], dtype=np.int64)
-        self.finished.clear()
-        self.finished.extend(Episode(float(r), int(n)) for r, n in state["finished"])
-        self.total = int(state["total"])
+
+
+class EpisodeStatistics:
+    """The last ``window`` finished episodes and how many finished in all."""
+
+    def __init__(self, window: int = 100):
+        self.finished: deque[Episode] = deque(maxlen=window)
+        self.total = 0
+
+    def extend(self, episodes: list[Episode]) -> None:
+        self.finished.extend(episodes)
+        self.total += len(episodes)
 
     def metrics(self) -> dict[str, float]:
         """episodes (finished so far), return_mean and length_mean over the window (NaN before the first)."""
         finished = self.finished
+        count = len(finished)
         return {
             "episodes": float(self.total),
-            "return_mean": float(np.mean([e.ret for e in finished])) if finished else math.nan,
-            "length_mean": float(np.mean([e.length for e in finished])) if finished else math.nan,
+            "return_mean": sum(e.ret for e in finished) / count if count else math.nan,
+            "length_mean": sum(e.length for e in finished) / count if count else math.nan,
         }
+
+    def state_dict(self) -> dict:
+        return {"finished": [[e.ret, e.length] for e in self.finished], "total": self.total}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.finished.clear()
+        self.finished.extend(Episode(float(r), int(n)) for r, n in state["finished"])
+        self.total = int(state["total"])

@@ -14,6 +14,8 @@ class ReplayBuffer:
     ``next_obs`` is the true next observation (the final one where an episode ended), and only
     ``terminated`` is kept: a truncated transition bootstraps like any other."""
 
+    FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
+
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, action_shape: tuple[int, ...], device: str | torch.device = "cpu"):
         self.capacity = capacity
         self.obs = torch.zeros((capacity, *obs_shape), dtype=obs_dtype, device=device)
@@ -34,6 +36,19 @@ class ReplayBuffer:
         self.next_obs[index], self.terminated[index] = next_obs, terminated
         self.position = int(index[-1] + 1) % self.capacity
         self.size = min(self.size + len(rewards), self.capacity)
+
+    def state_dict(self) -> dict:
+        """The stored transitions (copies of the filled part only) and where the next one goes."""
+        filled = {name: getattr(self, name)[: self.size].clone() for name in self.FIELDS}
+        return {**filled, "position": self.position, "size": self.size}
+
+    def load_state_dict(self, state: dict) -> None:
+        size = int(state["size"])
+        if size > self.capacity:
+            raise ValueError(f"the checkpoint's replay buffer holds {size} transitions, more than this one's capacity {self.capacity}")
+        for name in self.FIELDS:
+            getattr(self, name)[:size] = state[name]
+        self.position, self.size = int(state["position"]), size
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """A flat Batch of ``batch_size`` transitions drawn uniformly with replacement."""

@@ -1,15 +1,19 @@
-"""Pure tensor functions with the math of pgkit's components; each is tested against a plain loop."""
+"""Pure functions with the math of pgkit's components (public: plugins may import these); each is
+tested against a plain loop or a hand-computed case."""
 
-from pgkit.functional.polyak import polyak_update
 from pgkit.functional.bootstrapped import generalized_advantage, n_step_return, td_residuals
+from pgkit.functional.polyak import polyak_update
 from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return
+from pgkit.functional.schedules import Schedule, scheduled
 
 __all__ = [
+    "Schedule",
     "discounted_reward_to_go",
     "episode_steps",
     "episode_total_return",
     "generalized_advantage",
     "n_step_return",
     "polyak_update",
+    "scheduled",
     "td_residuals",
 ]

@@ -9,6 +9,6 @@ import torch
 
 @torch.no_grad()
 def polyak_update(targets: Iterable[torch.Tensor], sources: Iterable[torch.Tensor], tau: float) -> None:
-    """theta' <- (1 - tau) theta' + tau theta, in place (one fused op over all tensors)."""
-    targets, sources = list(targets), list(sources)
-    torch._foreach_lerp_(targets, sources, tau)
+    """theta' <- (1 - tau) theta' + tau theta, in place."""
+    for target, source in zip(targets, sources, strict=True):
+        target.lerp_(source, tau)

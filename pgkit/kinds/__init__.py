@@ -1,19 +1,26 @@
-"""The component kinds: one slot per kind in a recipe, one hook per kind for registration."""
+"""The component kinds: one slot per kind in a recipe, one hook per kind for registration, one base
+class per kind with the contract its components implement (public: plugins subclass these)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgkit.kinds.component import Component
+from pgkit.kinds import capabilities
 from pgkit.kinds.advantage import Advantage, AdvantageSpec
+from pgkit.kinds.agent import Agent, Policy
 from pgkit.kinds.baseline import Baseline
+from pgkit.kinds.capabilities import Capability
+from pgkit.kinds.combination import Combination
+from pgkit.kinds.component import Component, PluginInfo, Spec
 from pgkit.kinds.critic import Critic
 from pgkit.kinds.logger import Logger
 from pgkit.kinds.network import Network
-from pgkit.kinds.objective import Objective, entropy_bonus
+from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
+from pgkit.kinds.outputs import check_shape
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
-from pgkit.kinds.trainer import Trainer
+from pgkit.kinds.state import Stateful
+from pgkit.kinds.trainer import Trainer, TrainerSpec, TrainingContext
 
 
 @dataclass(frozen=True)
@@ -40,18 +47,31 @@ KINDS: dict[str, Kind] = {
 
 __all__ = [
     "KINDS",
-    "Kind",
     "Advantage",
     "AdvantageSpec",
+    "Agent",
     "Baseline",
+    "Capability",
+    "Combination",
+    "Component",
     "Critic",
     "HeadModule",
+    "Kind",
     "Logger",
+    "LossContext",
     "Network",
     "Objective",
     "Optimizer",
     "OptimizerSpec",
+    "PluginInfo",
+    "Policy",
     "PolicyHead",
+    "Spec",
+    "Stateful",
     "Trainer",
+    "TrainerSpec",
+    "TrainingContext",
+    "capabilities",
+    "check_shape",
     "entropy_bonus",
 ]

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 from torch import Tensor
 
+from pgkit.data.batch import Batch
+from pgkit.kinds.capabilities import SUBTRACTS_BASELINE, Capability
 from pgkit.kinds.component import Component, Spec
-
-if TYPE_CHECKING:
-    from pgkit.data.batch import Batch
-    from pgkit.kinds.combination import Combination
+from pgkit.kinds.outputs import check_shape
 
 
 class AdvantageSpec(Spec):
@@ -22,29 +21,23 @@ class AdvantageSpec(Spec):
 
 
 class Advantage(Component):
-    """The policy gradient is E[sum_t grad log pi(a_t|s_t) * Phi_t]; an Advantage chooses Phi_t."""
+    """The policy gradient is E[sum_t grad log pi(a_t|s_t) * Phi_t]; an Advantage chooses Phi_t.
+    It subtracts the baseline slot's b(s) (provides ``subtracts_baseline``) unless it declares otherwise,
+    as estimators bootstrapped from V(s) do (they require ``state_value`` instead)."""
 
     kind = "advantage"
     Spec: ClassVar[type[AdvantageSpec]] = AdvantageSpec
-    requires_state_values: ClassVar[bool] = False  # bootstraps from V(s) everywhere (td, gae)
-    uses_baseline: ClassVar[bool] = True  # subtracts the baseline slot's b(s_t)
-
-    def incompatibility(self, combo: Combination) -> str | None:
-        critic = combo.get("critic")
-        if self.requires_state_values and getattr(critic, "estimates", None) != "state_value":
-            return "needs state values V(s) from a critic; add `critic: {type: value}` to the recipe"
-        baseline = combo.get("baseline")
-        if not self.uses_baseline and baseline is not None and baseline.name != "none":
-            return f"uses the critic directly, so baseline '{baseline.name}' would have no effect; set `baseline: {{type: none}}`"
-        return None
+    provides: ClassVar[frozenset[Capability]] = frozenset({SUBTRACTS_BASELINE})
 
     @abstractmethod
     def compute(self, batch: Batch, baseline: Tensor) -> tuple[Tensor, Tensor]:
         """``(advantages, returns)``, each ``[T, N]``; ``baseline`` is b(s_t) from the baseline slot."""
 
     def __call__(self, batch: Batch, baseline: Tensor) -> None:
-        """Fill ``batch.advantages`` and ``batch.returns``."""
+        """Fill ``batch.advantages`` and ``batch.returns`` (normalized if the spec asks)."""
         advantages, returns = self.compute(batch, baseline)
+        check_shape(self, "advantages", advantages, batch.rewards.shape, "[T, N], like batch.rewards")
+        check_shape(self, "returns", returns, batch.rewards.shape, "[T, N], like batch.rewards")
         if self.spec.normalize:
             advantages = advantages - advantages.mean()
             if advantages.numel() > 1:

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.envs.making import EnvSettings
-from pgkit.kinds import HeadModule
+from pgkit.envs.settings import EnvSettings
+from pgkit.kinds.policy_head import HeadModule
 from pgkit.data.normalization import ObservationNormalizer
 
 

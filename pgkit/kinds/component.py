@@ -1,13 +1,18 @@
-"""The base every component derives from: a name, a kind, and a pydantic ``Spec`` of its parameters."""
+"""The base every component derives from: a name, a kind, a pydantic ``Spec`` of its parameters, the
+capabilities it provides and requires, and its state."""
 
 from __future__ import annotations
 
 from abc import ABC
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
+from pgkit.kinds.capabilities import Capability
+from pgkit.kinds.state import attribute_state, load_attribute_state
+
+if TYPE_CHECKING:  # a cycle only for the annotation: combination.py imports Component
     from pgkit.kinds.combination import Combination
 
 
@@ -17,25 +22,52 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where components came from: ``name`` is what qualified component names use (``name:component``)."""
+
+    name: str
+    distribution: str
+    version: str
+
+
 class Component(ABC):
     """A registered part. Subclasses set ``name`` and usually a nested ``Spec``.
 
-    The docstring's first line is the one-line summary shown by ``pgkit components``.
-    Constructing a component is cheap (no torch modules); modules are made by ``build`` methods.
+    - The docstring's first line is the one-line summary shown by ``pgkit components``.
+    - ``provides`` and ``requires`` are sets of Capability; override them with properties when they
+      depend on the spec. ``incompatibility`` covers what capabilities cannot say.
+    - Constructing a component is cheap (no torch modules); modules are made by ``build`` methods.
+    - ``state_dict`` saves every attribute but ``spec`` and ``plugin`` (see ``pgkit.kinds.state``),
+      so a component that keeps state across batches is checkpointed and resumed without more code.
     """
 
     kind: ClassVar[str]
     name: ClassVar[str]
     Spec: ClassVar[type[Spec]] = Spec
+    provides: ClassVar[frozenset[Capability]] = frozenset()
+    requires: ClassVar[frozenset[Capability]] = frozenset()
 
     def __init__(self, spec: Spec | None = None, **params: object) -> None:
         if spec is not None and params:
             raise TypeError("pass either a spec or keyword parameters, not both")
         self.spec = spec if spec is not None else self.Spec(**params)
+        self.plugin: PluginInfo | None = None  # set by the recipe that chose this component
 
     def incompatibility(self, combo: Combination) -> str | None:
-        """What this component misses in ``combo`` (other slots, the env's spaces), or None if it fits."""
+        """What this component misses in ``combo`` beyond its ``requires``, or None if it fits."""
         return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return attribute_state(self, exclude=frozenset({"spec", "plugin"}))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_attribute_state(self, state)
+
+    def describe(self) -> str:
+        """e.g. ``advantage 'gae' (plugin pgkit 0.1.0)``, for messages about this component."""
+        origin = f"plugin {self.plugin.name} {self.plugin.version}" if self.plugin else type(self).__module__
+        return f"{self.kind} '{self.name}' ({origin})"
 
     @classmethod
     def summary(cls) -> str:

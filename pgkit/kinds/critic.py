@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Literal
 
 import gymnasium as gym
 from torch import Tensor, nn
 
+from pgkit.data.batch import Batch
 from pgkit.kinds.component import Component
-
-if TYPE_CHECKING:
-    from pgkit.data.batch import Batch
-    from pgkit.kinds.network import Network
+from pgkit.kinds.network import Network
 
 
 class Critic(Component):
-    """Builds a value module and says how to regress it on a batch's ``returns``."""
+    """Builds a value module and says how to regress it on a batch's ``returns``. Provides
+    ``state_value`` (V(s)) or ``action_value`` (Q(s, a))."""
 
     kind = "critic"
-    estimates: ClassVar[Literal["state_value", "action_value"]]
 
     @abstractmethod
     def build(

@@ -3,53 +3,47 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from pgkit.data.batch import Batch
 from pgkit.kinds.component import Component
 
-if TYPE_CHECKING:
-    from pgkit.data.batch import Batch
-    from pgkit.kinds.combination import Combination
+
+@dataclass(frozen=True)
+class LossContext:
+    """What an objective's loss may use besides the batch."""
+
+    policy: nn.Module  # obs [B, ...] -> a new Distribution over B actions; gradients reach the policy's parameters
+    progress: float = 0.0  # the fraction of training done, in [0, 1] (for schedules)
+    critic: nn.Module | None = None  # the critic's module, if the recipe has one (see kinds.Critic.build)
+    old_policy: nn.Module | None = None  # the policy as it was when the batch was collected, without gradient (given by trainers that provide old_policy)
 
 
 class Objective(Component):
-    """``loss(policy, batch) -> (scalar loss, metrics)``; minimizing it ascends the policy objective."""
+    """``loss(batch, context) -> (scalar loss, metrics)``; minimizing it ascends the policy objective.
+    ``requires`` names what it reads: log_prob or deterministic_actions from the head, state_value or
+    action_value from a critic, on_policy_batches (and single_pass) or replayed_transitions from the
+    trainer, old_policy to compare with the policy that collected the batch."""
 
     kind = "objective"
-    needs_log_prob: ClassVar[bool] = True
-    allows_reuse: ClassVar[bool] = False  # may several epochs pass over one batch?
-    off_policy: ClassVar[bool] = False  # learns from replayed transitions of older policies
-
-    def incompatibility(self, combo: Combination) -> str | None:
-        head = combo.get("policy_head")
-        if self.needs_log_prob and head is not None and not head.has_log_prob:
-            return f"needs log-probabilities, which policy head '{head.name}' does not give; use a stochastic head, or dpg with the off_policy trainer"
-        trainer = combo.get("trainer")
-        if trainer is not None and getattr(trainer, "off_policy", False) != self.off_policy:
-            wanted = "an off-policy trainer (off_policy)" if self.off_policy else "an on-policy trainer (on_policy)"
-            return f"needs {wanted}, but the trainer is '{trainer.name}'"
-        epochs = getattr(getattr(trainer, "spec", None), "epochs", 1)
-        if not self.allows_reuse and epochs > 1:
-            return (
-                f"its gradient is only correct on fresh on-policy data, but the trainer makes {epochs} epochs "
-                "over each batch; set `trainer.epochs=1`, or use an objective built for reuse"
-            )
-        return None
 
     @abstractmethod
-    def loss(
-        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Loss on a flat batch (on-policy: with ``advantages`` filled in). ``progress`` in [0, 1] is
-        the fraction of training done (for schedules); ``critic`` is the critic's module, if any."""
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+        """The loss on a flat batch (on-policy: with ``advantages`` filled in), and its metrics as floats."""
 
     def stop_early(self, metrics: dict[str, float]) -> bool:
-        """Should the trainer stop passing over this batch (e.g. the policy moved too far)? Default: no."""
+        """Called after each loss, before its gradient step: should the trainer stop passing over this
+        batch (e.g. the policy moved too far)? Default: no."""
         return False
+
+    def end_batch(self, batch: Batch, context: LossContext) -> dict[str, float]:
+        """Called once after the gradient steps on ``batch`` (e.g. to adapt a penalty); returns metrics to
+        log. Default: nothing."""
+        return {}
 
 
 def entropy_bonus(distribution: Distribution, coef: float) -> tuple[Tensor | float, float]:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, ClassVar
 
 import gymnasium as gym
 from torch import Tensor, nn
 
 from pgkit.kinds.component import Component
 
-if TYPE_CHECKING:
-    from pgkit.kinds.combination import Combination
-
 
 class HeadModule(nn.Module):
-    """``forward(features) -> Distribution`` whose ``log_prob`` is ``[B]`` (summed over action dims),
-    with ``sample``, ``entropy`` and ``mode``. Holds no state between calls."""
+    """``forward(features [B, F]) -> Distribution`` over ``[B]`` actions, new on every call (no state
+    between calls). What the distribution must support follows from the head's ``provides``:
+    ``log_prob`` (``log_prob(actions) -> [B]``, summed over action dimensions), ``entropy``
+    (``entropy() -> [B]``), ``kl`` (``torch.distributions.kl_divergence`` between two of them),
+    ``rsample`` (``rsample()`` with gradient); every head gives ``sample()`` and ``mode``."""
 
     def env_action(self, action: Tensor) -> Tensor:
         """The action as the environment should receive it (e.g. clipped to the bounds)."""
@@ -24,20 +23,10 @@ class HeadModule(nn.Module):
 
 
 class PolicyHead(Component):
-    """Builds a HeadModule for one action space."""
+    """Builds a HeadModule for one action space. ``requires`` names the action spaces it reads;
+    ``provides`` what its distributions give (log_prob, entropy, kl, rsample, deterministic_actions)."""
 
     kind = "policy_head"
-    action_space_type: ClassVar[type[gym.Space]]
-    has_log_prob: ClassVar[bool] = True  # False for deterministic heads
-    deterministic: ClassVar[bool] = False  # the action is a differentiable function of the state (DPG)
-
-    def incompatibility(self, combo: Combination) -> str | None:
-        if not isinstance(combo.action_space, self.action_space_type):
-            return (
-                f"needs a {self.action_space_type.__name__} action space, "
-                f"but {combo.env_id} has {combo.action_space}"
-            )
-        return None
 
     @abstractmethod
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

@@ -1,25 +1,81 @@
-"""Kind ``trainer``: the loop that drives the other components."""
+"""Kind ``trainer``: how an algorithm collects experience and learns from it, one iteration at a time.
+
+The training loop (``pgkit.runtime.loop``) runs every trainer, built-in or plugin. It owns the step
+budget and progress, the log rows, SIGINT and SIGTERM, the NaN/inf guard, periodic atomic checkpoints
+and exact resume. A trainer writes only ``setup`` and ``iterate``.
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
-from pgkit.kinds.component import Component
+import gymnasium as gym
+import torch
+from pydantic import Field
 
-if TYPE_CHECKING:
-    from pgkit.kinds.agent import Agent
-    from pgkit.runtime.run import Run
+from pgkit.envs.settings import EnvSettings
+from pgkit.kinds.agent import Agent
+from pgkit.kinds.component import Component, Spec
+
+
+class TrainingContext(Protocol):
+    """What the loop hands ``setup`` and ``iterate``."""
+
+    agent: Agent  # the policy, the critic and the recipe's components (agent.components[slot])
+    seed: int  # the recipe's seed
+    device: torch.device  # where the agent's modules live
+    env: EnvSettings  # the recipe's env settings
+    total_steps: int  # the budget, from the trainer's spec
+
+    @property
+    def step(self) -> int:
+        """Environment steps taken so far by the envs from ``make_envs`` (summed over their envs)."""
+
+    @property
+    def progress(self) -> float:
+        """``step / total_steps``, in [0, 1]: for learning-rate and clip schedules."""
+
+    def make_envs(self, num_envs: int | None = None) -> gym.vector.VectorEnv:
+        """Vector envs of the recipe's env (``env.num_envs`` of them unless given), with same-step
+        autoreset (``info["final_obs"]`` holds an ended episode's last observation). Their steps count
+        toward the budget, their finished episodes are logged (return_mean, length_mean), their
+        state is checkpointed, and the loop closes them."""
+
+    def note(self, text: str) -> None:
+        """Tell the user something about the run (on stderr)."""
+
+
+class TrainerSpec(Spec):
+    """Settings every trainer has; a trainer's Spec extends it (and may change the defaults)."""
+
+    total_steps: int = Field(100_000, ge=1, description="Environment steps to train for (summed over all envs).")
+    log_every: int = Field(
+        1, ge=1, description="Environment steps between logged rows: a row ends each iteration that reaches the next multiple (1: every iteration)."
+    )
+    log_window: int = Field(100, ge=1, description="Finished episodes averaged in the logged return_mean and length_mean.")
 
 
 class Trainer(Component):
-    """Trains an Agent inside a Run. Declares which slots it needs and which it can use."""
+    """Collects and learns, one ``iterate`` at a time, under the training loop.
+
+    ``setup`` builds what ``iterate`` needs as attributes of the trainer; they are checkpointed and
+    restored like a component's (see ``pgkit.kinds.state``): collectors, GradientSteps, target networks,
+    replay buffers, generators, counters. Environments come from ``ctx.make_envs``. All randomness
+    comes from torch's and numpy's global generators (the loop saves them) or from generators kept as
+    attributes. A trainer must not install signal handlers, write checkpoints or count steps: the
+    loop does. ``required_slots`` and ``optional_slots`` say which recipe slots it reads."""
 
     kind = "trainer"
+    Spec: ClassVar[type[TrainerSpec]] = TrainerSpec
     required_slots: ClassVar[frozenset[str]]
     optional_slots: ClassVar[frozenset[str]] = frozenset()
-    off_policy: ClassVar[bool] = False  # trains on replayed transitions rather than fresh batches
 
     @abstractmethod
-    def train(self, agent: Agent, run: Run) -> None:
-        """Train until the spec's budget is spent, logging through ``run`` and saving checkpoints."""
+    def setup(self, ctx: TrainingContext) -> None:
+        """Called once before the first iteration (and before a resumed run's state is restored)."""
+
+    @abstractmethod
+    def iterate(self, ctx: TrainingContext) -> dict[str, float]:
+        """Collect and learn once; returns this iteration's metrics (losses, learning rate, ...).
+        The loop calls it until ``ctx.step`` reaches ``total_steps``."""

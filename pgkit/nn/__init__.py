@@ -1,1 +1,7 @@
-"""Torch helpers: lean action distributions, flat parameter buffers, exploration noise."""
+"""Torch helpers (public: plugins may import these): lean action distributions with exact KL
+divergences, and exploration noise processes for deterministic policies."""
+
+from pgkit.nn.distributions import Categorical, DiagonalGaussian
+from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
+
+__all__ = ["ActionNoise", "Categorical", "DiagonalGaussian", "GaussianNoise", "NoNoise", "OrnsteinUhlenbeckNoise"]

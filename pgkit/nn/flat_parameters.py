@@ -17,7 +17,12 @@ from torch import nn
 
 class FlatParameters:
     """``parameters`` (same dtype and device) re-seated as views of ``self.param`` and their gradients as
-    views of ``self.param.grad``. Call ``zero_grad()`` before each backward, never ``p.grad = None``."""
+    views of ``self.param.grad``.
+
+    Code that uses torch's usual APIs on the parameters keeps working: a parameter whose storage or
+    gradient was replaced (``p.data = ...``, ``vector_to_parameters``, an optimizer's
+    ``zero_grad(set_to_none=True)``) has its values and gradient copied back into the flat buffers and
+    becomes a view again, at the next ``zero_grad`` or ``reseat``."""
 
     def __init__(self, parameters: list[nn.Parameter]):
         if not self.can_pack(parameters):
@@ -26,31 +31,32 @@ class FlatParameters:
             self.param = nn.Parameter(torch.cat([p.reshape(-1) for p in parameters]))
         self.param.grad = torch.zeros_like(self.param)
         self.parameters = parameters
-        offset = 0
-        for p in parameters:
-            size = p.numel()
-            p.data = self.param.data[offset : offset + size].view_as(p)
-            p.grad = self.param.grad[offset : offset + size].view_as(p)
-            offset += size
+        bounds = torch.tensor([0, *(p.numel() for p in parameters)]).cumsum(0).tolist()
+        self._data = [self.param.data[a:b].view_as(p) for a, b, p in zip(bounds, bounds[1:], parameters)]
+        self._grad = [self.param.grad[a:b].view_as(p) for a, b, p in zip(bounds, bounds[1:], parameters)]
+        self._pointers = [(data.data_ptr(), grad.data_ptr()) for data, grad in zip(self._data, self._grad)]
+        self.reseat()
 
     @staticmethod
     def can_pack(parameters: list[nn.Parameter]) -> bool:
         """One flat tensor can hold them: at least one, all of one dtype on one device."""
         return len({(p.dtype, p.device) for p in parameters}) == 1
 
+    def reseat(self) -> None:
+        """Make every parameter and its gradient a view of the flat buffers again, copying in values and
+        gradients that were put elsewhere (a missing gradient is zero). Cheap when nothing moved."""
+        for p, data, grad, (data_at, grad_at) in zip(self.parameters, self._data, self._grad, self._pointers):
+            if p.data_ptr() != data_at:
+                data.copy_(p.data)
+                p.data = data
+            if p.grad is None:
+                grad.zero_()
+                p.grad = grad
+            elif p.grad.data_ptr() != grad_at:
+                grad.copy_(p.grad)
+                p.grad = grad
+
     def zero_grad(self) -> None:
         """Zero every gradient in one op (the views stay in place for autograd to accumulate into)."""
+        self.reseat()
         self.param.grad.zero_()
-
-    def check_views(self) -> None:
-        """Raise if something replaced a parameter's gradient or storage (it would then stop training silently)."""
-        grad_start, data_start = self.param.grad.data_ptr(), self.param.data_ptr()
-        offset = 0
-        for p in self.parameters:
-            at = offset * p.element_size()
-            if p.grad is None or p.grad.data_ptr() != grad_start + at or p.data_ptr() != data_start + at:
-                raise RuntimeError(
-                    "a parameter's .grad or storage was replaced (e.g. by zero_grad(set_to_none=True)); "
-                    "with flat parameters, zero gradients with FlatParameters.zero_grad()"
-                )
-            offset += p.numel()

@@ -8,13 +8,21 @@ import numpy as np
 
 
 class ActionNoise(ABC):
-    """``sample() -> [num_envs, *action_shape]``; ``reset(mask)`` restarts the processes of finished episodes."""
+    """``sample() -> [num_envs, *action_shape]``; ``reset(mask)`` restarts the processes of finished episodes.
+    Random draws come from the numpy Generator it was given (its owner saves that generator's state)."""
 
     @abstractmethod
     def sample(self) -> np.ndarray: ...
 
     def reset(self, mask: np.ndarray) -> None:
         """Restart the envs in ``mask`` (stateless noise has nothing to restart)."""
+
+    def state_dict(self) -> dict:
+        """The process's own state (none for noise drawn independently at every step)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved."""
 
 
 class NoNoise(ActionNoise):
@@ -50,3 +58,9 @@ class OrnsteinUhlenbeckNoise(ActionNoise):
 
     def reset(self, mask: np.ndarray) -> None:
         self.state[mask] = 0.0
+
+    def state_dict(self) -> dict:
+        return {"state": self.state.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = np.asarray(state["state"], dtype=np.float64)

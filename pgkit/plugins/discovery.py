@@ -9,13 +9,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import warnings
-from dataclasses import dataclass
 from importlib import metadata
 
 import pluggy
 
 from pgkit.plugins import hookspecs
 from pgkit.errors import PluginWarning
+from pgkit.kinds.component import PluginInfo
 
 ENTRY_POINT_GROUP = "pgkit"
 BUILTIN_PLUGIN = "pgkit"
@@ -42,15 +42,6 @@ BUILTIN_MODULES = (
     "pgkit.builtins.loggers.csv",
     "pgkit.builtins.loggers.tensorboard",
 )
-
-
-@dataclass(frozen=True)
-class PluginInfo:
-    """Where components came from: ``name`` is what qualified component names use (``name:component``)."""
-
-    name: str
-    distribution: str
-    version: str
 
 
 def _pgkit_version() -> str:

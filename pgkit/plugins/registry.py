@@ -13,10 +13,10 @@ from typing import Iterator
 
 import pluggy
 
-from pgkit.kinds.component import Component, Spec
 from pgkit.errors import ComponentLookupError, PluginWarning
 from pgkit.kinds import KINDS, Kind
-from pgkit.plugins.discovery import PluginInfo, load_plugins, new_plugin_manager
+from pgkit.kinds.component import Component, PluginInfo
+from pgkit.plugins.discovery import load_plugins, new_plugin_manager
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -50,6 +50,9 @@ class Registry:
                 info = infos.get(impl.plugin_name, PluginInfo(impl.plugin_name, impl.plugin_name, "?"))
                 registrations.extend(_call_hook(kind, impl, info))
         return cls(registrations, list(dict.fromkeys(infos.values())))
+
+    def kinds(self) -> list[str]:
+        return list(self._by_kind)
 
     def of_kind(self, kind: str) -> list[Registration]:
         return list(self._by_kind[kind])
@@ -104,8 +107,9 @@ def _registration_problem(kind: Kind, cls: object) -> str | None:
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         return f"{cls.__qualname__} does not implement {missing}"
-    if not (inspect.isclass(cls.Spec) and issubclass(cls.Spec, Spec)):
-        return f"{cls.__qualname__}.Spec must subclass pgkit.Spec"
+    base_spec = kind.base.Spec
+    if not (inspect.isclass(cls.Spec) and issubclass(cls.Spec, base_spec)):
+        return f"{cls.__qualname__}.Spec must subclass {base_spec.__module__.rsplit('.', 1)[0]}.{base_spec.__name__} (the settings every {kind.name} has)"
     return None
 
 

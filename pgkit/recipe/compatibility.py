@@ -1,16 +1,18 @@
 """Checking that a recipe's components fit each other and the environment, before anything is built.
 
-Each component declares what it needs in ``incompatibility(combo)``; this module asks every chosen
-component, and for each failure lists the registered components of that kind that would fit."""
+``Combination.incompatibility`` decides (capabilities, then each component's own check); this module
+asks it for every chosen component and, for each failure, lists the registered components of that
+slot that would fit and the registered components that provide what is missing."""
 
 from __future__ import annotations
 
-from pgkit.kinds.combination import Combination
-from pgkit.kinds.component import Component
 from pgkit.envs.making import probe_spaces
 from pgkit.errors import CompatibilityError, Problem
-from pgkit.recipe import Recipe
+from pgkit.kinds.capabilities import Capability
+from pgkit.kinds.combination import Combination
+from pgkit.kinds.component import Component
 from pgkit.plugins.registry import Registry
+from pgkit.recipe.recipe import Recipe
 
 
 def combination(recipe: Recipe, components: dict) -> Combination:
@@ -28,44 +30,63 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
     components = recipe.instantiate()
     combo = combination(recipe, components)
     problems = []
-    for slot, value in recipe.slots.items():
-        choices = value if isinstance(value, tuple) else (value,) if value is not None else ()
-        instances = components[slot] if isinstance(value, tuple) else [components[slot]]
-        for index, (choice, component) in enumerate(zip(choices, instances)):
-            reason = component.incompatibility(combo)
+    for slot, value in components.items():
+        for index, component in enumerate(value if isinstance(value, list) else [value]):
+            if component is None:
+                continue
+            reason = combo.with_component(slot, component).incompatibility(slot)
             if reason is None:
                 continue
-            path = f"{slot}[{index}]" if isinstance(value, tuple) else slot
-            registration = choice.registration
-            fits = fitting_alternatives(slot, combo, registry)
-            fix = f"registered {slot}s that fit: {', '.join(fits)}" if fits else f"no registered {slot} fits this combination"
-            problems.append(
-                Problem(path, f"'{registration.name}' (plugin {registration.plugin.name} {registration.plugin.version}) {reason}", fix)
-            )
+            path = f"{slot}[{index}]" if isinstance(value, list) else slot
+            plugin = component.plugin
+            origin = f" (plugin {plugin.name} {plugin.version})" if plugin else ""
+            problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
     if problems:
         raise CompatibilityError(recipe.source, problems)
     return combo
 
 
+def _fix(slot: str, component: Component, combo: Combination, registry: Registry) -> str:
+    fits = fitting_alternatives(slot, combo, registry)
+    fix = f"registered {slot}s that fit: {', '.join(fits)}" if fits else f"no registered {slot} fits this combination"
+    for capability in sorted(combo.with_component(slot, component).missing(slot), key=lambda c: c.name):
+        providers = providers_of(capability, registry)
+        if providers:
+            fix += f"; {capability.name} is provided by {', '.join(providers)}"
+    return fix
+
+
 def fitting_alternatives(slot: str, combo: Combination, registry: Registry) -> list[str]:
-    """Registered components of ``slot``'s kind that, with default parameters, fit ``combo`` in that slot."""
+    """Registered components of ``slot``'s kind that, with default parameters, fit ``combo`` in that slot
+    without breaking a component that fitted before."""
     fits = []
     for registration in registry.of_kind(slot):
         candidate = _with_defaults(registration.cls)
         if candidate is None:
             continue
         trial = combo.with_component(slot, candidate)
-        if candidate.incompatibility(trial) is None and not _newly_broken(combo, trial, slot):
+        if trial.incompatibility(slot) is None and not _newly_broken(combo, trial, slot):
             fits.append(registration.name)
     return fits
+
+
+def providers_of(capability: Capability, registry: Registry) -> list[str]:
+    """``kind 'name'`` of every registered component that provides ``capability`` with default parameters."""
+    found = []
+    for kind in registry.kinds():
+        for registration in registry.of_kind(kind):
+            candidate = _with_defaults(registration.cls)
+            if candidate is not None and capability in candidate.provides:
+                found.append(f"{kind} '{registration.name}'")
+    return found
 
 
 def _newly_broken(before: Combination, after: Combination, changed: str) -> bool:
     """Does swapping ``changed`` break another component that fitted before?"""
     return any(
-        c is not None and c.incompatibility(before) is None and c.incompatibility(after) is not None
-        for slot, c in after.components.items()
-        if slot != changed
+        before.incompatibility(slot) is None and after.incompatibility(slot) is not None
+        for slot, component in after.components.items()
+        if slot != changed and component is not None
     )
 
 

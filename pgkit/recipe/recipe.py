@@ -18,7 +18,10 @@ class Choice:
     spec: Spec
 
     def instantiate(self) -> Component:
-        return self.registration.cls(self.spec)
+        """A new component with this spec, knowing the plugin it came from (for its messages)."""
+        component = self.registration.cls(self.spec)
+        component.plugin = self.registration.plugin
+        return component
 
     def to_dict(self) -> dict[str, Any]:
         plugin = self.registration.plugin

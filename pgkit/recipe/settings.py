@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pgkit.envs.making import EnvSettings
+from pgkit.envs.settings import EnvSettings
 
 
 class RunSettings(BaseModel):

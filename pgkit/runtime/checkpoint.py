@@ -1,4 +1,7 @@
-"""Checkpoint files: plain dicts of tensors and primitives, loadable with ``torch.load(weights_only=True)``."""
+"""Checkpoint files: plain dicts of tensors and primitives, loadable with ``torch.load(weights_only=True)``.
+
+One file holds everything a resume needs (weights, every component's and the trainer's state, RNG
+states, the environments), written atomically, so a checkpoint is always one consistent set."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import torch
 
 from pgkit.errors import PgkitError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # format 1 (pgkit 0.1) holds the agent's weights under "modules"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -36,6 +40,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise PgkitError(f"{path} is not a readable pgkit checkpoint: {type(exc).__name__}: {exc}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "recipe" not in state:
-        raise PgkitError(f"{path} is not a pgkit checkpoint (format {FORMAT_VERSION})")
+    if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS or "recipe" not in state:
+        raise PgkitError(f"{path} is not a pgkit checkpoint (format {', '.join(map(str, READABLE_FORMATS))})")
     return state
+
+
+def agent_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """The agent's state (modules and normalizer) in a checkpoint of any readable format."""
+    return state["agent"] if state["format"] >= 2 else state["modules"]

@@ -10,8 +10,9 @@ import gymnasium as gym
 import numpy as np
 
 from pgkit.kinds.agent import Agent
-from pgkit.runtime.checkpoint import load_checkpoint
-from pgkit.envs.making import EnvSettings, make_env
+from pgkit.runtime.checkpoint import agent_weights, load_checkpoint
+from pgkit.envs.making import make_env
+from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 from pgkit.recipe import resolve
 from pgkit.plugins.registry import Registry, default_registry
@@ -78,5 +79,5 @@ def load_agent(path: Path, registry: Registry | None = None) -> tuple[Agent, Env
     state = load_checkpoint(checkpoint_path)
     recipe = resolve(state["recipe"], registry or default_registry(), source=str(checkpoint_path))
     agent = build_agent(recipe, registry)
-    agent.load_state_dict(state["modules"])
+    agent.load_state_dict(agent_weights(state))
     return agent, recipe.settings.env

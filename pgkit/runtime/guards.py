@@ -12,9 +12,16 @@ LIKELY_CAUSES = (
 )
 
 
-def check_finite(quantity: str, value: float, step: int, metrics: dict[str, float] | None = None) -> None:
-    """Raise a TrainingError naming ``quantity``, the step and likely causes if ``value`` is NaN or infinite."""
-    if math.isfinite(value):
-        return
-    shown = f" ({', '.join(f'{k}={v:.4g}' for k, v in metrics.items())})" if metrics else ""
-    raise TrainingError(f"the {quantity} became {value} at step {step:,}{shown}. {LIKELY_CAUSES}")
+class NonFiniteError(TrainingError):
+    """A loss, gradient norm or parameter became NaN or infinite; the loop adds the step and the last
+    good checkpoint to the message."""
+
+    def __init__(self, quantity: str, value: float, metrics: dict[str, float] | None = None):
+        shown = f" ({', '.join(f'{k}={v:.4g}' for k, v in metrics.items())})" if metrics else ""
+        super().__init__(f"the {quantity} became {value}{shown}")
+
+
+def check_finite(quantity: str, value: float, metrics: dict[str, float] | None = None) -> None:
+    """Raise NonFiniteError naming ``quantity`` (and the metrics so far) if ``value`` is NaN or infinite."""
+    if not math.isfinite(value):
+        raise NonFiniteError(quantity, value, metrics)

@@ -6,19 +6,20 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.kinds.agent import Agent
 from pgkit.data.batch import Batch
-from pgkit.envs.making import with_final_observations
-from pgkit.data.episodes import EpisodeTracker
+from pgkit.data.episodes import RunningEpisodes
 from pgkit.data.normalization import RewardScaler
+from pgkit.envs.making import with_final_observations
+from pgkit.kinds.agent import Agent
+from pgkit.kinds.outputs import check_shape
 
 
 class RolloutCollector:
     """Steps ``envs`` with the agent's policy and returns one Batch per ``collect()``.
 
     Observations are stored as the networks read them (normalized if the recipe asks); rewards are
-    scaled by ``reward_scaler`` if given, while episode returns are always the env's own. Episodes
-    carry on across batches; ``prior_rewards`` tells what each running episode gathered before."""
+    scaled by ``reward_scaler`` if given. Episodes carry on across batches; ``prior_rewards`` and
+    ``prior_steps`` tell what each running episode gathered before (in the env's own rewards)."""
 
     def __init__(
         self,
@@ -27,25 +28,24 @@ class RolloutCollector:
         num_steps: int,
         seed: int,
         reward_scaler: RewardScaler | None = None,
-        window: int = 100,
     ):
         self.envs, self.agent, self.num_steps, self.reward_scaler = envs, agent, num_steps, reward_scaler
         self.num_envs = envs.num_envs
         raw, _ = envs.reset(seed=seed)
         self.obs = agent.prepare(raw, update_statistics=True)
-        self.episodes = EpisodeTracker(self.num_envs, window)
+        self.episodes = RunningEpisodes(self.num_envs)
 
     def state_dict(self) -> dict:
         """What continuing exactly needs besides the envs themselves: the current observation,
         running episodes and the reward scaler."""
         return {
-            "obs": torch.as_tensor(self.obs),
+            "obs": torch.as_tensor(self.obs).clone(),
             "episodes": self.episodes.state_dict(),
             "reward_scaler": self.reward_scaler.state_dict() if self.reward_scaler else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.obs = state["obs"].numpy()
+        self.obs = state["obs"].numpy().copy()
         self.episodes.load_state_dict(state["episodes"])
         if self.reward_scaler is not None:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
@@ -76,11 +76,12 @@ class RolloutCollector:
                 if self.reward_scaler is not None:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
         self.episodes.record(env_rewards, terminated | truncated)
-        # stacked outside inference mode: ordinary tensors that autograd may use
+        stacked_log_probs = torch.stack(log_probs)  # stacked outside inference mode: ordinary tensors autograd may use
+        check_shape(agent.components["policy_head"], "log_prob", stacked_log_probs, (num_steps, num_envs), "[B] per step: one log-probability per action, summed over action dimensions")
         return Batch(
             obs=torch.as_tensor(obs, dtype=dtype, device=device),
             actions=torch.stack(actions),
-            log_probs=torch.stack(log_probs),
+            log_probs=stacked_log_probs,
             rewards=torch.as_tensor(rewards, dtype=torch.float32, device=device),
             terminated=torch.as_tensor(terminated, device=device),
             truncated=torch.as_tensor(truncated, device=device),

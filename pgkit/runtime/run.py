@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-import random
-import signal
 import sys
-import tempfile
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
-from pgkit.kinds.agent import Agent
-from pgkit.runtime.checkpoint import save_checkpoint
-from pgkit.errors import TrainingInterrupted
-from pgkit.kinds import Logger
+from pgkit.kinds.logger import Logger
 from pgkit.recipe import Recipe
+from pgkit.runtime.checkpoint import save_checkpoint
 
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINT_FILE = "checkpoint.pt"
-ENV_STATE_FILE = "envs.pkl"  # pickled sub-environments, read only by --resume
 METRICS_FILE = "metrics.csv"
 
 
@@ -48,31 +37,22 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 @dataclass
 class Run:
-    """What a trainer needs besides the agent: settings, loggers, and where to save."""
+    """Where a training run goes: its folder (None keeps no files), its loggers, its checkpoints, and
+    the checkpoint it resumes from."""
 
     recipe: Recipe
     run_dir: Path | None
     loggers: list[Logger] = field(default_factory=list)
+    resume: dict[str, Any] | None = None  # the checkpoint to continue from, if resuming
     last_metrics: dict[str, float] = field(default_factory=dict)
     last_checkpoint: tuple[Path, int] | None = None  # (path, step) of the newest checkpoint written
-    resume: dict[str, Any] | None = None  # the checkpoint to continue from, if resuming
-    stop_requested: bool = False  # set by the first Ctrl-C; trainers stop at the next safe point
+    started: bool = False  # the loggers have been started (and so must be closed)
 
     @property
     def seed(self) -> int:
         return self.recipe.settings.seed
-
-    @property
-    def device(self) -> str:
-        return resolve_device(self.recipe.settings.device)
 
     @property
     def start_step(self) -> int:
@@ -84,30 +64,11 @@ class Run:
             (self.run_dir / RECIPE_FILE).write_text(yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))
         for logger in self.loggers:
             logger.start(self.run_dir, total_steps, self.start_step)
+        self.started = True
 
     def note(self, text: str) -> None:
         """Tell the user something about the run (on stderr)."""
         print(text, file=sys.stderr)
-
-    @contextmanager
-    def interrupts_deferred(self):
-        """While training: the first Ctrl-C asks the trainer to stop at its next safe point (it then
-        saves a checkpoint); a second one interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def request_stop(signum, frame):
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            self.note("stopping after this iteration to save a checkpoint (Ctrl-C again to quit at once)")
-
-        previous = signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.last_metrics = {"steps": float(step), **metrics}
@@ -115,61 +76,20 @@ class Run:
             logger.log(step, metrics)
 
     def close(self) -> None:
-        for logger in self.loggers:
-            logger.close()
+        """Close the loggers, once, if they were started."""
+        if self.started:
+            self.started = False
+            for logger in self.loggers:
+                logger.close()
 
-    def save(self, agent: Agent, step: int, extra: dict[str, Any] | None = None, envs: object = None) -> Path | None:
-        """Write checkpoint.pt (atomically) with the resolved recipe, the agent's weights and ``extra``
-        trainer state; with ``envs``, also their pickled sub-environments (for --resume)."""
+    def save(self, step: int, state: dict[str, Any]) -> Path | None:
+        """Write checkpoint.pt (atomically) with the resolved recipe, the step and ``state``."""
         if self.run_dir is None:
             return None
         path = self.run_dir / CHECKPOINT_FILE
-        if envs is not None:
-            self._save_env_state(envs)
-        state = {"recipe": self.recipe.to_dict(), "step": step, "modules": agent.state_dict(), **(extra or {})}
-        save_checkpoint(path, state)
+        save_checkpoint(path, {"recipe": self.recipe.to_dict(), "step": step, **state})
         self.last_checkpoint = (path, step)
         return path
-
-    def _save_env_state(self, envs) -> None:
-        try:
-            data = pickle.dumps(envs.envs)
-        except Exception:  # async or unpicklable envs: resume restarts them from fresh resets
-            (self.run_dir / ENV_STATE_FILE).unlink(missing_ok=True)
-            return
-        fd, tmp = tempfile.mkstemp(dir=self.run_dir, prefix=f".{ENV_STATE_FILE}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.run_dir / ENV_STATE_FILE)
-
-    def restore_env_state(self, envs) -> bool:
-        """Put the saved sub-environments back into ``envs``; False if none were saved."""
-        path = self.run_dir / ENV_STATE_FILE if self.run_dir else None
-        if path is None or not path.is_file() or not hasattr(envs, "envs"):
-            return False
-        saved = pickle.loads(path.read_bytes())  # our own run folder: the user asked to resume it
-        if len(saved) != len(envs.envs):
-            return False
-        envs.envs = saved
-        return True
-
-    def save_if_due(self, agent: Agent, step: int, extra: Callable[[], dict[str, Any]], envs: object = None) -> None:
-        """Checkpoint when ``checkpoint_every`` more steps have passed since the last one; ``extra()``
-        gives the trainer's state and is called only then."""
-        every = self.recipe.settings.checkpoint_every
-        last = self.last_checkpoint[1] if self.last_checkpoint else self.start_step
-        if every is not None and step - last >= every:
-            self.save(agent, step, extra(), envs)
-
-    def interrupted(self, agent: Agent, step: int, extra: dict[str, Any], envs: object = None) -> TrainingInterrupted:
-        """Save what training reached (after Ctrl-C) and say how to go on."""
-        path = self.save(agent, step, extra, envs)
-        where = ""
-        if path is not None:
-            where = f"; checkpoint saved to {path}\nresume with: pgkit train --resume {path.parent}"
-        return TrainingInterrupted(f"interrupted at step {step:,}{where}")
 
     def describe_last_checkpoint(self) -> str:
         if self.last_checkpoint is None:

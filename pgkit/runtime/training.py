@@ -1,18 +1,29 @@
-"""Putting it together: recipe -> compatibility check -> agent -> trainer."""
+"""Putting it together: recipe -> compatibility check -> agent -> the training loop."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
 
+from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
+from pgkit.kinds.logger import Logger
+from pgkit.plugins.registry import Registry, default_registry
+from pgkit.recipe import Recipe, apply_overrides, resolve
 from pgkit.recipe.compatibility import check_compatibility
 from pgkit.runtime.checkpoint import load_checkpoint
-from pgkit.errors import PgkitError, TrainingError
-from pgkit.recipe import Recipe, apply_overrides, resolve
-from pgkit.plugins.registry import Registry, default_registry
-from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device, seed_everything
+from pgkit.runtime.loop import run_training
+from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:
@@ -28,16 +39,18 @@ def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:
 
 
 def train(
-    recipe: Recipe, run_dir: Path | None = None, registry: Registry | None = None, resume: dict | None = None
+    recipe: Recipe,
+    run_dir: Path | None = None,
+    registry: Registry | None = None,
+    resume: dict | None = None,
+    loggers: Sequence[Logger] = (),
 ) -> tuple[Agent, Run]:
-    """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoint are written there.
-    ``resume`` is a checkpoint of this run (see ``load_for_resume``) to continue from."""
+    """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoints are written there.
+    ``resume`` is a checkpoint of this run (see ``load_for_resume``) to continue from; ``loggers`` get
+    every row besides the recipe's own."""
     agent = build_agent(recipe, registry)
-    run = Run(recipe, run_dir, loggers=agent.components.get("logger") or [], resume=resume)
-    try:
-        agent.components["trainer"].train(agent, run)
-    except TrainingError as exc:
-        raise TrainingError(f"{exc}\nTraining stopped; {run.describe_last_checkpoint()}.") from None
+    run = Run(recipe, run_dir, loggers=[*(agent.components.get("logger") or []), *loggers], resume=resume)
+    run_training(agent.components["trainer"], agent, run)
     return agent, run
 
 

@@ -1,14 +1,14 @@
-"""Tools for testing components: contracts every component of a kind must meet, synthetic batches,
-an isolated registry, and the exact policy gradient of small tabular MDPs.
+"""Tools for testing components (public): contracts every component of a kind must meet, the resume
+check, synthetic batches, an isolated registry, and the exact policy gradient of small tabular MDPs.
 
-    from pgkit.testing import check_component
+    from pgkit.testing import check_component, check_resume
     check_component(MyAdvantage)          # runs the advantage contract
+    check_resume(recipe_document)         # interrupted + resumed == uninterrupted, bit for bit
 
 Installed as a pytest plugin too (fixtures ``pgkit_batch`` and ``pgkit_registry``).
 """
 
 from pgkit.testing.batches import synthetic_batch
-from pgkit.testing.exact import TabularMDP, exact_gradient, sample_gradient
 from pgkit.testing.contracts import (
     check_advantage,
     check_baseline,
@@ -20,11 +20,15 @@ from pgkit.testing.contracts import (
     check_optimizer,
     check_policy_head,
     check_spec,
+    check_state,
     check_trainer,
 )
+from pgkit.testing.exact import TabularMDP, exact_gradient, sample_gradient
 from pgkit.testing.registry import isolated_registry
+from pgkit.testing.resume import check_resume
 
 __all__ = [
+    "TabularMDP",
     "check_advantage",
     "check_baseline",
     "check_component",
@@ -34,9 +38,10 @@ __all__ = [
     "check_objective",
     "check_optimizer",
     "check_policy_head",
+    "check_resume",
     "check_spec",
+    "check_state",
     "check_trainer",
-    "TabularMDP",
     "exact_gradient",
     "isolated_registry",
     "sample_gradient",

@@ -17,7 +17,7 @@ from torch import nn
 
 from pgkit.data.batch import Batch
 from pgkit.builtins.objectives.reinforce import Reinforce
-from pgkit.kinds import Advantage, Baseline
+from pgkit.kinds import Advantage, Baseline, LossContext
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def sample_gradient(
         batch = _episodes(mdp, pi, episodes_per_chunk, rng)
         advantage(batch, baseline(batch))
         baseline.update(batch)
-        loss, _ = Reinforce().loss(policy, batch.flatten())
+        loss, _ = Reinforce().loss(batch.flatten(), LossContext(policy))
         (grad,) = torch.autograd.grad(loss, policy.logits)
         estimates.append(-grad * batch.num_steps / episodes_per_chunk)  # the loss is minus a mean over steps
     stacked = torch.stack(estimates)

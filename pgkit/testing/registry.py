@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pgkit.plugins.discovery import PluginInfo, load_plugins, new_plugin_manager, register_plugin
+from pgkit.kinds.component import PluginInfo
+from pgkit.plugins.discovery import load_plugins, new_plugin_manager, register_plugin
 from pgkit.plugins.registry import Registry
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.data.batch import Batch
+from pgkit import Batch, hookimpl
 from pgkit.functional import generalized_advantage, n_step_return, td_residuals
-from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Advantage, AdvantageSpec
+from pgkit.kinds.capabilities import STATE_VALUE
 
 
 class TDSpec(AdvantageSpec):
@@ -16,10 +16,10 @@ class TDSpec(AdvantageSpec):
 
 
 class Bootstrapped(Advantage):
-    """Estimators built on the critic's V(s) everywhere: they need a state-value critic and no baseline."""
+    """Estimators built on the critic's V(s) everywhere: they need a state-value critic and subtract no baseline."""
 
-    requires_state_values = True
-    uses_baseline = False
+    provides = frozenset()
+    requires = frozenset({STATE_VALUE})
 
 
 class TD(Bootstrapped):

@@ -6,9 +6,8 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.data.batch import Batch
+from pgkit import Batch, hookimpl
 from pgkit.functional import discounted_reward_to_go
-from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Advantage, AdvantageSpec
 
 

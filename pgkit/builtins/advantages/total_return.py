@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pgkit.data.batch import Batch
+from pgkit import Batch, hookimpl
 from pgkit.functional import discounted_reward_to_go, episode_total_return
-from pgkit.plugins.hookspecs import hookimpl
 from pgkit.kinds import Advantage
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from pgkit.data.batch import Batch
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Batch, hookimpl
 from pgkit.kinds import Baseline
+from pgkit.kinds.capabilities import STATE_VALUE, SUBTRACTS_BASELINE
 
 
 class CriticBaseline(Baseline):
     """Learned state-value baseline b(s_t) = V(s_t); the critic is refit on every batch's returns."""
 
     name = "critic"
-    requires_state_values = True
+    requires = frozenset({STATE_VALUE, SUBTRACTS_BASELINE})
 
     def __call__(self, batch: Batch) -> Tensor:
         return batch.values

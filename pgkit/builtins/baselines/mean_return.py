@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from pydantic import Field
 from torch import Tensor
 
-from pgkit.data.batch import Batch
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import Baseline
 
 
@@ -39,12 +35,6 @@ class MeanReturn(Baseline):
         mean = float(batch.returns.mean())
         m = self.spec.momentum
         self.value = mean if self.value is None else m * self.value + (1 - m) * mean
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"value": self.value}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.value = state["value"]
 
 
 @hookimpl

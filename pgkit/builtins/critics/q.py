@@ -10,10 +10,9 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.data.batch import Batch
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import Critic, Network
+from pgkit.kinds.capabilities import ACTION_VALUE, BOX_ACTIONS, BOX_OBSERVATIONS, REPLAYED_TRANSITIONS
 
 
 class QEnsemble(nn.Module):
@@ -40,13 +39,9 @@ class Q(Critic):
 
     name = "q"
     Spec = QSpec
-    estimates = "action_value"
+    provides = frozenset({ACTION_VALUE})
+    requires = frozenset({BOX_OBSERVATIONS, BOX_ACTIONS, REPLAYED_TRANSITIONS})
     count = 1  # networks in the ensemble; targets use their minimum
-
-    def incompatibility(self, combo) -> str | None:
-        if not isinstance(combo.observation_space, gym.spaces.Box) or not isinstance(combo.action_space, gym.spaces.Box):
-            return f"reads Box observations and actions, but {combo.env_id} has {combo.observation_space} and {combo.action_space}"
-        return None
 
     def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
         width = math.prod(observation_space.shape) + math.prod(action_space.shape)

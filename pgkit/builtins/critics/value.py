@@ -10,10 +10,9 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.data.batch import Batch
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import Critic, Network
+from pgkit.kinds.capabilities import STATE_VALUE
 
 
 class ValueFunction(nn.Module):
@@ -45,7 +44,7 @@ class Value(Critic):
 
     name = "value"
     Spec = ValueSpec
-    estimates = "state_value"
+    provides = frozenset({STATE_VALUE})
 
     def build(
         self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from pgkit.data.batch import Batch
-from pgkit.plugins.hookspecs import hookimpl
-from pgkit.kinds import Objective
+from pgkit import Batch, hookimpl
+from pgkit.kinds import LossContext, Objective
+from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, REPLAYED_TRANSITIONS
 
 
 class DPG(Objective):
@@ -14,23 +14,10 @@ class DPG(Objective):
     Off-policy: learns from replayed states. With twin_q, the first network is used (TD3)."""
 
     name = "dpg"
-    needs_log_prob = False
-    allows_reuse = True
-    off_policy = True
+    requires = frozenset({DETERMINISTIC_ACTIONS, ACTION_VALUE, REPLAYED_TRANSITIONS})
 
-    def incompatibility(self, combo) -> str | None:
-        head = combo.get("policy_head")
-        if head is not None and not head.deterministic:
-            return f"needs a deterministic policy head (a = mu(s)), but policy_head is '{head.name}'"
-        critic = combo.get("critic")
-        if getattr(critic, "estimates", None) != "action_value":
-            return "needs Q(s, a) from a critic; add `critic: {type: q}` or `critic: {type: twin_q}`"
-        return super().incompatibility(combo)
-
-    def loss(
-        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
-    ) -> tuple[Tensor, dict[str, float]]:
-        q = critic(batch.obs, policy(batch.obs).rsample(), networks=1)[0].float()
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+        q = context.critic(batch.obs, context.policy(batch.obs).rsample(), networks=1)[0].float()
         policy_loss = -q.mean()
         return policy_loss, {"policy_loss": policy_loss.item()}
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
-from pgkit.data.batch import Batch
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
-from pgkit.kinds import Objective, entropy_bonus
-from pgkit.functional.schedules import Schedule, scheduled
+from pgkit import Batch, Spec, hookimpl
+from pgkit.functional import Schedule, scheduled
+from pgkit.kinds import LossContext, Objective, entropy_bonus
+from pgkit.kinds.capabilities import ENTROPY, LOG_PROB, ON_POLICY_BATCHES, Capability
 
 
 class PPOClipSpec(Spec):
@@ -28,13 +27,14 @@ class PPOClip(Objective):
 
     name = "ppo_clip"
     Spec = PPOClipSpec
-    allows_reuse = True
 
-    def loss(
-        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
-    ) -> tuple[Tensor, dict[str, float]]:
-        clip = scheduled(self.spec.clip_range, self.spec.clip_schedule, progress)
-        distribution = policy(batch.obs)
+    @property
+    def requires(self) -> frozenset[Capability]:
+        return frozenset({LOG_PROB, ON_POLICY_BATCHES} | ({ENTROPY} if self.spec.entropy_coef > 0 else set()))
+
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+        clip = scheduled(self.spec.clip_range, self.spec.clip_schedule, context.progress)
+        distribution = context.policy(batch.obs)
         log_ratio = distribution.log_prob(batch.actions) - batch.log_probs
         ratio = log_ratio.exp()
         advantages = batch.advantages

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
-from pgkit.data.batch import Batch
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
-from pgkit.kinds import Objective, entropy_bonus
+from pgkit import Batch, Spec, hookimpl
+from pgkit.kinds import LossContext, Objective, entropy_bonus
+from pgkit.kinds.capabilities import ENTROPY, LOG_PROB, ON_POLICY_BATCHES, SINGLE_PASS, Capability
 
 
 class ReinforceSpec(Spec):
@@ -16,16 +15,18 @@ class ReinforceSpec(Spec):
 
 
 class Reinforce(Objective):
-    """L = -mean_t[log pi(a_t|s_t) * Phi_t] - c_H * mean_t[H(pi(.|s_t))] (Williams 1992). Its gradient is
-    the policy gradient only on data from the current policy, so one pass per batch."""
+    """L = -mean_t[log pi(a_t|s_t) * Phi_t] - c_H * mean_t[H(pi(.|s_t))] (Williams 1992); one pass per batch,
+    as its gradient is the policy gradient only on data from the current policy."""
 
     name = "reinforce"
     Spec = ReinforceSpec
 
-    def loss(
-        self, policy: nn.Module, batch: Batch, progress: float = 0.0, critic: nn.Module | None = None
-    ) -> tuple[Tensor, dict[str, float]]:
-        distribution = policy(batch.obs)
+    @property
+    def requires(self) -> frozenset[Capability]:
+        return frozenset({LOG_PROB, ON_POLICY_BATCHES, SINGLE_PASS} | ({ENTROPY} if self.spec.entropy_coef > 0 else set()))
+
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+        distribution = context.policy(batch.obs)
         policy_loss = -(distribution.log_prob(batch.actions) * batch.advantages).mean()
         bonus, entropy = entropy_bonus(distribution, self.spec.entropy_coef)
         return policy_loss - bonus, {"policy_loss": policy_loss.item(), "entropy": entropy}

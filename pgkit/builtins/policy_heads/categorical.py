@@ -6,9 +6,10 @@ import gymnasium as gym
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.nn.distributions import Categorical as CategoricalDistribution
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
+from pgkit.kinds.capabilities import DISCRETE_ACTIONS, ENTROPY, KL, LOG_PROB
+from pgkit.nn import Categorical as CategoricalDistribution
 
 
 class CategoricalModule(HeadModule):
@@ -30,7 +31,8 @@ class Categorical(PolicyHead):
     """pi(a|s) = softmax(W h(s) + b)_a over a Discrete action space."""
 
     name = "categorical"
-    action_space_type = gym.spaces.Discrete
+    provides = frozenset({LOG_PROB, ENTROPY, KL})
+    requires = frozenset({DISCRETE_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
         return CategoricalModule(in_features, int(action_space.n), int(action_space.start))

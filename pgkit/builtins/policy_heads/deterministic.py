@@ -12,10 +12,10 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
+from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, DETERMINISTIC_ACTIONS, RSAMPLE
+from pgkit.nn import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 
 
 class Dirac(Distribution):
@@ -77,16 +77,8 @@ class Deterministic(PolicyHead):
 
     name = "deterministic"
     Spec = DeterministicSpec
-    action_space_type = gym.spaces.Box
-    has_log_prob = False
-    deterministic = True
-
-    def incompatibility(self, combo) -> str | None:
-        reason = super().incompatibility(combo)
-        space = combo.action_space
-        if reason is None and not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
-            return f"needs finite action bounds to squash into, but {combo.env_id} has {space}"
-        return reason
+    provides = frozenset({DETERMINISTIC_ACTIONS, RSAMPLE})
+    requires = frozenset({BOX_ACTIONS, BOUNDED_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
         return DeterministicModule(in_features, action_space)

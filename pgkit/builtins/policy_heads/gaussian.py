@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor, nn
-from pgkit.kinds.component import Spec
-from pgkit.nn.distributions import DiagonalGaussian
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
+from pgkit.kinds.capabilities import BOX_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
+from pgkit.nn import DiagonalGaussian
 
 
 class GaussianModule(HeadModule):
@@ -45,7 +45,8 @@ class Gaussian(PolicyHead):
 
     name = "gaussian"
     Spec = GaussianSpec
-    action_space_type = gym.spaces.Box
+    provides = frozenset({LOG_PROB, ENTROPY, KL, RSAMPLE})
+    requires = frozenset({BOX_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
         return GaussianModule(in_features, action_space, self.spec.log_std_init)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from pydantic import Field
 from torch.func import functional_call, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from pgkit import Spec, hookimpl
-from pgkit.kinds.agent import Agent
-from pgkit.envs.making import make_vector_env
-from pgkit.kinds import Trainer
-from pgkit.runtime.run import Run
+from pgkit import hookimpl
+from pgkit.kinds import Agent, Trainer, TrainerSpec, TrainingContext
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
-class CEMSpec(Spec):
-    total_steps: int = Field(300_000, ge=1, description="Environment steps to search for (all candidates' episodes together).")
+class CEMSpec(TrainerSpec):
+    total_steps: int = Field(300_000, ge=1, description="Environment steps to search for (all candidates' envs together).")
     population: int = Field(50, ge=2, le=4096, description="Candidates sampled per iteration (one env each).")
     elite_fraction: float = Field(0.2, gt=0, le=1, description="Fraction of the best candidates the Gaussian is refit to.")
     initial_std: float = Field(1.0, gt=0, description="Initial standard deviation of every parameter around the initial policy.")
@@ -31,51 +26,43 @@ class CEMSpec(Spec):
 
 class CEM(Trainer):
     """theta_i ~ N(mu, diag(sigma^2)); score J(theta_i) by episode returns with the head's mode;
-    mu, sigma^2 <- mean and variance of the elite + extra noise. Ends with the policy at mu."""
+    mu, sigma^2 <- mean and variance of the elite + extra noise. The policy sits at mu after every iteration."""
 
     name = "cem"
     Spec = CEMSpec
     required_slots = frozenset({"network", "policy_head"})
     optional_slots = frozenset({"logger"})
 
-    def train(self, agent: Agent, run: Run) -> None:
-        spec = self.spec
-        policy = agent.policy
-        mean = parameters_to_vector(policy.parameters()).detach().clone()
-        std = torch.full_like(mean, spec.initial_std)
-        generator = torch.Generator().manual_seed(run.seed)
-        envs = make_vector_env(run.recipe.settings.env, num_envs=spec.population)
-        elites = max(1, round(spec.elite_fraction * spec.population))
-        run.start(spec.total_steps)
-        steps, iteration, started = 0, 0, time.perf_counter()
-        try:
-            while steps < spec.total_steps:
-                candidates = mean + std * torch.randn(spec.population, len(mean), generator=generator)
-                scores, used = self._score(agent, envs, candidates, run.seed + iteration)
-                steps += used
-                best = torch.topk(scores, elites).indices
-                extra = spec.extra_std * max(0.0, 1.0 - iteration / spec.extra_std_iterations)
-                mean = candidates[best].mean(0)
-                std = (candidates[best].var(0, unbiased=False) + extra**2).sqrt()
-                iteration += 1
-                elapsed = time.perf_counter() - started
-                run.log(steps, {
-                    "iteration": float(iteration),
-                    "return_mean": float(scores.mean()),
-                    "elite_return_mean": float(scores[best].mean()),
-                    "best_return": float(scores.max()),
-                    "std_mean": float(std.mean()),
-                    "steps_per_second": steps / elapsed,
-                    "time": elapsed,
-                })
-        finally:
-            envs.close()
-            run.close()
-        vector_to_parameters(mean, policy.parameters())
-        run.save(agent, steps, {"cem_std": std})
+    def setup(self, ctx: TrainingContext) -> None:
+        self.envs = ctx.make_envs(num_envs=self.spec.population)
+        self.mean = parameters_to_vector(ctx.agent.policy.parameters()).detach().clone()
+        self.std = torch.full_like(self.mean, self.spec.initial_std)
+        self.generator = torch.Generator().manual_seed(ctx.seed)
+        self.iteration = 0
 
-    def _score(self, agent: Agent, envs, candidates: torch.Tensor, seed: int) -> tuple[torch.Tensor, int]:
-        """Mean return of ``episodes_per_candidate`` episodes per candidate, all candidates stepped together."""
+    def iterate(self, ctx: TrainingContext) -> dict[str, float]:
+        spec = self.spec
+        elites = max(1, round(spec.elite_fraction * spec.population))
+        candidates = self.mean + self.std * torch.randn(spec.population, len(self.mean), generator=self.generator)
+        scores = self._score(ctx.agent, candidates, ctx.seed + self.iteration)
+        best = torch.topk(scores, elites).indices
+        extra = spec.extra_std * max(0.0, 1.0 - self.iteration / spec.extra_std_iterations)
+        self.mean = candidates[best].mean(0)
+        self.std = (candidates[best].var(0, unbiased=False) + extra**2).sqrt()
+        self.iteration += 1
+        vector_to_parameters(self.mean, ctx.agent.policy.parameters())
+        return {
+            "iteration": float(self.iteration),
+            "candidate_return_mean": float(scores.mean()),
+            "elite_return_mean": float(scores[best].mean()),
+            "best_return": float(scores.max()),
+            "std_mean": float(self.std.mean()),
+        }
+
+    def _score(self, agent: Agent, candidates: torch.Tensor, seed: int) -> torch.Tensor:
+        """Mean return of each candidate's episodes completed while every candidate completes at least
+        ``episodes_per_candidate`` (all stepped together: the envs of candidates that finish early keep
+        playing, and those episodes count too)."""
         policy = agent.policy
         names = [name for name, _ in policy.named_parameters()]
         shapes = [p.shape for _, p in policy.named_parameters()]
@@ -89,24 +76,19 @@ class CEM(Trainer):
             return policy.head.env_action(distribution.mode)[0]
 
         batched_act = vmap(act)
-        needed = self.spec.episodes_per_candidate
-        obs, _ = envs.reset(seed=seed)
-        totals = np.zeros(len(candidates))
-        running = np.zeros(len(candidates))
-        finished = np.zeros(len(candidates), dtype=np.int64)
-        steps = 0
+        obs, _ = self.envs.reset(seed=seed)
+        totals, running = np.zeros(len(candidates)), np.zeros(len(candidates))
+        completed = np.zeros(len(candidates), dtype=np.int64)
         with torch.no_grad():
-            while (finished < needed).any():
+            while (completed < self.spec.episodes_per_candidate).any():
                 prepared = torch.as_tensor(agent.prepare(obs), dtype=agent.obs_dtype)
-                obs, reward, terminated, truncated, _ = envs.step(batched_act(candidates, prepared).numpy())
-                active = finished < needed
-                steps += int(active.sum())
-                running += np.where(active, reward, 0.0)
-                done = (terminated | truncated) & active
+                obs, reward, terminated, truncated, _ = self.envs.step(batched_act(candidates, prepared).numpy())
+                running += reward
+                done = terminated | truncated
                 totals[done] += running[done]
                 running[done] = 0.0
-                finished += done
-        return torch.as_tensor(totals / needed, dtype=torch.float32), steps
+                completed += done
+        return torch.as_tensor(totals / completed, dtype=torch.float32)
 
 
 @hookimpl

@@ -1,0 +1,77 @@
+"""Capabilities: what a component (or the environment) provides and what another requires.
+
+A component declares ``provides`` and ``requires`` (sets of Capability); the checker in
+``pgkit.kinds.combination`` accepts a recipe when every requirement is provided by the environment or
+by another chosen component, and ``pgkit check`` lists the registered components that would provide
+what is missing. Plugins may define capabilities of their own: a Capability is only a name and the
+phrase that error messages use for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Capability:
+    """A name (compared) and the phrase messages use for it, e.g. ``needs <description> (<name>)``."""
+
+    name: str
+    description: str = field(compare=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- provided by the environment, read from its spaces ----------------------------------------------
+DISCRETE_ACTIONS = Capability("discrete_actions", "a Discrete action space")
+BOX_ACTIONS = Capability("box_actions", "a Box action space")
+BOUNDED_ACTIONS = Capability("bounded_actions", "a Box action space with finite bounds to squash into")
+BOX_OBSERVATIONS = Capability("box_observations", "Box observations")
+DISCRETE_OBSERVATIONS = Capability("discrete_observations", "Discrete observations")
+
+# --- provided by policy heads -------------------------------------------------------------------------
+LOG_PROB = Capability("log_prob", "log-probabilities log pi(a|s) from a stochastic policy head")
+ENTROPY = Capability("entropy", "the policy's entropy H[pi(.|s)]")
+KL = Capability("kl", "the exact KL divergence between two of the policy's distributions (torch.distributions.kl_divergence)")
+RSAMPLE = Capability("rsample", "actions whose gradient reaches the policy (reparameterized sampling)")
+DETERMINISTIC_ACTIONS = Capability("deterministic_actions", "a deterministic policy a = mu(s), explored with added noise")
+
+# --- provided by critics ----------------------------------------------------------------------------------
+STATE_VALUE = Capability("state_value", "state values V(s) from a critic")
+ACTION_VALUE = Capability("action_value", "action values Q(s, a) from a critic")
+
+# --- provided by advantage estimators -------------------------------------------------------------------
+SUBTRACTS_BASELINE = Capability(
+    "subtracts_baseline", "an advantage estimator that subtracts the baseline b(s) (td, n_step and gae use the critic directly)"
+)
+
+# --- provided by trainers ---------------------------------------------------------------------------------
+ON_POLICY_BATCHES = Capability("on_policy_batches", "batches collected by the current policy (an on-policy trainer)")
+SINGLE_PASS = Capability(
+    "single_pass", "one gradient pass over each fresh batch, since its gradient is only correct on on-policy data (trainer.epochs=1)"
+)
+OLD_POLICY = Capability("old_policy", "the policy as it was when the batch was collected (LossContext.old_policy)")
+REPLAYED_TRANSITIONS = Capability("replayed_transitions", "replayed transitions with TD targets (an off-policy trainer)")
+
+ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS})
+OBSERVATION_SPACE_CAPABILITIES = frozenset({BOX_OBSERVATIONS, DISCRETE_OBSERVATIONS})
+
+
+def environment_capabilities(observation_space: gym.Space, action_space: gym.Space) -> frozenset[Capability]:
+    """What an environment with these spaces provides."""
+    provided = set()
+    if isinstance(action_space, gym.spaces.Discrete):
+        provided.add(DISCRETE_ACTIONS)
+    if isinstance(action_space, gym.spaces.Box):
+        provided.add(BOX_ACTIONS)
+        if np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all():
+            provided.add(BOUNDED_ACTIONS)
+    if isinstance(observation_space, gym.spaces.Box):
+        provided.add(BOX_OBSERVATIONS)
+    if isinstance(observation_space, gym.spaces.Discrete):
+        provided.add(DISCRETE_OBSERVATIONS)
+    return frozenset(provided)

@@ -1,0 +1,219 @@
+"""The training loop under every trainer, built-in or plugin.
+
+    setup -> (restore a checkpoint) -> repeat: iterate, log when due, stop on a signal, checkpoint when due
+
+The trainer writes how it collects and how it learns (``setup``, ``iterate``); the loop owns the step
+budget and progress (counted by the envs it makes), log rows with episode statistics, SIGINT and
+SIGTERM, the NaN/inf guard, periodic atomic checkpoints and exact resume. A checkpoint holds the
+agent, every component's state, the trainer's state (its attributes, see ``pgkit.kinds.state``),
+the environments, the episode statistics and the global RNGs, so a resumed run ends bit-identical
+to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pgkit.data.episodes import EpisodeStatistics
+from pgkit.envs.making import make_vector_env
+from pgkit.errors import ComponentError, PgkitError, TrainingError, TrainingInterrupted
+from pgkit.kinds.agent import Agent
+from pgkit.kinds.trainer import Trainer
+from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
+from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
+from pgkit.runtime.run import Run
+from pgkit.runtime.signals import StopSignals
+
+NOT_SLOT_STATE = frozenset({"trainer", "logger"})  # the trainer is saved apart; loggers resume by their start step
+
+
+class Context:
+    """The ``pgkit.kinds.TrainingContext`` a trainer gets: the agent, the run's settings, and envs that
+    count steps and record episodes."""
+
+    def __init__(self, agent: Agent, run: Run, total_steps: int, log_window: int):
+        self.agent, self.total_steps = agent, total_steps
+        self.seed = run.seed
+        self.device = agent.device
+        self.env = run.recipe.settings.env
+        self.counter = StepCounter()
+        self.statistics = EpisodeStatistics(log_window)
+        self.envs: list[MonitoredVectorEnv] = []
+        self._run = run
+
+    @property
+    def step(self) -> int:
+        return self.counter.steps
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / self.total_steps)
+
+    def make_envs(self, num_envs: int | None = None) -> MonitoredVectorEnv:
+        envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics)
+        self.envs.append(envs)
+        return envs
+
+    def note(self, text: str) -> None:
+        self._run.note(text)
+
+    def flush(self) -> None:
+        for envs in self.envs:
+            envs.flush()
+
+    def close(self) -> None:
+        for envs in self.envs:
+            envs.close()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "episodes": self.statistics.state_dict(),
+            "envs": [{"running": envs.running.state_dict(), "pickled": _pickled_envs(envs)} for envs in self.envs],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["envs"]) != len(self.envs):
+            raise ValueError(f"the checkpoint saved {len(state['envs'])} sets of envs, but the trainer made {len(self.envs)}")
+        self.counter.steps = int(state["step"])
+        self.statistics.load_state_dict(state["episodes"])
+        for envs, saved in zip(self.envs, state["envs"]):
+            envs.running.load_state_dict(saved["running"])
+            if not _restore_envs(envs, saved["pickled"]):
+                self.note("the environments' state was not saved (they could not be pickled): they restart from fresh resets")
+
+
+def _pickled_envs(envs: MonitoredVectorEnv) -> bytes | None:
+    """The sub-environments of a sync vector env, pickled; None if there are none or they cannot be."""
+    try:
+        return pickle.dumps(envs.env.envs)
+    except Exception:  # async or unpicklable envs
+        return None
+
+
+def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None) -> bool:
+    if pickled is None or not hasattr(envs.env, "envs"):
+        return False
+    saved = pickle.loads(pickled)  # written by pgkit into this run's checkpoint, which the user asked to resume
+    if len(saved) != len(envs.env.envs):
+        raise ValueError(f"the checkpoint saved {len(saved)} environments, but this run has {len(envs.env.envs)}")
+    envs.env.envs = saved
+    return True
+
+
+def rng_state() -> dict[str, Any]:
+    """The global random generators: Python's, numpy's and torch's (CPU, and CUDA once in use)."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
+    }
+
+
+def load_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(trainer: Trainer, agent: Agent, ctx: Context, elapsed: float) -> dict[str, Any]:
+    """Everything an exact resume needs, as the checkpoint stores it."""
+    return {
+        "elapsed": elapsed,
+        "agent": agent.state_dict(),
+        "components": {slot: c.state_dict() for slot, c in agent.components.items() if slot not in NOT_SLOT_STATE and c is not None},
+        "trainer": trainer.state_dict(),
+        "context": ctx.state_dict(),
+        "rng": rng_state(),
+    }
+
+
+def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any]) -> None:
+    """Put back ``training_state``: after this the loop runs on exactly as it would have uninterrupted."""
+    if state.get("format", 1) < 2:
+        raise PgkitError("the checkpoint was written by pgkit 0.1, whose checkpoints hold no trainer or component state; it can be evaluated but not resumed")
+    try:
+        agent.load_state_dict(state["agent"])
+        components = {slot: c for slot, c in agent.components.items() if slot not in NOT_SLOT_STATE and c is not None}
+        if set(components) != set(state["components"]):
+            raise ValueError(f"the checkpoint holds the slots {sorted(state['components'])}, this recipe {sorted(components)}")
+        for slot, component in components.items():
+            component.load_state_dict(state["components"][slot])
+        trainer.load_state_dict(state["trainer"])
+        ctx.load_state_dict(state["context"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        reason = " ".join(str(exc).split())  # torch's load_state_dict errors span lines
+        raise PgkitError(f"cannot resume: the checkpoint does not fit this recipe ({type(exc).__name__}: {reason})") from None
+    load_rng_state(state["rng"])
+
+
+def _next_row(step: int, every: int) -> int:
+    """The first multiple of ``every`` after ``step``: where the next log row is due."""
+    return (step // every + 1) * every
+
+
+def _parameters_finite(agent: Agent) -> bool:
+    return all(torch.isfinite(p).all() for p in agent.parameters())
+
+
+def run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
+    """Train ``agent`` with ``trainer`` until its budget is spent; ``run`` says where to log and save,
+    and which checkpoint to resume from."""
+    spec = trainer.spec
+    ctx = Context(agent, run, spec.total_steps, spec.log_window)
+    elapsed_before = 0.0
+    try:
+        trainer.setup(ctx)
+        if run.resume is not None:
+            restore(trainer, agent, ctx, run.resume)
+            elapsed_before = float(run.resume["elapsed"])
+            if run.run_dir is not None:
+                run.last_checkpoint = (run.run_dir / "checkpoint.pt", ctx.step)
+        run.start(spec.total_steps)
+        started = time.perf_counter() - elapsed_before
+        every = run.recipe.settings.checkpoint_every
+        last_saved, next_row = ctx.step, _next_row(ctx.step, spec.log_every)
+
+        def save() -> Path | None:
+            if run.run_dir is None:
+                return None
+            if not _parameters_finite(agent):
+                raise NonFiniteError("agent's parameters", float("nan"))
+            return run.save(ctx.step, training_state(trainer, agent, ctx, time.perf_counter() - started))
+
+        with StopSignals(run.note) as signals:
+            while ctx.step < spec.total_steps:
+                before = ctx.step
+                metrics = trainer.iterate(ctx)
+                ctx.flush()
+                if ctx.step == before:
+                    raise ComponentError(f"{trainer.describe()} took no environment steps in an iteration; step the envs from ctx.make_envs")
+                if ctx.step >= next_row or ctx.step >= spec.total_steps:
+                    next_row = _next_row(ctx.step, spec.log_every)
+                    elapsed = time.perf_counter() - started
+                    run.log(ctx.step, {**ctx.statistics.metrics(), **metrics, "steps_per_second": ctx.step / elapsed, "time": elapsed})
+                if signals.received is not None and ctx.step < spec.total_steps:
+                    path = save()
+                    where = f"; checkpoint saved to {path}\nresume with: pgkit train --resume {path.parent}" if path else ""
+                    raise TrainingInterrupted(f"interrupted at step {ctx.step:,}{where}", signals.exit_code)
+                if every is not None and ctx.step - last_saved >= every:
+                    save()
+                    last_saved = ctx.step
+        save()
+    except NonFiniteError as exc:
+        raise TrainingError(f"{exc} at step {ctx.step:,}. {LIKELY_CAUSES}\nTraining stopped; {run.describe_last_checkpoint()}.") from None
+    finally:
+        ctx.close()
+        run.close()

@@ -1,0 +1,48 @@
+"""The vector envs the loop hands a trainer: every step counts toward the budget and every finished
+episode reaches the logged statistics, whatever the trainer does with the envs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from pgkit.data.episodes import EpisodeStatistics, RunningEpisodes
+
+
+class StepCounter:
+    """Environment steps taken by all monitored envs together."""
+
+    def __init__(self, steps: int = 0):
+        self.steps = steps
+
+
+class MonitoredVectorEnv(gym.vector.VectorWrapper):
+    """Counts each step's ``num_envs`` steps into ``counter`` and keeps its rewards and episode ends until
+    ``flush`` (called by the loop after each iteration) adds the finished episodes to ``statistics``:
+    one cumulative sum per iteration instead of bookkeeping at every step."""
+
+    def __init__(self, env: gym.vector.VectorEnv, counter: StepCounter, statistics: EpisodeStatistics):
+        super().__init__(env)
+        self.counter, self.statistics = counter, statistics
+        self.running = RunningEpisodes(env.num_envs)
+        self._rewards: list[np.ndarray] = []
+        self._dones: list[np.ndarray] = []
+
+    def reset(self, *, seed=None, options=None):
+        """Episodes cut short by a reset are not finished episodes: they are dropped from the statistics."""
+        self.flush()
+        self.running = RunningEpisodes(self.num_envs)
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        self.counter.steps += self.num_envs
+        self._rewards.append(rewards)
+        self._dones.append(terminated | truncated)
+        return obs, rewards, terminated, truncated, info
+
+    def flush(self) -> None:
+        if self._rewards:
+            self.statistics.extend(self.running.record(np.stack(self._rewards), np.stack(self._dones)))
+            self._rewards.clear()
+            self._dones.clear()

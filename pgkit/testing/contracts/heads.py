@@ -1,0 +1,91 @@
+"""The policy-head contract: every head acts inside its action space and keeps no state between calls;
+what it provides (log_prob, entropy, kl, rsample, deterministic_actions) is checked to work."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.distributions import Distribution, kl_divergence
+
+from pgkit.kinds import HeadModule, PolicyHead
+from pgkit.kinds.capabilities import DETERMINISTIC_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
+from pgkit.testing.contracts.common import BOX, DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance
+
+
+def check_policy_head(head: PolicyHead | type[PolicyHead], action_space: gym.Space | None = None, samples: int = 4000) -> None:
+    """Samples and modes land inside the action space; no hidden state between calls; gradients reach
+    every parameter; and each capability it provides works: log_prob is [batch] (summed over action
+    dims), entropy is -E[log_prob], kl is KL(p || q) = E_p[log p - log q] and 0 from a distribution to
+    itself, rsample carries gradient, deterministic_actions come with exploration noise."""
+    head = instance(head)
+    check_spec(head)
+    check_state(head)
+    provides = head.provides
+    assert LOG_PROB in provides or DETERMINISTIC_ACTIONS in provides, f"{head.name}: a head provides log_prob (a stochastic policy) or deterministic_actions"
+    spaces = [action_space] if action_space is not None else [s for s in (DISCRETE, BOX) if fits_spaces(head, "policy_head", OBSERVATIONS, s)]
+    assert spaces, f"{head.name} accepts neither {DISCRETE} nor {BOX}; pass the action_space it acts in"
+    for space in spaces:
+        _check_head_in(head, space, samples)
+
+
+def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
+    torch.manual_seed(0)
+    module = head.build(8, space)
+    assert isinstance(module, HeadModule), f"{head.name}: build must return a pgkit.kinds.HeadModule"
+    features = torch.randn(5, 8)
+    distribution = module(features)
+    assert distribution is not module(features), "a head must return a new distribution on every call"
+    action = distribution.sample()
+    for candidate in (action, distribution.mode):
+        env_action = module.env_action(candidate).detach().cpu().numpy()
+        for row in env_action:
+            assert space.contains(np.asarray(row, dtype=space.dtype)), f"{head.name}: env action {row} outside {space}"
+    losses = []
+    if LOG_PROB in head.provides:
+        log_prob = distribution.log_prob(action)
+        assert log_prob.shape == (5,), f"{head.name}: log_prob must have shape [batch] = (5,), got {tuple(log_prob.shape)}"
+        repeat = module(features).log_prob(action)
+        module(torch.randn(7, 8))
+        assert torch.allclose(repeat, module(features).log_prob(action)), f"{head.name} keeps state between calls"
+        losses.append(-(distribution.log_prob(action.detach()) * torch.randn(5)).sum())
+    if ENTROPY in head.provides:
+        entropy = distribution.entropy()
+        assert entropy.shape == (5,), f"{head.name}: entropy must have shape [batch], got {tuple(entropy.shape)}"
+        if LOG_PROB in head.provides:
+            estimate, error = _monte_carlo(lambda x: -distribution.log_prob(x), distribution, samples)
+            assert torch.all((estimate - entropy).abs() <= 5 * error + 1e-3), f"{head.name}: entropy {entropy} is not -E[log_prob] ~ {estimate}"
+        losses.append(-entropy.sum())
+    if KL in head.provides:
+        _check_kl(head, space, module(features), features, samples)
+    if RSAMPLE in head.provides:
+        losses.append(module(features).rsample().square().sum())
+    if DETERMINISTIC_ACTIONS in head.provides:
+        assert torch.equal(distribution.sample(), distribution.mode), f"{head.name}: a deterministic head's sample must be its mode"
+        noise = head.exploration_noise(3, space.shape, np.random.default_rng(0))
+        assert noise.sample().shape == (3, math.prod(space.shape)), f"{head.name}: exploration noise must be [num_envs, action dims]"
+    sum(losses).backward()
+    for name, parameter in module.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), f"{head.name}: no finite gradient reaches {name}"
+
+
+def _monte_carlo(statistic, distribution: Distribution, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard error of ``statistic(x)`` over ``samples`` draws x ~ distribution, per batch row."""
+    with torch.no_grad():
+        values = statistic(distribution.sample((samples,)))
+    return values.mean(0), values.std(0) / math.sqrt(samples)
+
+
+def _check_kl(head: PolicyHead, space: gym.Space, p: Distribution, features: torch.Tensor, samples: int) -> None:
+    other = head.build(8, space)  # a second, differently initialized policy
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+        q = other(features + 0.5 * torch.randn_like(features))
+    kl = kl_divergence(p, q)
+    assert kl.shape == (5,), f"{head.name}: kl_divergence must have shape [batch] = (5,), got {tuple(kl.shape)}"
+    assert torch.allclose(kl_divergence(p, p), torch.zeros(5), atol=1e-5), f"{head.name}: KL from a distribution to itself must be 0"
+    estimate, error = _monte_carlo(lambda x: p.log_prob(x) - q.log_prob(x), p, samples)
+    assert torch.all((estimate - kl).abs() <= 5 * error + 1e-3), f"{head.name}: kl_divergence {kl} is not E_p[log p - log q] ~ {estimate}"

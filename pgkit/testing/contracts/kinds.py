@@ -1,0 +1,53 @@
+"""The contracts of networks, loggers and trainers."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pgkit.kinds import KINDS, Logger, Network, Trainer, TrainerSpec
+from pgkit.testing.contracts.common import OBSERVATIONS, check_spec, check_state, instance
+
+
+def check_network(network: Network | type[Network]) -> None:
+    """The torso maps a batch of observations to [B, out_features] features with gradients."""
+    network = instance(network)
+    check_spec(network)
+    check_state(network)
+    torso = network.build(OBSERVATIONS)
+    out = torso(torch.randn(6, 4))
+    assert out.shape == (6, torso.out_features), f"{network.name}: features must be [B, out_features]"
+    out.sum().backward()
+    assert all(p.grad is not None for p in torso.parameters()), f"{network.name}: gradients must reach every parameter"
+
+
+def check_logger(logger: Logger | type[Logger], run_dir: Path | None = None) -> None:
+    """start / log / close accept a run without files and, if given, a run folder."""
+    logger = instance(logger)
+    check_spec(logger)
+    for folder in (None, run_dir):
+        logger.start(folder, total_steps=10)
+        logger.log(5, {"return_mean": 1.0, "policy_loss": float("nan")})
+        logger.log(10, {"return_mean": 2.0, "policy_loss": 0.5})
+        logger.close()
+
+
+def check_trainer(trainer: Trainer | type[Trainer], recipe: dict[str, Any] | str | Path | None = None) -> None:
+    """Declares the slots it needs (and may use) among the known kinds, and its Spec extends TrainerSpec.
+    With ``recipe`` (a small recipe that uses it), runs stopped by SIGINT and by SIGTERM resume
+    bit-exactly (``check_resume``)."""
+    from pgkit.testing.resume import check_resume
+
+    trainer = instance(trainer)
+    check_spec(trainer)
+    check_state(trainer)
+    assert issubclass(trainer.Spec, TrainerSpec), f"{trainer.name}: its Spec must extend pgkit.kinds.TrainerSpec"
+    assert trainer.required_slots, f"{trainer.name}: declare required_slots"
+    unknown = (trainer.required_slots | trainer.optional_slots) - set(KINDS)
+    assert not unknown, f"{trainer.name}: unknown slots {sorted(unknown)}"
+    if recipe is not None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            check_resume(recipe, signum=signum)

@@ -1,0 +1,90 @@
+"""The objective contract: a gradient step on the loss improves the policy, on the kind of policy the
+objective requires (a stochastic one for log_prob, a deterministic one for deterministic_actions); the
+metrics are finite floats; end_batch works and the state survives a checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+from pgkit import Batch
+from pgkit.kinds import LossContext, Objective
+from pgkit.kinds.capabilities import DETERMINISTIC_ACTIONS, LOG_PROB
+from pgkit.nn import Categorical
+from pgkit.testing.batches import synthetic_batch
+from pgkit.testing.contracts.common import BOX, OBSERVATIONS, check_spec, check_state, instance
+
+
+class _LogitsPolicy(torch.nn.Module):
+    """A one-state policy over two actions."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.zeros(2))
+
+    def forward(self, obs):
+        return Categorical(self.logits.expand(obs.shape[0], 2))
+
+
+def check_objective(objective: Objective | type[Objective]) -> None:
+    """On a one-step bandit (log_prob) or a known Q (deterministic_actions), a gradient step on the
+    loss moves the policy toward the better action."""
+    objective = instance(objective)
+    check_spec(objective)
+    torch.manual_seed(0)
+    if DETERMINISTIC_ACTIONS in objective.requires:
+        _check_deterministic_objective(objective)
+    else:
+        assert LOG_PROB in objective.requires, f"{objective.name}: the contract covers objectives that require log_prob or deterministic_actions"
+        _check_stochastic_objective(objective)
+    check_state(objective)
+
+
+def _check_stochastic_objective(objective: Objective) -> None:
+    policy = _LogitsPolicy()
+    obs = torch.zeros(512, 1)
+    actions = policy(obs).sample()
+    rewards = actions.float()  # action 1 pays 1, action 0 pays 0
+    batch = Batch(
+        obs=obs, actions=actions, log_probs=policy(obs).log_prob(actions).detach(),
+        rewards=rewards, terminated=torch.ones(512, dtype=torch.bool), truncated=torch.zeros(512, dtype=torch.bool),
+        next_obs=obs, advantages=rewards - rewards.mean(), returns=rewards, values=torch.zeros(512), next_values=torch.zeros(512),
+    )
+    context = LossContext(policy, progress=0.0, old_policy=copy.deepcopy(policy).requires_grad_(False))
+    before = torch.softmax(policy.logits, 0)[1].item()
+    loss, metrics = objective.loss(batch, context)
+    assert loss.dim() == 0 and torch.isfinite(loss), f"{objective.name}: the loss must be a finite scalar"
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: metrics must be finite floats"
+    loss.backward()
+    with torch.no_grad():
+        policy.logits -= 0.5 * policy.logits.grad
+    after = torch.softmax(policy.logits, 0)[1].item()
+    assert after > before, f"{objective.name}: a step did not raise the probability of the better action ({before:.3f} -> {after:.3f})"
+    ended = objective.end_batch(batch, context)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in ended.values()), f"{objective.name}: end_batch must return finite floats"
+
+
+def _check_deterministic_objective(objective: Objective) -> None:
+    from pgkit.builtins.policy_heads.deterministic import Dirac
+
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mu = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, obs):
+            return Dirac(self.mu.expand(obs.shape[0], 1))
+
+    class Quadratic(torch.nn.Module):  # Q(s, a) = -(a - 0.5)^2: the best action is 0.5
+        def forward(self, obs, action, networks=None):
+            return -(action[:, 0] - 0.5).square().unsqueeze(0)
+
+    policy = Constant()
+    batch = synthetic_batch(OBSERVATIONS, BOX).flatten()
+    loss, _ = objective.loss(batch, LossContext(policy, critic=Quadratic()))
+    loss.backward()
+    with torch.no_grad():
+        policy.mu -= 0.1 * policy.mu.grad
+    assert 0 < policy.mu.item() <= 0.5, f"{objective.name}: a step did not move mu(s) toward argmax_a Q(s, a)"
