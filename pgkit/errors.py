@@ -61,3 +61,16 @@ class TrainingInterrupted(PgkitError):
 
 class PluginWarning(UserWarning):
     """A plugin that could not be loaded or registered; pgkit keeps working without it."""
+
+
+__all__ = [
+    "CompatibilityError",
+    "ComponentError",
+    "ComponentLookupError",
+    "PgkitError",
+    "PluginWarning",
+    "Problem",
+    "RecipeError",
+    "TrainingError",
+    "TrainingInterrupted",
+]

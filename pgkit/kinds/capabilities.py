@@ -75,3 +75,28 @@ def environment_capabilities(observation_space: gym.Space, action_space: gym.Spa
     if isinstance(observation_space, gym.spaces.Discrete):
         provided.add(DISCRETE_OBSERVATIONS)
     return frozenset(provided)
+
+
+__all__ = [
+    "ACTION_SPACE_CAPABILITIES",
+    "ACTION_VALUE",
+    "BOUNDED_ACTIONS",
+    "BOX_ACTIONS",
+    "BOX_OBSERVATIONS",
+    "DETERMINISTIC_ACTIONS",
+    "DISCRETE_ACTIONS",
+    "DISCRETE_OBSERVATIONS",
+    "ENTROPY",
+    "KL",
+    "LOG_PROB",
+    "OBSERVATION_SPACE_CAPABILITIES",
+    "OLD_POLICY",
+    "ON_POLICY_BATCHES",
+    "REPLAYED_TRANSITIONS",
+    "RSAMPLE",
+    "SINGLE_PASS",
+    "STATE_VALUE",
+    "SUBTRACTS_BASELINE",
+    "Capability",
+    "environment_capabilities",
+]

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from abc import ABC
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from pgkit.kinds.capabilities import Capability
+from pgkit.kinds.combination import Combination
 from pgkit.kinds.state import attribute_state, load_attribute_state
-
-if TYPE_CHECKING:  # a cycle only for the annotation: combination.py imports Component
-    from pgkit.kinds.combination import Combination
 
 
 class Spec(BaseModel):

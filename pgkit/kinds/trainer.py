@@ -79,3 +79,8 @@ class Trainer(Component):
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
         """Collect and learn once; returns this iteration's metrics (losses, learning rate, ...).
         The loop calls it until ``ctx.step`` reaches ``total_steps``."""
+
+    def log_metrics(self, ctx: TrainingContext) -> dict[str, float]:
+        """Metrics worth computing only for a logged row (diagnostics too costly for every iteration);
+        the loop calls it just before it logs. Default: none."""
+        return {}

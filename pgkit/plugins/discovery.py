@@ -45,9 +45,10 @@ BUILTIN_MODULES = (
 
 
 def _pgkit_version() -> str:
-    from pgkit import __version__
-
-    return __version__
+    try:
+        return metadata.version("pgkit")
+    except metadata.PackageNotFoundError:  # running from a source tree that was not installed
+        return "0+unknown"
 
 
 def new_plugin_manager() -> pluggy.PluginManager:

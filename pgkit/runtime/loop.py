@@ -65,6 +65,7 @@ class Context:
         self._run.note(text)
 
     def flush(self) -> None:
+        """Bring the episode statistics up to date (before a log row or a checkpoint)."""
         for envs in self.envs:
             envs.flush()
 
@@ -73,6 +74,7 @@ class Context:
             envs.close()
 
     def state_dict(self) -> dict[str, Any]:
+        self.flush()
         return {
             "step": self.step,
             "episodes": self.statistics.state_dict(),
@@ -197,13 +199,14 @@ def run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
             while ctx.step < spec.total_steps:
                 before = ctx.step
                 metrics = trainer.iterate(ctx)
-                ctx.flush()
                 if ctx.step == before:
                     raise ComponentError(f"{trainer.describe()} took no environment steps in an iteration; step the envs from ctx.make_envs")
                 if ctx.step >= next_row or ctx.step >= spec.total_steps:
                     next_row = _next_row(ctx.step, spec.log_every)
+                    ctx.flush()
                     elapsed = time.perf_counter() - started
-                    run.log(ctx.step, {**ctx.statistics.metrics(), **metrics, "steps_per_second": ctx.step / elapsed, "time": elapsed})
+                    extra = trainer.log_metrics(ctx)
+                    run.log(ctx.step, {**ctx.statistics.metrics(), **metrics, **extra, "steps_per_second": ctx.step / elapsed, "time": elapsed})
                 if signals.received is not None and ctx.step < spec.total_steps:
                     path = save()
                     where = f"; checkpoint saved to {path}\nresume with: pgkit train --resume {path.parent}" if path else ""

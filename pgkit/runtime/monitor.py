@@ -18,15 +18,19 @@ class StepCounter:
 
 class MonitoredVectorEnv(gym.vector.VectorWrapper):
     """Counts each step's ``num_envs`` steps into ``counter`` and keeps its rewards and episode ends until
-    ``flush`` (called by the loop after each iteration) adds the finished episodes to ``statistics``:
-    one cumulative sum per iteration instead of bookkeeping at every step."""
+    ``flush`` (called by the loop before it logs or saves) adds the finished episodes to ``statistics``:
+    one cumulative sum per log row instead of bookkeeping at every step."""
+
+    MAX_PENDING = 1024  # steps kept before a flush of their own, for runs that log rarely
 
     def __init__(self, env: gym.vector.VectorEnv, counter: StepCounter, statistics: EpisodeStatistics):
         super().__init__(env)
         self.counter, self.statistics = counter, statistics
         self.running = RunningEpisodes(env.num_envs)
+        self._size = env.num_envs  # a plain attribute: num_envs is a property chain through the wrappers
         self._rewards: list[np.ndarray] = []
-        self._dones: list[np.ndarray] = []
+        self._terminated: list[np.ndarray] = []
+        self._truncated: list[np.ndarray] = []
 
     def reset(self, *, seed=None, options=None):
         """Episodes cut short by a reset are not finished episodes: they are dropped from the statistics."""
@@ -36,13 +40,17 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
 
     def step(self, actions):
         obs, rewards, terminated, truncated, info = self.env.step(actions)
-        self.counter.steps += self.num_envs
+        self.counter.steps += self._size
         self._rewards.append(rewards)
-        self._dones.append(terminated | truncated)
+        self._terminated.append(terminated)
+        self._truncated.append(truncated)
+        if len(self._rewards) >= self.MAX_PENDING:
+            self.flush()
         return obs, rewards, terminated, truncated, info
 
     def flush(self) -> None:
         if self._rewards:
-            self.statistics.extend(self.running.record(np.stack(self._rewards), np.stack(self._dones)))
-            self._rewards.clear()
-            self._dones.clear()
+            dones = np.logical_or(np.stack(self._terminated), np.stack(self._truncated))
+            self.statistics.extend(self.running.record(np.stack(self._rewards), dones))
+            for pending in (self._rewards, self._terminated, self._truncated):
+                pending.clear()

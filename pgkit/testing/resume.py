@@ -43,18 +43,19 @@ class RaiseSignal(Logger):
 def check_resume(
     recipe: dict[str, Any] | str | Path,
     registry: Registry | None = None,
+    overrides: list[str] | None = None,
     stop_at: int | None = None,
     signum: int = signal.SIGINT,
     workdir: Path | None = None,
 ) -> None:
-    """Train ``recipe`` (a document or a recipe file) uninterrupted; train it again, raising ``signum``
-    at the first logged row at or after ``stop_at`` steps (default: half the budget); resume that run
-    from its checkpoint; and assert that both end with identical checkpoints (the agent, every
-    component's and the trainer's state, the RNGs, the environments) and identical metrics rows, wall
-    clock aside. Runs in the main thread (signal handlers live there)."""
+    """Train ``recipe`` (a document or a recipe file, with ``key=value`` overrides) uninterrupted; train
+    it again, raising ``signum`` at the first logged row at or after ``stop_at`` steps (default: half
+    the budget); resume that run from its checkpoint; and assert that both end with identical
+    checkpoints (the agent, every component's and the trainer's state, the RNGs, the environments) and
+    identical metrics rows, wall clock aside. Runs in the main thread (signal handlers live there)."""
     registry = registry or default_registry()
     document = read_document(recipe) if isinstance(recipe, (str, Path)) else recipe
-    document = apply_overrides(document, ["logger=[csv]"])
+    document = apply_overrides(document, [*(overrides or []), "logger=[csv]"])
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         whole, split = Path(folder) / "whole", Path(folder) / "split"
         first = resolve(document, registry, source="check_resume")

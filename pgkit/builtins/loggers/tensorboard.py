@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Spec, hookimpl
 from pgkit.kinds import Logger
 
 

@@ -11,8 +11,7 @@ from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit.kinds.component import Spec
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import Spec, hookimpl
 from pgkit.kinds import Network
 
 # name -> (the layer shown in the module tree, the same function called in forward)

@@ -7,7 +7,7 @@ from typing import Iterable
 import torch
 from pydantic import Field, model_validator
 
-from pgkit.plugins.hookspecs import hookimpl
+from pgkit import hookimpl
 from pgkit.kinds import Optimizer, OptimizerSpec
 
 

@@ -35,10 +35,12 @@ def check_logger(logger: Logger | type[Logger], run_dir: Path | None = None) -> 
         logger.close()
 
 
-def check_trainer(trainer: Trainer | type[Trainer], recipe: dict[str, Any] | str | Path | None = None) -> None:
+def check_trainer(
+    trainer: Trainer | type[Trainer], recipe: dict[str, Any] | str | Path | None = None, overrides: list[str] | None = None
+) -> None:
     """Declares the slots it needs (and may use) among the known kinds, and its Spec extends TrainerSpec.
-    With ``recipe`` (a small recipe that uses it), runs stopped by SIGINT and by SIGTERM resume
-    bit-exactly (``check_resume``)."""
+    With ``recipe`` (a small recipe that uses it, with ``key=value`` overrides), runs stopped by SIGINT
+    and by SIGTERM resume bit-exactly (``check_resume``)."""
     from pgkit.testing.resume import check_resume
 
     trainer = instance(trainer)
@@ -50,4 +52,4 @@ def check_trainer(trainer: Trainer | type[Trainer], recipe: dict[str, Any] | str
     assert not unknown, f"{trainer.name}: unknown slots {sorted(unknown)}"
     if recipe is not None:
         for signum in (signal.SIGINT, signal.SIGTERM):
-            check_resume(recipe, signum=signum)
+            check_resume(recipe, overrides=overrides, signum=signum)

@@ -9,8 +9,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from pgkit import Spec, hookimpl
-from pgkit.data.batch import Batch
+from pgkit import Batch, Spec, hookimpl
 from pgkit.functional import episode_steps
 from pgkit.kinds import Baseline
 
