@@ -4,9 +4,9 @@
 
 Runs alternate between frameworks seed by seed (each in a fresh process, one torch thread), and the
 table gives medians over seeds; the ratio is the median of the per-seed ratios pgkit / SB3 of
-steps/s. ``--baseline TREE`` adds framework ``pgkit-base``: another checkout of pgkit (e.g. a git
-worktree of the commit before a change), run by that tree's own benchmarks/run_one.py, so a change's
-speed is compared with what it replaced in the same run. Needs the bench extra:
+steps/s. ``--baseline TREE`` adds ``pgkit-base`` (and ``pgkit-base-bf16``): another checkout of pgkit (e.g. a
+git worktree of the commit before a change), run by that tree's own benchmarks/run_one.py, so a
+change's speed is compared with what it replaced in the same run. Needs the bench extra:
 pip install -c constraints.txt -e ".[bench]".
 """
 
@@ -27,8 +27,8 @@ from configs import CONFIGS  # noqa: E402
 
 
 def run(framework: str, config: str, seed: int, baseline: Path | None = None) -> dict:
-    if framework == "pgkit-base":
-        command = [sys.executable, str(baseline / "benchmarks" / "run_one.py"), "pgkit", config, str(seed)]
+    if framework.startswith("pgkit-base"):  # pgkit-base, pgkit-base-bf16: the baseline tree's pgkit, pgkit-bf16
+        command = [sys.executable, str(baseline / "benchmarks" / "run_one.py"), framework.replace("pgkit-base", "pgkit"), config, str(seed)]
         env = {**os.environ, "PYTHONPATH": str(baseline)}
     else:
         command, env = [sys.executable, str(HERE / "run_one.py"), framework, config, str(seed)], None
@@ -69,7 +69,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another pgkit checkout to run as framework pgkit-base")
     parser.add_argument("--json", type=Path, help="also write every run's result here")
     args = parser.parse_args()
-    frameworks = args.frameworks.split(",") + (["pgkit-base"] if args.baseline else [])
+    frameworks = args.frameworks.split(",")
+    if args.baseline:
+        frameworks += [f.replace("pgkit", "pgkit-base") for f in frameworks if f.startswith("pgkit")]
     results = []
     for name in args.configs:
         for seed in range(args.seeds):
