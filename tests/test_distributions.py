@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 from torch.distributions import Categorical as TorchCategorical
-from torch.distributions import Independent, Normal
+from torch.distributions import Independent, Normal, kl_divergence
 
-from pgkit.nn.distributions import Categorical, DiagonalGaussian
+from pgkit.nn import Categorical, DiagonalGaussian
 
 
 @pytest.fixture(autouse=True)
@@ -101,3 +101,26 @@ def test_diagonal_gaussian_rsample_is_reparameterized():
     grad_log_std, = torch.autograd.grad((draws - mean.detach()).pow(2).mean(), log_std)
     assert grad_mean.item() == pytest.approx(1.0, abs=1e-6)
     assert grad_log_std.item() == pytest.approx(2.0, abs=0.06)
+
+
+def test_categorical_kl_equals_torch_including_impossible_actions():
+    torch.manual_seed(0)
+    p_logits, q_logits = torch.randn(6, 4), torch.randn(6, 4)
+    p_logits[0, 1] = -math.inf  # p gives action 1 no mass: its term is 0
+    q_logits[1, 2] = -math.inf  # q gives no mass where p does: infinite
+    ours = kl_divergence(Categorical(p_logits), Categorical(q_logits))
+    theirs = kl_divergence(TorchCategorical(logits=p_logits), TorchCategorical(logits=q_logits))
+    assert ours[1] == math.inf and theirs[1] == math.inf
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("state_dependent_std", [False, True])
+def test_diagonal_gaussian_kl_equals_torch(state_dependent_std):
+    torch.manual_seed(0)
+    p_mean, q_mean = torch.randn(6, 3), torch.randn(6, 3)
+    shape = (6, 3) if state_dependent_std else (3,)
+    p_log_std, q_log_std = 0.5 * torch.randn(shape), 0.5 * torch.randn(shape)
+    ours = kl_divergence(DiagonalGaussian(p_mean, p_log_std), DiagonalGaussian(q_mean, q_log_std))
+    theirs = kl_divergence(Independent(Normal(p_mean, p_log_std.exp().expand(6, 3)), 1), Independent(Normal(q_mean, q_log_std.exp().expand(6, 3)), 1))
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(kl_divergence(DiagonalGaussian(p_mean, p_log_std), DiagonalGaussian(p_mean, p_log_std)), torch.zeros(6))

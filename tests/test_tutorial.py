@@ -3,34 +3,24 @@ trains with from the tutorial's recipe, and whose tests pass with pgkit.testing.
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tutorial_files import first_file, install
+
 TUTORIAL = Path(__file__).parent.parent / "docs" / "writing-plugins.md"
-FILE_BLOCK = re.compile(r"<!-- file: (?P<path>[^ ]+) -->\n```\w*\n(?P<body>.*?)```", re.S)
 
 
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("tutorial")
-    for match in FILE_BLOCK.finditer(TUTORIAL.read_text()):
-        path = root / match["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(match["body"])
-    site = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(root / "pgkit-clipped")],
-                   check=True, capture_output=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-    return root / "pgkit-clipped", env
+    return install(TUTORIAL, tmp_path_factory.mktemp("tutorial"), "pgkit-clipped")
 
 
 def test_the_plugin_is_under_40_lines():
-    module = FILE_BLOCK.search(TUTORIAL.read_text())
+    module = first_file(TUTORIAL)
     assert module["path"].endswith(".py") and len(module["body"].strip().splitlines()) <= 40
 
 

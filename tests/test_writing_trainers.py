@@ -4,7 +4,6 @@ tests pass, with no code of its own for checkpoints, signals or resume."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,22 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tutorial_files import first_file, install
+
 TUTORIAL = Path(__file__).parent.parent / "docs" / "writing-trainers.md"
-FILE_BLOCK = re.compile(r"<!-- file: (?P<path>[^ ]+) -->\n```\w*\n(?P<body>.*?)```", re.S)
 
 
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("tutorial")
-    for match in FILE_BLOCK.finditer(TUTORIAL.read_text()):
-        path = root / match["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(match["body"])
-    site = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(root / "pgkit-ars")],
-                   check=True, capture_output=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-    return root / "pgkit-ars", env
+    return install(TUTORIAL, tmp_path_factory.mktemp("tutorial"), "pgkit-ars")
 
 
 def pgkit(env, *args) -> list[str]:
@@ -37,7 +28,7 @@ def pgkit(env, *args) -> list[str]:
 
 
 def test_the_trainer_has_no_code_for_checkpoints_signals_or_resume():
-    source = FILE_BLOCK.search(TUTORIAL.read_text())["body"]
+    source = first_file(TUTORIAL)["body"]
     assert not re.search(r"signal|checkpoint|state_dict|resume|save|torch\.save|pickle", source)
 
 

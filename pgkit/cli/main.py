@@ -202,9 +202,20 @@ def _components(args: argparse.Namespace) -> int:
         for registration in registry.of_kind(kind):
             cls = registration.cls
             print(f"  {registration.name}  ({registration.plugin.name} {registration.plugin.version})  {cls.summary()}")
-            for line in describe_spec(cls.Spec):
+            for line in describe_capabilities(cls) + describe_spec(cls.Spec):
                 print(f"      {line}")
     return 0
+
+
+def describe_capabilities(cls) -> list[str]:
+    """What the component provides and requires with default parameters (nothing if it has no defaults)."""
+    try:
+        component = cls()
+    except Exception:  # required parameters: no default form
+        return []
+    parts = [f"{label}: {', '.join(sorted(c.name for c in capabilities))}"
+             for label, capabilities in (("provides", component.provides), ("requires", component.requires)) if capabilities]
+    return ["; ".join(parts)] if parts else []
 
 
 def describe_spec(spec_cls) -> list[str]:

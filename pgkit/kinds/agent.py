@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import gymnasium as gym
 import numpy as np
@@ -11,9 +11,12 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.envs.settings import EnvSettings
-from pgkit.kinds.policy_head import HeadModule
 from pgkit.data.normalization import ObservationNormalizer
+from pgkit.envs.settings import EnvSettings
+from pgkit.kinds.component import Component
+from pgkit.kinds.policy_head import HeadModule
+
+Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
 
 
 class Policy(nn.Module):
@@ -37,7 +40,11 @@ class Policy(nn.Module):
 
 @dataclass
 class Agent:
-    components: dict[str, Any]  # slot -> component (a list for ``logger``, None for an empty slot)
+    """The recipe's components and the modules they built for one environment: the policy
+    pi = head(torso), an optional critic, and an optional observation normalizer (its statistics are
+    saved with the weights and used at evaluation)."""
+
+    components: Slots
     policy: Policy
     critic: nn.Module | None
     observation_space: gym.Space
@@ -47,7 +54,7 @@ class Agent:
     @classmethod
     def build(
         cls,
-        components: dict[str, Any],
+        components: Slots,
         observation_space: gym.Space,
         action_space: gym.Space,
         device: str = "cpu",

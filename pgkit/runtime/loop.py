@@ -28,7 +28,7 @@ from pgkit.kinds.agent import Agent
 from pgkit.kinds.trainer import Trainer
 from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
-from pgkit.runtime.run import Run
+from pgkit.runtime.run import CHECKPOINT_FILE, Run
 from pgkit.runtime.signals import StopSignals
 
 NOT_SLOT_STATE = frozenset({"trainer", "logger"})  # the trainer is saved apart; loggers resume by their start step
@@ -182,7 +182,7 @@ def run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
             restore(trainer, agent, ctx, run.resume)
             elapsed_before = float(run.resume["elapsed"])
             if run.run_dir is not None:
-                run.last_checkpoint = (run.run_dir / "checkpoint.pt", ctx.step)
+                run.last_checkpoint = (run.run_dir / CHECKPOINT_FILE, ctx.step)
         run.start(spec.total_steps)
         started = time.perf_counter() - elapsed_before
         every = run.recipe.settings.checkpoint_every

@@ -46,6 +46,7 @@ class OnPolicy(Trainer):
         self._old_policy = copy.deepcopy(agent.policy).requires_grad_(False) if wants_old_policy else None
         self.optimizer = GradientStep(agent.components["optimizer"], agent.parameters())
         self.shuffle = torch.Generator().manual_seed(ctx.seed)
+        self._last_batch: Batch | None = None  # for log_metrics; rebuilt by the next iteration after a resume
 
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
         agent, slots = ctx.agent, ctx.agent.components
@@ -66,7 +67,7 @@ class OnPolicy(Trainer):
         return {**metrics, "learning_rate": lr}
 
     def log_metrics(self, ctx: TrainingContext) -> dict[str, float]:
-        return {"explained_variance": _explained_variance(self._last_batch)}
+        return {"explained_variance": _explained_variance(self._last_batch)} if self._last_batch is not None else {}
 
     @staticmethod
     def _fill_values(ctx: TrainingContext, batch: Batch) -> None:
