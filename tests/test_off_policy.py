@@ -10,7 +10,7 @@ import torch
 
 from pgkit.builtins.critics.q import TwinQ
 from pgkit.builtins.objectives.dpg import DPG
-from pgkit.builtins.trainers.off_policy import OffPolicy, Targets
+from pgkit.builtins.trainers.off_policy import OffPolicy
 from pgkit.data import ReplayBuffer
 from pgkit.errors import CompatibilityError
 from pgkit.functional import polyak_update
@@ -81,17 +81,15 @@ def off_policy_batch():
 
 def test_td_target_clipped_double_q_and_termination_mask():
     """y = r + gamma (1 - terminated) min_k Q'_k(s', mu'(s')); only termination stops bootstrapping."""
-    targets = Targets(FixedPolicy(0.5), ConstantQ([3.0, 1.0]))
     batch = off_policy_batch()
-    y = OffPolicy(gamma=0.5).td_target(targets, batch)
+    y = OffPolicy(gamma=0.5).td_target(FixedPolicy(0.5), ConstantQ([3.0, 1.0]), DPG(), batch)
     # reward 1, not terminated: 1 + 0.5 * min(3 + 0.5, 1 + 0.5) = 1.75; reward 2, terminated: 2
     assert set(zip(batch.rewards.tolist(), y.tolist())) == {(1.0, 1.75), (2.0, 2.0)}
 
 
 def test_target_smoothing_noise_is_clipped():
-    targets = Targets(FixedPolicy(0.0), ConstantQ([0.0]))
     batch = off_policy_batch()
-    y = OffPolicy(gamma=1.0, target_policy_noise=10.0, target_noise_clip=0.3).td_target(targets, batch)
+    y = OffPolicy(gamma=1.0, target_policy_noise=10.0, target_noise_clip=0.3).td_target(FixedPolicy(0.0), ConstantQ([0.0]), DPG(), batch)
     smoothing = (y - batch.rewards)[~batch.terminated]  # = the noisy target action, since Q' = a
     assert smoothing.abs().max() == pytest.approx(0.3) and smoothing.std() > 0
 
@@ -139,7 +137,7 @@ BASE = {
     "changes, path, message",
     [
         ({"policy_head": "gaussian"}, "objective", "needs a deterministic policy a = mu(s), explored with added noise (deterministic_actions)"),
-        ({"policy_head": "gaussian"}, "trainer", "(deterministic_actions), which no other component here provides"),
+        ({"policy_head": "gaussian"}, "trainer", "needs actions in [-1, 1] that the head maps onto a bounded Box (deterministic, squashed_gaussian) (squashed_actions)"),
         ({"critic": "value"}, "objective", "needs action values Q(s, a) from a critic (action_value)"),
         ({"objective": "reinforce"}, "objective", "needs log-probabilities log pi(a|s) from a stochastic policy head (log_prob)"),
         ({"objective": "ppo_clip", "policy_head": "gaussian"}, "objective", "needs batches collected by the current policy (an on-policy trainer)"),

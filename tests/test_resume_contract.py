@@ -10,7 +10,7 @@ from pgkit.errors import CompatibilityError
 from pgkit.kinds import KINDS
 from pgkit.plugins.registry import build_registry
 from pgkit.recipe import resolve
-from pgkit.recipe.compatibility import check_compatibility, combination, fitting_alternatives
+from pgkit.recipe.compatibility import check_compatibility
 from pgkit.testing import check_resume
 
 REGISTRY = build_registry(entry_points=False)
@@ -24,26 +24,32 @@ STARTS = [  # a component is tried in these, in order, with the other slots repa
 ]
 
 
+def problems(document: dict) -> int:
+    try:
+        check_compatibility(resolve(document, REGISTRY, source="resume-contract"), REGISTRY)
+    except CompatibilityError as exc:
+        return len(exc.problems)
+    return 0
+
+
 def fitting_recipe(kind: str, name: str, covered: set[tuple[str, str]]) -> dict | None:
-    """A start with ``name`` in its ``kind`` slot, other slots swapped (preferring uncovered components)
-    until everything fits; None if no start fits."""
+    """A start with ``name`` in its ``kind`` slot, other slots swapped one at a time for registered
+    components (uncovered ones first) while that lowers the number of problems; None if none fits."""
     for start in STARTS:
         document = {**start, kind: {**start[kind], "type": name} if kind == "trainer" else name, "logger": []}
-        for _ in range(len(KINDS)):
-            recipe = resolve(document, REGISTRY, source="resume-contract")
-            try:
-                check_compatibility(recipe, REGISTRY)
-                return document
-            except CompatibilityError as exc:
-                combo_slots = {p.path for p in exc.problems} - {kind}
-                if not combo_slots:
-                    break
-                combo = combination(recipe, recipe.instantiate())
-                for slot in combo_slots:
-                    fits = fitting_alternatives(slot, combo, REGISTRY)
-                    if not fits:
-                        break
-                    document[slot] = sorted(fits, key=lambda n: (slot, n) in covered)[0]
+        count = problems(document)
+        while count:
+            swaps = [
+                {**document, slot: alternative.name}
+                for slot in KINDS if slot not in (kind, "trainer", "logger") and slot in document
+                for alternative in sorted(REGISTRY.of_kind(slot), key=lambda r: (slot, r.name) in covered)
+            ]
+            better = next((swap for swap in swaps if problems(swap) < count), None)
+            if better is None:
+                break
+            document, count = better, problems(better)
+        if count == 0:
+            return document
     return None
 
 

@@ -41,8 +41,9 @@ class Policy(nn.Module):
 @dataclass
 class Agent:
     """The recipe's components and the modules they built for one environment: the policy
-    pi = head(torso), an optional critic, and an optional observation normalizer (its statistics are
-    saved with the weights and used at evaluation)."""
+    pi = head(torso), an optional critic, the objective's own parameters if it has any (SAC's
+    temperature), and an optional observation normalizer (its statistics are saved with the weights
+    and used at evaluation)."""
 
     components: Slots
     policy: Policy
@@ -50,6 +51,7 @@ class Agent:
     observation_space: gym.Space
     action_space: gym.Space
     obs_normalizer: ObservationNormalizer | None = None  # applied to raw observations before any module
+    objective_module: nn.Module | None = None  # built by the objective, trained with the policy
 
     @classmethod
     def build(
@@ -66,10 +68,14 @@ class Agent:
         policy = Policy(torso, head).to(device)
         critic_component = components.get("critic")
         critic = critic_component.build(network, observation_space, action_space, torso).to(device) if critic_component else None
+        objective = components.get("objective")
+        objective_module = objective.build(observation_space, action_space) if objective is not None else None
+        if objective_module is not None:
+            objective_module = objective_module.to(device)
         normalizer = None
         if env is not None and env.normalize.obs:
             normalizer = ObservationNormalizer(observation_space.shape, env.normalize.clip_obs)
-        return cls(components, policy, critic, observation_space, action_space, normalizer)
+        return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module)
 
     @property
     def device(self) -> torch.device:
@@ -89,7 +95,8 @@ class Agent:
         return self.policy.act(tensor, deterministic).cpu().numpy()
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"policy": self.policy, **({"critic": self.critic} if self.critic is not None else {})}
+        optional = {"critic": self.critic, "objective": self.objective_module}
+        return {"policy": self.policy, **{name: module for name, module in optional.items() if module is not None}}
 
     def parameters(self) -> list[nn.Parameter]:
         """Every trainable parameter once (a shared torso is not counted twice)."""

@@ -39,6 +39,7 @@ ENTROPY = Capability("entropy", "the policy's entropy H[pi(.|s)]")
 KL = Capability("kl", "the exact KL divergence between two of the policy's distributions (torch.distributions.kl_divergence)")
 RSAMPLE = Capability("rsample", "actions whose gradient reaches the policy (reparameterized sampling)")
 DETERMINISTIC_ACTIONS = Capability("deterministic_actions", "a deterministic policy a = mu(s), explored with added noise")
+SQUASHED_ACTIONS = Capability("squashed_actions", "actions in [-1, 1] that the head maps onto a bounded Box (deterministic, squashed_gaussian)")
 
 # --- provided by critics ----------------------------------------------------------------------------------
 STATE_VALUE = Capability("state_value", "state values V(s) from a critic")
@@ -95,6 +96,7 @@ __all__ = [
     "REPLAYED_TRANSITIONS",
     "RSAMPLE",
     "SINGLE_PASS",
+    "SQUASHED_ACTIONS",
     "STATE_VALUE",
     "SUBTRACTS_BASELINE",
     "Capability",

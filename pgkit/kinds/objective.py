@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass
 
+import gymnasium as gym
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
@@ -31,6 +32,11 @@ class Objective(Component):
 
     kind = "objective"
 
+    def build(self, observation_space: gym.Space, action_space: gym.Space) -> nn.Module | None:
+        """A module of the objective's own learnable parameters (SAC's temperature), or None. It is
+        saved with the agent and trained with the policy by the recipe's optimizer. Default: none."""
+        return None
+
     @abstractmethod
     def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
         """The loss on a flat batch (on-policy: with ``advantages`` filled in), and its metrics as floats."""
@@ -39,6 +45,11 @@ class Objective(Component):
         """Called after each loss, before its gradient step: should the trainer stop passing over this
         batch (e.g. the policy moved too far)? Default: no."""
         return False
+
+    def next_value_bonus(self, distribution: Distribution, actions: Tensor) -> Tensor | float:
+        """What an off-policy TD target adds to min_k Q'(s', a') for next actions a' drawn from
+        ``distribution`` = pi(.|s') (SAC's soft value: -alpha log pi(a'|s')). Default: 0."""
+        return 0.0
 
     def end_batch(self, batch: Batch, context: LossContext) -> dict[str, float]:
         """Called once after the gradient steps on ``batch`` (e.g. to adapt a penalty); returns metrics to

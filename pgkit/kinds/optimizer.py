@@ -43,7 +43,10 @@ class Optimizer(Component):
         return lr
 
     def clip(self, params: Iterable[torch.nn.Parameter]) -> float:
-        """Clip gradients to ``max_grad_norm`` (if set); returns the norm before clipping."""
-        params = list(params)
-        max_norm = self.spec.max_grad_norm if self.spec.max_grad_norm is not None else float("inf")
-        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        """Clip gradients to ``max_grad_norm`` (if set); returns the norm before clipping (computed alone
+        when there is nothing to clip: the NaN guard and the logs read it)."""
+        params = [p for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if self.spec.max_grad_norm is not None:
+            torch.nn.utils.clip_grads_with_norm_(params, self.spec.max_grad_norm, norm)
+        return float(norm)

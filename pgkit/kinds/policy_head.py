@@ -5,9 +5,11 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import gymnasium as gym
+import numpy as np
 from torch import Tensor, nn
 
 from pgkit.kinds.component import Component
+from pgkit.nn.noise import ActionNoise, NoNoise
 
 
 class HeadModule(nn.Module):
@@ -24,10 +26,16 @@ class HeadModule(nn.Module):
 
 class PolicyHead(Component):
     """Builds a HeadModule for one action space. ``requires`` names the action spaces it reads;
-    ``provides`` what its distributions give (log_prob, entropy, kl, rsample, deterministic_actions)."""
+    ``provides`` what its distributions give (log_prob, entropy, kl, rsample, deterministic_actions,
+    squashed_actions)."""
 
     kind = "policy_head"
 
     @abstractmethod
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
         """A new head reading ``in_features`` features."""
+
+    def exploration_noise(self, num_envs: int, action_shape: tuple[int, ...], rng: np.random.Generator) -> ActionNoise:
+        """Noise an off-policy trainer adds to sampled actions, one process per env, drawing from ``rng``.
+        Default: none (a stochastic head explores by sampling)."""
+        return NoNoise((num_envs, int(np.prod(action_shape))))

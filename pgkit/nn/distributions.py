@@ -123,3 +123,55 @@ def _kl_diagonal_gaussian(p: DiagonalGaussian, q: DiagonalGaussian) -> Tensor:
     variance_ratio = torch.exp(2 * (p.log_std - q.log_std))
     mean_term = ((p.loc - q.loc) * torch.exp(-q.log_std)).pow(2)
     return 0.5 * (variance_ratio + mean_term - 1).sum(-1) - (p.log_std - q.log_std).expand_as(p.loc).sum(-1)
+
+
+class SquashedDiagonalGaussian(Distribution):
+    """a = tanh(u), u ~ N(mean, diag(exp(log_std)^2)): SAC's bounded policy (Haarnoja et al. 2018).
+
+    - ``log_prob(a) = log N(u) - sum_i log(1 - tanh(u_i)^2)`` (the change of variables), with
+      ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))`` for stability. The pre-squash value of the last
+      draw is kept, so the log-probability of that very action needs no ``atanh`` (which saturates near +-1).
+    - No closed-form entropy: ``entropy()`` is the one-sample estimate -log pi(a), a = rsample(), unbiased
+      and with gradient.
+    - KL(p || q) is the KL of the underlying Gaussians: a bijection applied to both leaves it unchanged.
+    """
+
+    arg_constraints: dict = {}
+    has_rsample = True
+    BOUND = 1.0 - 1e-6  # actions given from elsewhere are clamped inside (-1, 1) before atanh
+
+    def __init__(self, mean: Tensor, log_std: Tensor):
+        self.base = DiagonalGaussian(mean, log_std)
+        self._last: tuple[Tensor, Tensor] | None = None  # (action, pre-squash value) of the last draw
+        super().__init__(batch_shape=mean.shape[:-1], event_shape=mean.shape[-1:], validate_args=False)
+
+    @property
+    def mode(self) -> Tensor:
+        return torch.tanh(self.base.loc)
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        pre = self.base.rsample(sample_shape)
+        action = torch.tanh(pre)
+        self._last = (action, pre)
+        return action
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._last is not None and value is self._last[0]:
+            pre = self._last[1]
+        else:
+            pre = torch.atanh(value.clamp(-self.BOUND, self.BOUND))
+        correction = 2.0 * (math.log(2.0) - pre - torch.nn.functional.softplus(-2.0 * pre))
+        return self.base.log_prob(pre) - correction.sum(-1)
+
+    def entropy(self) -> Tensor:
+        """A one-sample estimate of H = -E[log pi(a)] (no closed form under tanh)."""
+        return -self.log_prob(self.rsample())
+
+
+@register_kl(SquashedDiagonalGaussian, SquashedDiagonalGaussian)
+def _kl_squashed(p: SquashedDiagonalGaussian, q: SquashedDiagonalGaussian) -> Tensor:
+    return _kl_diagonal_gaussian(p.base, q.base)

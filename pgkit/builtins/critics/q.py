@@ -17,17 +17,23 @@ from pgkit.kinds.capabilities import ACTION_VALUE, BOX_ACTIONS, BOX_OBSERVATIONS
 
 class QEnsemble(nn.Module):
     """K independent Q networks over [flat obs, action]: ``forward(obs, action) -> [K, B]``;
-    ``networks=1`` evaluates only the first (all the policy loss needs)."""
+    ``networks=1`` evaluates only the first (all the policy loss of DPG needs). The torsos are the
+    network's ensemble (one batched matrix product per layer for all K when the network supports it)."""
 
-    def __init__(self, torsos: list[nn.Module]):
+    def __init__(self, torsos: nn.Module, count: int):
         super().__init__()
-        self.torsos = nn.ModuleList(torsos)
-        self.heads = nn.ModuleList(nn.Linear(torso.out_features, 1) for torso in torsos)
+        self.torsos = torsos
+        heads = [nn.Linear(torsos.out_features, 1) for _ in range(count)]
+        self.head_weight = nn.Parameter(torch.stack([head.weight.detach().t() for head in heads]))  # [K, F, 1]
+        self.head_bias = nn.Parameter(torch.stack([head.bias.detach() for head in heads]).unsqueeze(1))  # [K, 1, 1]
 
     def forward(self, obs: Tensor, action: Tensor, networks: int | None = None) -> Tensor:
         inputs = torch.cat([obs.flatten(1).float(), action.flatten(1)], dim=-1)
-        pairs = list(zip(self.torsos, self.heads))[:networks]
-        return torch.stack([head(torso(inputs)).squeeze(-1) for torso, head in pairs])
+        features = self.torsos(inputs, members=networks)
+        weight, bias = self.head_weight, self.head_bias
+        if len(features) < len(weight):  # slicing costs a zero-filled copy in backward: only when asked
+            weight, bias = weight[: len(features)], bias[: len(features)]
+        return torch.baddbmm(bias, features, weight).squeeze(-1)
 
 
 class QSpec(Spec):
@@ -46,7 +52,7 @@ class Q(Critic):
     def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
         width = math.prod(observation_space.shape) + math.prod(action_space.shape)
         joint = gym.spaces.Box(-math.inf, math.inf, (width,), dtype="float32")
-        return QEnsemble([network.build(joint) for _ in range(self.count)])
+        return QEnsemble(network.build_ensemble(joint, self.count), self.count)
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
         """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``."""

@@ -72,6 +72,38 @@ class MLPTorso(nn.Sequential):
         return features
 
 
+class MLPEnsemble(nn.Module):
+    """K independent MLPTorsos as batched matrices: per layer, h <- activation(h W_k + b_k) for all k in one
+    ``baddbmm`` (weights [K, in, out], biases [K, 1, out]). ``forward(obs [B, ...], members=None) -> [K, B, out]``.
+    Each member is initialized as an MLPTorso's layers are (nn.Linear's default, or orthogonal)."""
+
+    def __init__(self, space: gym.Space, hidden_sizes: list[int], activation: str, orthogonal_init: bool, count: int):
+        super().__init__()
+        self.encoder = ObservationEncoder(space)
+        self.activation = ACTIVATIONS[activation][1]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        width = self.encoder.out_features
+        for size in hidden_sizes:
+            members = [nn.Linear(width, size) for _ in range(count)]
+            for linear in members:
+                if orthogonal_init:
+                    nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+                    nn.init.zeros_(linear.bias)
+            self.weights.append(nn.Parameter(torch.stack([linear.weight.detach().t() for linear in members])))
+            self.biases.append(nn.Parameter(torch.stack([linear.bias.detach() for linear in members]).unsqueeze(1)))
+            width = size
+        self.out_features, self.count = width, count
+
+    def forward(self, obs: Tensor, members: int | None = None) -> Tensor:
+        members = self.count if members is None else members
+        features = self.encoder(obs).expand(members, -1, -1)
+        for weight, bias in zip(self.weights, self.biases):
+            if members < self.count:  # slicing costs a zero-filled copy in backward: only when asked
+                weight, bias = weight[:members], bias[:members]
+            features = self.activation(torch.baddbmm(bias, features, weight))
+        return features
+
+
 class MLPSpec(Spec):
     hidden_sizes: list[PositiveInt] = Field([64, 64], description="Width of each hidden layer; [] gives a linear model.")
     activation: Literal["tanh", "relu", "elu", "gelu", "silu"] = Field("tanh", description="Nonlinearity after each hidden layer.")
@@ -91,6 +123,9 @@ class MLP(Network):
 
     def build(self, observation_space: gym.Space) -> nn.Module:
         return MLPTorso(observation_space, list(self.spec.hidden_sizes), self.spec.activation, self.spec.orthogonal_init)
+
+    def build_ensemble(self, observation_space: gym.Space, count: int) -> nn.Module:
+        return MLPEnsemble(observation_space, list(self.spec.hidden_sizes), self.spec.activation, self.spec.orthogonal_init, count)
 
 
 @hookimpl

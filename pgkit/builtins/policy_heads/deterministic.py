@@ -14,8 +14,8 @@ from torch.distributions import Distribution
 
 from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, DETERMINISTIC_ACTIONS, RSAMPLE
-from pgkit.nn import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
+from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, DETERMINISTIC_ACTIONS, RSAMPLE, SQUASHED_ACTIONS
+from pgkit.nn import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise, box_bounds, to_box
 
 
 class Dirac(Distribution):
@@ -53,15 +53,15 @@ class DeterministicModule(HeadModule):
         super().__init__()
         self.shape = action_space.shape
         self.linear = nn.Linear(in_features, math.prod(self.shape))
-        self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32).flatten())
-        self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32).flatten())
+        low, high = box_bounds(action_space)
+        self.register_buffer("low", low)
+        self.register_buffer("high", high)
 
     def forward(self, features: Tensor) -> Dirac:
         return Dirac(torch.tanh(self.linear(features)))
 
     def env_action(self, action: Tensor) -> Tensor:
-        scaled = self.low + (action.clamp(-1, 1) + 1) * 0.5 * (self.high - self.low)
-        return scaled.reshape(*action.shape[:-1], *self.shape)
+        return to_box(action, self.low, self.high, self.shape)
 
 
 class DeterministicSpec(Spec):
@@ -77,7 +77,7 @@ class Deterministic(PolicyHead):
 
     name = "deterministic"
     Spec = DeterministicSpec
-    provides = frozenset({DETERMINISTIC_ACTIONS, RSAMPLE})
+    provides = frozenset({DETERMINISTIC_ACTIONS, SQUASHED_ACTIONS, RSAMPLE})
     requires = frozenset({BOX_ACTIONS, BOUNDED_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

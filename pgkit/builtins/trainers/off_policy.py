@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Literal
-
 import numpy as np
 import torch
 from pydantic import Field, model_validator
@@ -13,8 +11,9 @@ from pgkit import Batch, hookimpl
 from pgkit.data import ReplayBuffer
 from pgkit.envs import with_final_observations
 from pgkit.functional import polyak_update
-from pgkit.kinds import Agent, LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, REPLAYED_TRANSITIONS
+from pgkit.kinds import Agent, LossContext, Objective, Trainer, TrainerSpec, TrainingContext, check_shape
+from pgkit.kinds.capabilities import ACTION_VALUE, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS
+from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import GradientStep
 
 
@@ -29,10 +28,14 @@ class OffPolicySpec(TrainerSpec):
     gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma of the TD target.")
     tau: float = Field(0.005, gt=0, le=1, description="Polyak rate: target <- (1 - tau) target + tau online.")
     policy_delay: int = Field(1, ge=1, description="Critic updates per policy and target update (TD3: 2).")
-    target_policy_noise: float = Field(0.0, ge=0, description="Std of the noise added to mu'(s') in the target (TD3's smoothing: 0.2); in [-1, 1] action units.")
+    target_policy: bool = Field(
+        True, description="Next actions of the TD target from a slowly moving copy of the policy (DDPG, TD3), or from the policy itself (false: SAC)."
+    )
+    target_policy_noise: float = Field(0.0, ge=0, description="Std of the noise added to the next action a' in the target (TD3's smoothing: 0.2); in [-1, 1] action units.")
     target_noise_clip: float = Field(0.5, ge=0, description="The target smoothing noise is clipped to [-c, c].")
-    precision: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16: matrix products of the updates in bfloat16 under torch.autocast (weights and optimizers stay float32); much faster on CPUs with AVX512-BF16 or AMX."
+    precision: Precision = Field(
+        "auto",
+        description="Matrix products of the updates: bfloat16 under torch.autocast (weights and optimizers stay float32), float32, or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively.",
     )
 
     @model_validator(mode="after")
@@ -43,16 +46,18 @@ class OffPolicySpec(TrainerSpec):
 
 
 class OffPolicy(Trainer):
-    """DDPG / TD3 loop (Lillicrap et al. 2016; Fujimoto et al. 2018): act mu(s) + noise, store (s, a, r, s', terminated),
-    regress Q on y = r + gamma (1 - terminated) min_k Q'_k(s', clip(mu'(s') + eps)), every ``policy_delay`` critic
-    steps take a policy step and move the target networks by Polyak averaging. The replay buffer is checkpointed."""
+    """Off-policy actor-critic loop (DDPG, TD3, SAC): act a ~ pi(.|s) + the head's exploration noise, store
+    (s, a, r, s', terminated), regress Q on y = r + gamma (1 - terminated) [min_k Q'_k(s', a') + bonus],
+    a' ~ pi'(.|s') (plus TD3's clipped smoothing noise), bonus from the objective (SAC: -alpha log pi(a'|s'));
+    every ``policy_delay`` critic steps take a policy step on the objective and move the target networks by
+    Polyak averaging. The replay buffer is checkpointed."""
 
     name = "off_policy"
     Spec = OffPolicySpec
     required_slots = frozenset({"network", "policy_head", "critic", "objective", "optimizer"})
     optional_slots = frozenset({"logger"})
     provides = frozenset({REPLAYED_TRANSITIONS})
-    requires = frozenset({ACTION_VALUE, DETERMINISTIC_ACTIONS})
+    requires = frozenset({ACTION_VALUE, SQUASHED_ACTIONS})
 
     def setup(self, ctx: TrainingContext) -> None:
         spec, agent = self.spec, ctx.agent
@@ -62,11 +67,15 @@ class OffPolicy(Trainer):
         self.noise = agent.components["policy_head"].exploration_noise(self.envs.num_envs, action_shape, self.rng)
         self.replay = ReplayBuffer(spec.buffer_size, agent.observation_space.shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device)
         self.sampler = torch.Generator().manual_seed(ctx.seed)
-        self.targets = Targets(copy.deepcopy(agent.policy), copy.deepcopy(agent.critic))
-        self.policy_step = GradientStep(agent.components["optimizer"], agent.policy.parameters())
+        self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
+        own = list(agent.objective_module.parameters()) if agent.objective_module is not None else []
+        self.policy_step = GradientStep(agent.components["optimizer"], [*agent.policy.parameters(), *own])
         self.critic_step = GradientStep(agent.components["optimizer"], agent.critic.parameters())
         self.obs = agent.prepare(self.envs.reset(seed=ctx.seed)[0], update_statistics=True)
         self._check_critic(agent)
+        self._precision = resolve_precision(spec.precision, ctx.device)
+        if spec.precision == "auto":
+            ctx.note(f"precision auto: {self._precision} for the updates' matrix products on {ctx.device.type}")
         self.rounds, self.critic_updates = 0, 0
         self.latest: dict[str, float] = {}  # the last value of each loss, logged with every row
 
@@ -79,7 +88,7 @@ class OffPolicy(Trainer):
         self.noise.reset(terminated | truncated)
         self.obs, self.rounds = next_obs, self.rounds + 1
         if ctx.step >= spec.learning_starts and len(self.replay) >= spec.batch_size and self.rounds % spec.train_freq == 0:
-            with torch.autocast(ctx.device.type, torch.bfloat16, enabled=spec.precision == "bfloat16"):
+            with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"):
                 for _ in range(spec.gradient_steps):
                     self._learn(ctx)
         return {**self.latest, "buffer_size": float(len(self.replay))}
@@ -92,13 +101,14 @@ class OffPolicy(Trainer):
         check_shape(agent.components["critic"], "Q(s, a)", q, (len(q), 1), "[K, B]: each of its K networks' value of every transition")
 
     def _act(self, agent: Agent, random: bool) -> torch.Tensor:
-        """Actions in the policy's [-1, 1] units: uniform while warming up, else clip(mu(s) + noise)."""
+        """Actions in the policy's [-1, 1] units: uniform while warming up, else clip(a + noise), a ~ pi(.|s)
+        (a deterministic head's sample is mu(s))."""
         if random:
             sampled = self.rng.uniform(-1.0, 1.0, self.noise.sample().shape).astype(np.float32)
             return torch.as_tensor(sampled, device=agent.device)
         with torch.no_grad():
-            mu = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).mode
-        return (mu + torch.as_tensor(self.noise.sample(), device=agent.device)).clamp(-1.0, 1.0)
+            action = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).sample()
+        return (action + torch.as_tensor(self.noise.sample(), device=agent.device)).clamp(-1.0, 1.0)
 
     def _tensors(self, agent: Agent, actions, reward, next_obs, terminated) -> tuple[torch.Tensor, ...]:
         device, dtype = agent.device, agent.obs_dtype
@@ -115,7 +125,8 @@ class OffPolicy(Trainer):
         agent, slots = ctx.agent, ctx.agent.components
         self.critic_updates += 1
         batch = self.replay.sample(self.spec.batch_size, self.sampler)
-        batch.returns = self.td_target(self.targets, batch)
+        next_policy = self.targets.policy if self.targets.policy is not None else agent.policy
+        batch.returns = self.td_target(next_policy, self.targets.critic, slots["objective"], batch)
         value_loss = slots["critic"].loss(agent.critic, batch)
         self.critic_step.minimize(value_loss, "critic loss")
         self.latest["value_loss"] = value_loss.item()
@@ -131,32 +142,37 @@ class OffPolicy(Trainer):
         self.latest.update(metrics)
 
     @torch.no_grad()
-    def td_target(self, targets: Targets, batch: Batch) -> torch.Tensor:
-        """y = r + gamma (1 - terminated) min_k Q'_k(s', clip(mu'(s') + clip(eps, -c, c), -1, 1)), eps ~ N(0, sigma^2)."""
+    def td_target(self, next_policy: torch.nn.Module, critic: torch.nn.Module, objective: Objective, batch: Batch) -> torch.Tensor:
+        """y = r + gamma (1 - terminated) [min_k Q'_k(s', a') + bonus(a')], a' = clip(a + clip(eps, -c, c), -1, 1) with
+        a ~ next_policy(.|s') (TD3's smoothing eps ~ N(0, sigma^2), sigma = 0 by default) and the objective's bonus."""
         spec = self.spec
-        next_actions = targets.policy(batch.next_obs).mode
+        distribution = next_policy(batch.next_obs)
+        next_actions = distribution.sample()
         if spec.target_policy_noise > 0:
             smoothing = (torch.randn_like(next_actions) * spec.target_policy_noise).clamp(-spec.target_noise_clip, spec.target_noise_clip)
             next_actions = (next_actions + smoothing).clamp(-1.0, 1.0)
-        next_q = targets.critic(batch.next_obs, next_actions)
-        return batch.rewards + spec.gamma * (~batch.terminated).float() * next_q.min(dim=0).values.float()
+        next_value = critic(batch.next_obs, next_actions).min(dim=0).values.float() + objective.next_value_bonus(distribution, next_actions)
+        return batch.rewards + spec.gamma * (~batch.terminated).float() * next_value
 
 
 class Targets:
-    """Slowly moving copies of the policy and critic that the TD target is computed from."""
+    """Slowly moving copies of the critic and (unless None) the policy that the TD target is computed from."""
 
-    def __init__(self, policy: torch.nn.Module, critic: torch.nn.Module):
-        self.policy, self.critic = policy.requires_grad_(False), critic.requires_grad_(False)
+    def __init__(self, policy: torch.nn.Module | None, critic: torch.nn.Module):
+        self.policy = policy.requires_grad_(False) if policy is not None else None
+        self.critic = critic.requires_grad_(False)
 
     def state_dict(self) -> dict:
-        return {"policy": self.policy.state_dict(), "critic": self.critic.state_dict()}
+        return {"critic": self.critic.state_dict(), **({"policy": self.policy.state_dict()} if self.policy is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
-        self.policy.load_state_dict(state["policy"])
         self.critic.load_state_dict(state["critic"])
+        if self.policy is not None:
+            self.policy.load_state_dict(state["policy"])
 
     def follow(self, agent: Agent, tau: float) -> None:
-        polyak_update(self.policy.parameters(), agent.policy.parameters(), tau)
+        if self.policy is not None:
+            polyak_update(self.policy.parameters(), agent.policy.parameters(), tau)
         polyak_update(self.critic.parameters(), agent.critic.parameters(), tau)
 
 

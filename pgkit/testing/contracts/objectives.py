@@ -11,8 +11,8 @@ import torch
 
 from pgkit import Batch
 from pgkit.kinds import LossContext, Objective
-from pgkit.kinds.capabilities import DETERMINISTIC_ACTIONS, LOG_PROB
-from pgkit.nn import Categorical
+from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, LOG_PROB
+from pgkit.nn import Categorical, SquashedDiagonalGaussian
 from pgkit.testing.batches import synthetic_batch
 from pgkit.testing.contracts.common import BOX, OBSERVATIONS, check_spec, check_state, instance
 
@@ -29,15 +29,16 @@ class _LogitsPolicy(torch.nn.Module):
 
 
 def check_objective(objective: Objective | type[Objective]) -> None:
-    """On a one-step bandit (log_prob) or a known Q (deterministic_actions), a gradient step on the
-    loss moves the policy toward the better action."""
+    """A gradient step on the loss moves the policy toward the better action: on a known Q(s, a) for
+    objectives that read action values (a deterministic policy for deterministic_actions, a squashed
+    Gaussian otherwise), on a one-step bandit for those that read log_prob."""
     objective = instance(objective)
     check_spec(objective)
     torch.manual_seed(0)
-    if DETERMINISTIC_ACTIONS in objective.requires:
-        _check_deterministic_objective(objective)
+    if ACTION_VALUE in objective.requires:
+        _check_critic_objective(objective)
     else:
-        assert LOG_PROB in objective.requires, f"{objective.name}: the contract covers objectives that require log_prob or deterministic_actions"
+        assert LOG_PROB in objective.requires, f"{objective.name}: the contract covers objectives that require log_prob or action_value"
         _check_stochastic_objective(objective)
     check_state(objective)
 
@@ -66,25 +67,31 @@ def _check_stochastic_objective(objective: Objective) -> None:
     assert all(isinstance(v, float) and math.isfinite(v) for v in ended.values()), f"{objective.name}: end_batch must return finite floats"
 
 
-def _check_deterministic_objective(objective: Objective) -> None:
+def _check_critic_objective(objective: Objective) -> None:
     from pgkit.builtins.policy_heads.deterministic import Dirac
 
-    class Constant(torch.nn.Module):
+    deterministic = DETERMINISTIC_ACTIONS in objective.requires
+
+    class Constant(torch.nn.Module):  # one action (or the mean of its pre-squash Gaussian) for every state
         def __init__(self):
             super().__init__()
             self.mu = torch.nn.Parameter(torch.zeros(1))
 
         def forward(self, obs):
-            return Dirac(self.mu.expand(obs.shape[0], 1))
+            mean = self.mu.expand(obs.shape[0], 1)
+            return Dirac(torch.tanh(mean)) if deterministic else SquashedDiagonalGaussian(mean, torch.full((1,), -2.0))
 
     class Quadratic(torch.nn.Module):  # Q(s, a) = -(a - 0.5)^2: the best action is 0.5
         def forward(self, obs, action, networks=None):
             return -(action[:, 0] - 0.5).square().unsqueeze(0)
 
     policy = Constant()
+    objective.build(OBSERVATIONS, BOX)
     batch = synthetic_batch(OBSERVATIONS, BOX).flatten()
-    loss, _ = objective.loss(batch, LossContext(policy, critic=Quadratic()))
+    loss, metrics = objective.loss(batch, LossContext(policy, critic=Quadratic()))
+    assert loss.dim() == 0 and torch.isfinite(loss), f"{objective.name}: the loss must be a finite scalar"
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: metrics must be finite floats"
     loss.backward()
     with torch.no_grad():
         policy.mu -= 0.1 * policy.mu.grad
-    assert 0 < policy.mu.item() <= 0.5, f"{objective.name}: a step did not move mu(s) toward argmax_a Q(s, a)"
+    assert 0 < math.tanh(policy.mu.item()) <= 0.5, f"{objective.name}: a step did not move the policy's action toward argmax_a Q(s, a)"

@@ -1,0 +1,81 @@
+"""Objective ``sac``: soft actor-critic's entropy-regularized policy loss and its temperature."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Union
+
+import gymnasium as gym
+import torch
+from pydantic import Field, PositiveFloat
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from pgkit import Batch, Spec, hookimpl
+from pgkit.kinds import LossContext, Objective
+from pgkit.kinds.capabilities import ACTION_VALUE, LOG_PROB, REPLAYED_TRANSITIONS, RSAMPLE
+
+
+class Temperature(nn.Module):
+    """alpha = exp(log_alpha), learned (the objective's own parameter)."""
+
+    def __init__(self, initial: float):
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(initial)))
+
+
+class SACSpec(Spec):
+    temperature: Union[PositiveFloat, Literal["auto"]] = Field(
+        "auto", description="alpha, the weight of the entropy: a fixed number > 0, or auto: learned so that the entropy tracks target_entropy."
+    )
+    initial_temperature: float = Field(1.0, gt=0, description="alpha before learning starts (temperature: auto).")
+    target_entropy: Union[float, Literal["auto"]] = Field("auto", description="The entropy a learned alpha aims for; auto: -dim(A).")
+
+
+class SAC(Objective):
+    """Soft actor-critic (Haarnoja et al. 2018): L = mean_s[alpha log pi(a|s) - min_k Q_k(s, a)], a ~ pi(.|s)
+    reparameterized; with a learned temperature also -log(alpha) (log pi(a|s) + H_target), so alpha grows
+    when the entropy falls below its target. The soft TD target adds -alpha log pi(a'|s')."""
+
+    name = "sac"
+    Spec = SACSpec
+    requires = frozenset({RSAMPLE, LOG_PROB, ACTION_VALUE, REPLAYED_TRANSITIONS})
+
+    def __init__(self, spec: Spec | None = None, **params: object) -> None:
+        super().__init__(spec, **params)
+        self._temperature: Temperature | None = None  # built with the agent, saved with it
+        self._target_entropy = 0.0
+
+    def build(self, observation_space: gym.Space, action_space: gym.Space) -> nn.Module | None:
+        target = self.spec.target_entropy
+        self._target_entropy = -float(math.prod(action_space.shape)) if target == "auto" else float(target)
+        self._temperature = Temperature(self.spec.initial_temperature) if self.spec.temperature == "auto" else None
+        return self._temperature
+
+    def alpha(self) -> Tensor | float:
+        """The entropy's weight now (no gradient)."""
+        if self._temperature is None:
+            return float(self.spec.temperature)
+        return self._temperature.log_alpha.detach().exp()
+
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+        distribution = context.policy(batch.obs)
+        actions = distribution.rsample()
+        log_pi = distribution.log_prob(actions)
+        q = context.critic(batch.obs, actions).min(dim=0).values.float()
+        alpha = self.alpha()
+        policy_loss = (alpha * log_pi - q).mean()
+        metrics = {"policy_loss": policy_loss.item(), "entropy": -log_pi.mean().item(), "alpha": float(alpha)}
+        if self._temperature is None:
+            return policy_loss, metrics
+        temperature_loss = -(self._temperature.log_alpha * (log_pi.detach() + self._target_entropy)).mean()
+        metrics["temperature_loss"] = temperature_loss.item()
+        return policy_loss + temperature_loss, metrics
+
+    def next_value_bonus(self, distribution: Distribution, actions: Tensor) -> Tensor:
+        return -self.alpha() * distribution.log_prob(actions).float()
+
+
+@hookimpl
+def register_objectives(register):
+    register(SAC)
