@@ -58,6 +58,25 @@ def _td3_pendulum(env, seed, learning_starts=1000):
                action_noise=noise, policy_kwargs={"net_arch": [400, 300]}, seed=seed, device="cpu")
 
 
+def _sac_pendulum(env, seed):
+    from stable_baselines3 import SAC
+
+    return SAC("MlpPolicy", env, learning_rate=1e-3, seed=seed, device="cpu")  # the zoo: SB3's defaults, lr 1e-3
+
+
+def _trpo_cartpole(env, seed):
+    from sb3_contrib import TRPO
+
+    return TRPO("MlpPolicy", env, n_steps=512, batch_size=512, cg_damping=1e-3, gae_lambda=0.98, gamma=0.99,
+                learning_rate=1e-3, n_critic_updates=20, seed=seed, device="cpu")
+
+
+def _trpo_pendulum(env, seed):
+    from sb3_contrib import TRPO
+
+    return TRPO("MlpPolicy", env, n_steps=1024, gamma=0.9, n_critic_updates=15, seed=seed, device="cpu")  # the zoo's, without gSDE
+
+
 CONFIGS = {
     c.name: c
     for c in [
@@ -70,5 +89,9 @@ CONFIGS = {
         # the zoo's full TD3 run (10k random steps, 10k learning steps), for returns at convergence
         Config("td3-pendulum-full", RECIPES / "pendulum-td3.yaml", [], "Pendulum-v1", 1, 20_000, -250,
                lambda env, seed: _td3_pendulum(env, seed, learning_starts=10_000), learning_starts=10_000),
+        # the zoo's SAC (SB3's defaults, lr 1e-3, 20k steps; 100 random steps, then learning)
+        Config("sac-pendulum", RECIPES / "pendulum-sac.yaml", [], "Pendulum-v1", 1, 20_000, -250, _sac_pendulum, learning_starts=100),
+        Config("trpo-cartpole", RECIPES / "cartpole-trpo.yaml", [], "CartPole-v1", 2, 100_000, 475, _trpo_cartpole),
+        Config("trpo-pendulum", RECIPES / "pendulum-trpo.yaml", [], "Pendulum-v1", 2, 100_000, -250, _trpo_pendulum),
     ]
 }

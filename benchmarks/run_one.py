@@ -1,5 +1,6 @@
 """One benchmark run in its own process: ``python benchmarks/run_one.py FRAMEWORK CONFIG SEED`` prints JSON.
-FRAMEWORK is pgkit, pgkit-bf16 (trainer.precision=bfloat16 for off-policy configs) or sb3.
+FRAMEWORK is pgkit (the recipe as shipped: precision auto for off-policy configs), pgkit-fp32 or pgkit-bf16
+(trainer.precision float32 or bfloat16), or sb3.
 
 Measures steps/s (over the learning phase for off-policy configs), the wall time until the rolling
 mean of 100 training episodes first reaches the config's target, the final deterministic eval over
@@ -24,14 +25,14 @@ from configs import CONFIGS, Config  # noqa: E402
 EVAL_EPISODES = 20
 
 
-def run_pgkit(config: Config, seed: int, precision: str = "float32") -> dict:
+def run_pgkit(config: Config, seed: int, precision: str | None = None) -> dict:
     import csv
 
     from pgkit.runtime.evaluation import evaluate
     from pgkit.recipe import load_recipe
     from pgkit.runtime.training import train
 
-    precision_override = [f"trainer.precision={precision}"] if config.learning_starts else []
+    precision_override = [f"trainer.precision={precision}"] if config.learning_starts and precision else []
     recipe = load_recipe(config.recipe, [*config.overrides, *precision_override, f"seed={seed}", "logger=[csv]", "trainer.log_window=100"])
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -95,7 +96,7 @@ def main() -> None:
     if framework == "sb3":
         result = run_sb3(config, seed)
     else:
-        result = run_pgkit(config, seed, "bfloat16" if framework == "pgkit-bf16" else "float32")
+        result = run_pgkit(config, seed, {"pgkit": None, "pgkit-fp32": "float32", "pgkit-bf16": "bfloat16"}[framework])
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"framework": framework, "config": name, "seed": seed, **result}))
 

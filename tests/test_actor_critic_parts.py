@@ -139,3 +139,21 @@ def test_adam_uses_the_fused_kernel_and_matches_the_reference():
             (parameter**3).sum().backward()
             optimizer.step()
     torch.testing.assert_close(ours, reference)
+
+
+def test_mlp_ensemble_members_are_mlp_torsos():
+    """Member k of the batched ensemble computes what an MLPTorso with its weights computes."""
+    import gymnasium as gym
+
+    from pgkit.builtins.networks.mlp import MLP
+
+    space = gym.spaces.Box(-1, 1, (5,))
+    network = MLP(hidden_sizes=[8, 6], activation="relu", orthogonal_init=False)
+    ensemble, torso = network.build_ensemble(space, 2), network.build(space)
+    x = torch.randn(4, 5)
+    for k in range(2):
+        with torch.no_grad():
+            for linear, weight, bias in zip(torso.linears, ensemble.weights, ensemble.biases):
+                linear.weight.copy_(weight[k].t())
+                linear.bias.copy_(bias[k, 0])
+        torch.testing.assert_close(ensemble(x)[k], torso(x))

@@ -5,15 +5,27 @@ from pgkit.functional.bootstrapped import generalized_advantage, n_step_return, 
 from pgkit.functional.polyak import polyak_update
 from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return
 from pgkit.functional.schedules import Schedule, scheduled
+from pgkit.functional.trust_region import (
+    backtracking_line_search,
+    conjugate_gradient,
+    flat_gradient,
+    hessian_vector_product,
+    trust_region_step,
+)
 
 __all__ = [
     "Schedule",
+    "backtracking_line_search",
+    "conjugate_gradient",
     "discounted_reward_to_go",
     "episode_steps",
     "episode_total_return",
+    "flat_gradient",
     "generalized_advantage",
+    "hessian_vector_product",
     "n_step_return",
     "polyak_update",
     "scheduled",
     "td_residuals",
+    "trust_region_step",
 ]

@@ -58,6 +58,11 @@ SINGLE_PASS = Capability(
 OLD_POLICY = Capability("old_policy", "the policy as it was when the batch was collected (LossContext.old_policy)")
 REPLAYED_TRANSITIONS = Capability("replayed_transitions", "replayed transitions with TD targets (an off-policy trainer)")
 
+# --- provided by objectives -------------------------------------------------------------------------------
+OWN_POLICY_STEP = Capability(
+    "own_policy_step", "an objective that takes the policy step itself (a trust region: trpo, natural_gradient); the critic is then fitted alone"
+)
+
 ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS})
 OBSERVATION_SPACE_CAPABILITIES = frozenset({BOX_OBSERVATIONS, DISCRETE_OBSERVATIONS})
 
@@ -93,6 +98,7 @@ __all__ = [
     "OBSERVATION_SPACE_CAPABILITIES",
     "OLD_POLICY",
     "ON_POLICY_BATCHES",
+    "OWN_POLICY_STEP",
     "REPLAYED_TRANSITIONS",
     "RSAMPLE",
     "SINGLE_PASS",

@@ -28,7 +28,8 @@ class Objective(Component):
     """``loss(batch, context) -> (scalar loss, metrics)``; minimizing it ascends the policy objective.
     ``requires`` names what it reads: log_prob or deterministic_actions from the head, state_value or
     action_value from a critic, on_policy_batches (and single_pass) or replayed_transitions from the
-    trainer, old_policy to compare with the policy that collected the batch."""
+    trainer, old_policy to compare with the policy that collected the batch. An objective that provides
+    own_policy_step updates the policy itself in ``step`` (a trust region) instead of being minimized."""
 
     kind = "objective"
 
@@ -40,6 +41,12 @@ class Objective(Component):
     @abstractmethod
     def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
         """The loss on a flat batch (on-policy: with ``advantages`` filled in), and its metrics as floats."""
+
+    def step(self, batch: Batch, context: LossContext) -> dict[str, float]:
+        """Update ``context.policy``'s parameters from this batch and return metrics: called once per batch,
+        instead of gradient steps on ``loss``, for objectives that provide own_policy_step (trust regions).
+        The trainer then fits the critic with its own regression steps."""
+        raise NotImplementedError(f"{self.describe()} takes no policy step of its own; it gives a loss")
 
     def stop_early(self, metrics: dict[str, float]) -> bool:
         """Called after each loss, before its gradient step: should the trainer stop passing over this

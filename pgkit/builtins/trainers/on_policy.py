@@ -11,13 +11,13 @@ from pydantic import Field
 from pgkit import Batch, hookimpl
 from pgkit.data import RewardScaler
 from pgkit.kinds import LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, SINGLE_PASS, Capability
+from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, SINGLE_PASS, Capability
 from pgkit.runtime import GradientStep, RolloutCollector
 
 
 class OnPolicySpec(TrainerSpec):
     steps_per_env: int = Field(2048, ge=1, description="T: steps collected from each env per batch (a batch has T * num_envs steps).")
-    epochs: int = Field(1, ge=1, description="Passes over each batch.")
+    epochs: int = Field(1, ge=1, description="Passes over each batch (of the critic alone when the objective takes its own policy step).")
     minibatch_size: int | None = Field(None, ge=1, description="Transitions per gradient step; null: the whole batch in one step.")
     vf_coef: float = Field(0.5, ge=0, description="Weight of the critic's loss in the total loss.")
 
@@ -25,7 +25,8 @@ class OnPolicySpec(TrainerSpec):
 class OnPolicy(Trainer):
     """The on-policy loop: collect T steps from N envs -> critic values -> baseline -> advantages ->
     epochs of minibatch steps on objective loss + vf_coef * critic loss. Objectives may read the policy
-    that collected the batch (old_policy)."""
+    that collected the batch (old_policy); one that takes its own policy step (a trust region) takes it
+    once per batch, and the epochs of minibatch steps then fit the critic alone."""
 
     name = "on_policy"
     Spec = OnPolicySpec
@@ -42,9 +43,16 @@ class OnPolicy(Trainer):
         normalize = ctx.env.normalize
         scaler = RewardScaler(envs.num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
         self.collector = RolloutCollector(envs, agent, self.spec.steps_per_env, ctx.seed, scaler)
-        wants_old_policy = OLD_POLICY in agent.components["objective"].requires  # a copy refreshed every batch costs ~5% of A2C
+        objective = agent.components["objective"]
+        wants_old_policy = OLD_POLICY in objective.requires  # a copy refreshed every batch costs ~5% of A2C
         self._old_policy = copy.deepcopy(agent.policy).requires_grad_(False) if wants_old_policy else None
-        self.optimizer = GradientStep(agent.components["optimizer"], agent.parameters())
+        self._policy_steps_itself = OWN_POLICY_STEP in objective.provides
+        if self._policy_steps_itself:  # the recipe's optimizer fits the critic only (not a torso it shares)
+            policy_parameters = set(agent.policy.parameters())
+            trained = [p for p in agent.parameters() if p not in policy_parameters]
+        else:
+            trained = agent.parameters()
+        self.optimizer = GradientStep(agent.components["optimizer"], trained) if trained else None  # None: a trust region without critic
         self.shuffle = torch.Generator().manual_seed(ctx.seed)
         self._last_batch: Batch | None = None  # for log_metrics; rebuilt by the next iteration after a resume
 
@@ -56,12 +64,15 @@ class OnPolicy(Trainer):
         check_shape(slots["baseline"], "b(s)", baseline, batch.rewards.shape, "[T, N], like batch.rewards")
         slots["advantage"](batch, baseline)
         slots["baseline"].update(batch)
-        lr = self.optimizer.set_learning_rate(ctx.progress)
+        lr = self.optimizer.set_learning_rate(ctx.progress) if self.optimizer is not None else 0.0
         if self._old_policy is not None:
             self._old_policy.load_state_dict(agent.policy.state_dict())
         context = LossContext(agent.policy, ctx.progress, agent.critic, self._old_policy)
         flat = batch.flatten()
-        metrics = self._update(ctx, flat, context)
+        if self._policy_steps_itself:
+            metrics = {**slots["objective"].step(flat, context), **self._fit_critic(ctx, flat)}
+        else:
+            metrics = self._update(ctx, flat, context)
         metrics.update(slots["objective"].end_batch(flat, context))
         self._last_batch = batch
         return {**metrics, "learning_rate": lr}
@@ -98,6 +109,19 @@ class OnPolicy(Trainer):
                 for key, value in metrics.items():
                     collected.setdefault(key, []).append(value)
         return _means(collected)
+
+    def _fit_critic(self, ctx: TrainingContext, batch: Batch) -> dict[str, float]:
+        """Epochs of minibatch regression steps of the critic alone (after the objective's own policy step)."""
+        critic = ctx.agent.components.get("critic")
+        if critic is None:
+            return {}
+        losses = []
+        for _ in range(self.spec.epochs):
+            for minibatch in batch.minibatches(self.spec.minibatch_size, self.shuffle):
+                value_loss = critic.loss(ctx.agent.critic, minibatch)
+                self.optimizer.minimize(value_loss, "critic loss")
+                losses.append(value_loss.item())
+        return {"value_loss": sum(losses) / len(losses)}
 
 
 def _means(collected: dict[str, list[float]]) -> dict[str, float]:

@@ -13,7 +13,8 @@ from pgkit.testing.contracts.common import OBSERVATIONS, check_spec, check_state
 
 
 def check_network(network: Network | type[Network]) -> None:
-    """The torso maps a batch of observations to [B, out_features] features with gradients."""
+    """The torso maps a batch of observations to [B, out_features] features with gradients; its
+    ensemble maps them to [K, B, out_features] (the first ``members`` if asked) with independent members."""
     network = instance(network)
     check_spec(network)
     check_state(network)
@@ -22,6 +23,14 @@ def check_network(network: Network | type[Network]) -> None:
     assert out.shape == (6, torso.out_features), f"{network.name}: features must be [B, out_features]"
     out.sum().backward()
     assert all(p.grad is not None for p in torso.parameters()), f"{network.name}: gradients must reach every parameter"
+    ensemble = network.build_ensemble(OBSERVATIONS, 3)
+    x = torch.randn(6, 4)
+    features = ensemble(x)
+    assert features.shape == (3, 6, ensemble.out_features), f"{network.name}: an ensemble's features must be [K, B, out_features]"
+    assert torch.equal(ensemble(x, members=1), features[:1]), f"{network.name}: members=1 must give the first member's features"
+    assert not torch.equal(features[0], features[1]), f"{network.name}: ensemble members must be initialized independently"
+    features.sum().backward()
+    assert all(p.grad is not None for p in ensemble.parameters()), f"{network.name}: gradients must reach every ensemble parameter"
 
 
 def check_logger(logger: Logger | type[Logger], run_dir: Path | None = None) -> None:

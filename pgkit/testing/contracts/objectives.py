@@ -11,7 +11,7 @@ import torch
 
 from pgkit import Batch
 from pgkit.kinds import LossContext, Objective
-from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, LOG_PROB
+from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, LOG_PROB, OWN_POLICY_STEP
 from pgkit.nn import Categorical, SquashedDiagonalGaussian
 from pgkit.testing.batches import synthetic_batch
 from pgkit.testing.contracts.common import BOX, OBSERVATIONS, check_spec, check_state, instance
@@ -65,6 +65,19 @@ def _check_stochastic_objective(objective: Objective) -> None:
     assert after > before, f"{objective.name}: a step did not raise the probability of the better action ({before:.3f} -> {after:.3f})"
     ended = objective.end_batch(batch, context)
     assert all(isinstance(v, float) and math.isfinite(v) for v in ended.values()), f"{objective.name}: end_batch must return finite floats"
+    if OWN_POLICY_STEP in objective.provides:
+        _check_own_step(objective, batch)
+
+
+def _check_own_step(objective: Objective, batch: Batch) -> None:
+    """An objective that steps the policy itself raises the probability of the better action in one step."""
+    policy = _LogitsPolicy()
+    context = LossContext(policy, progress=0.0, old_policy=copy.deepcopy(policy).requires_grad_(False))
+    before = torch.softmax(policy.logits, 0)[1].item()
+    metrics = objective.step(batch, context)
+    after = torch.softmax(policy.logits, 0)[1].item()
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: step must return finite floats"
+    assert after > before, f"{objective.name}: its own step did not raise the probability of the better action ({before:.3f} -> {after:.3f})"
 
 
 def _check_critic_objective(objective: Objective) -> None:
