@@ -60,7 +60,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
         if raw is None:
             if slot in required:
                 names = ", ".join(r.name for r in registry.of_kind(slot))
-                problems.append(Problem(slot, f"missing slot: trainer '{trainer.registration.name}' needs a {slot}", f"add `{slot}: {{type: NAME}}` with one of: {names}"))
+                problems.append(Problem(slot, f"missing slot: trainer '{trainer.registration.name}' needs {'an' if slot[0] in 'aeiou' else 'a'} {slot}", f"add `{slot}: {{type: NAME}}` with one of: {names}"))
             slots[slot] = None
             continue
         slots[slot] = _slot_value(slot, raw, registry, problems)
