@@ -63,6 +63,11 @@ class PluginWarning(UserWarning):
     """A plugin that could not be loaded or registered; pgkit keeps working without it."""
 
 
+class RecipeWarning(UserWarning):
+    """A recipe that runs but computes something other than its components' names say (see
+    ``Component.caution``)."""
+
+
 __all__ = [
     "CompatibilityError",
     "ComponentError",
@@ -71,6 +76,7 @@ __all__ = [
     "PluginWarning",
     "Problem",
     "RecipeError",
+    "RecipeWarning",
     "TrainingError",
     "TrainingInterrupted",
 ]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pgkit.builtins.advantages.reward_to_go import RewardToGo
+from pgkit.builtins.advantages.bootstrapped import GAE, TD
+from pgkit.builtins.advantages.reward_to_go import DiscountedRewardToGo, RewardToGo
 from pgkit.builtins.advantages.total_return import TotalReturn
+from pgkit.builtins.baselines.critic import CriticBaseline
 from pgkit.builtins.baselines.mean_return import MeanReturn
 from pgkit.builtins.baselines.none import NoBaseline
 from pgkit.kinds import Baseline
@@ -110,3 +112,61 @@ def test_baselines_lower_variance():
     assert errors["to_go"] < 0.85 * errors["total"], errors
     assert errors["mean"] < 0.85 * errors["to_go"], errors
     assert errors["value"] < 0.85 * errors["to_go"], errors
+
+
+PI = torch.softmax(LOGITS, -1)
+DISCOUNTED = TabularMDP(MDP.transitions, MDP.rewards, MDP.initial, gamma=0.9)
+
+
+@pytest.mark.parametrize("discount_states, unbiased", [(True, True), (False, False)])
+def test_discounted_estimators_need_the_state_weighting_for_the_discounted_objective(discount_states, unbiased):
+    """grad J_gamma = E[sum_t gamma^t grad log pi(a_t|s_t) G_t] (Thomas 2014): without gamma^t the usual
+    estimator is biased for it (here |z| > 8 over 160 chunks), with it unbiased."""
+    advantage = DiscountedRewardToGo(gamma=0.9, discount_states=discount_states)
+    mean, error = sample_gradient(DISCOUNTED, LOGITS, advantage, NoBaseline(), chunks=160, seed=4)
+    z = ((mean - exact_gradient(DISCOUNTED, LOGITS)) / error).abs()
+    assert (z.max() < 4) if unbiased else (z.max() > 8), f"z-scores {z}"
+
+
+IMPERFECT = MDP.values(PI) + torch.tensor([8.0, -8.0, 2.0], dtype=torch.float64)  # a critic wrong by state
+
+
+@pytest.mark.parametrize(
+    "advantage, baseline, values, unbiased",
+    [
+        (TD(gamma=1.0), NoBaseline(), MDP.values(PI), True),
+        (GAE(gamma=1.0, lam=0.5), NoBaseline(), MDP.values(PI), True),
+        (GAE(gamma=1.0, lam=1.0), NoBaseline(), IMPERFECT, True),
+        (RewardToGo(), CriticBaseline(), IMPERFECT, True),
+        (TD(gamma=1.0), NoBaseline(), IMPERFECT, False),
+        (GAE(gamma=1.0, lam=0.5), NoBaseline(), IMPERFECT, False),
+    ],
+    ids=["td-true_V", "gae0.5-true_V", "gae1-imperfect_V", "critic_baseline-imperfect_V", "td-imperfect_V", "gae0.5-imperfect_V"],
+)
+def test_bootstrapped_estimators_against_the_exact_gradient(advantage, baseline, values, unbiased):
+    """With the true V^pi, td and GAE(lambda < 1) are unbiased; with a wrong V they are biased (the bias
+    lambda < 1 trades for variance), while GAE(1) and V as a baseline stay unbiased whatever V is.
+    100 chunks: the biased cases measure |z| > 10."""
+    mean, error = sample_gradient(MDP, LOGITS, advantage, baseline, chunks=100, seed=5, values=values)
+    z = ((mean - EXACT) / error).abs()
+    assert (z.max() < 4) if unbiased else (z.max() > 8), f"z-scores {z}"
+
+
+def test_mean_return_is_the_mean_episode_return():
+    """Episodes ending in the batch: one of 3 steps (1 + 2 + 3 = 6, of which 1 came in an earlier batch
+    ... here prior 1.0 for env 0) and one of 1 step (4); the running one counts nowhere."""
+    from pgkit.data import Batch
+
+    rewards = torch.tensor([[2.0, 4.0], [3.0, 5.0]])
+    terminated = torch.tensor([[False, True], [True, False]])
+    batch = Batch(
+        obs=torch.zeros(2, 2, 1), actions=torch.zeros(2, 2), log_probs=torch.zeros(2, 2), rewards=rewards,
+        terminated=terminated, truncated=torch.zeros(2, 2, dtype=torch.bool), next_obs=torch.zeros(2, 2, 1),
+        prior_rewards=torch.tensor([1.0, 0.0]),
+    )
+    baseline = MeanReturn()
+    baseline.update(batch)
+    assert baseline.value == pytest.approx((1.0 + 2.0 + 3.0 + 4.0) / 2)
+    nothing_ended = Batch(**{**batch.__dict__, "terminated": torch.zeros(2, 2, dtype=torch.bool)})
+    baseline.update(nothing_ended)
+    assert baseline.value == pytest.approx(5.0)  # no episode ended: unchanged

@@ -1,4 +1,4 @@
-"""The ``pgkit`` command: train, eval, check, components, plugins.
+"""The ``pgkit`` command: train, eval, check, components, variance, plot, schema, plugins.
 
 A user's mistake (a bad recipe, a missing file) prints a short message and exits with code 2."""
 
@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from pgkit.errors import PgkitError, PluginWarning, TrainingInterrupted
+from pgkit.errors import PgkitError, PluginWarning, RecipeWarning, TrainingInterrupted
 
 EXIT_USAGE = 2
 
@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
     warnings.showwarning = _show_warning
+    warnings.filterwarnings("once", category=RecipeWarning)  # checked again when the agent is built
     try:
         return args.command(args)
     except TrainingInterrupted as exc:
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    if issubclass(category, PluginWarning):
+    if issubclass(category, (PluginWarning, RecipeWarning)):
         print(f"warning: {message}", file=sys.stderr)
     else:
         print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="")
@@ -81,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", type=Path, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
     plot.set_defaults(command=_plot)
+
+    variance = commands.add_parser("variance", help="compare recipes' policy-gradient estimates (variance, signal/noise, bias) from one policy")
+    variance.add_argument("recipes", type=Path, nargs="+", metavar="RECIPE")
+    variance.add_argument("--batches", type=int, default=100, help="batches (gradient estimates) per recipe (default 100)")
+    variance.add_argument("--critic-batches", type=int, default=20, help="batches on which a recipe's critic is first fitted to the policy (default 20)")
+    variance.add_argument("--checkpoint", type=Path, metavar="RUN", help="start from this run's policy (default: the first recipe's seeded fresh policy)")
+    variance.add_argument("--plot", type=Path, metavar="FILE", help="also draw the variances and signal/noise ratios into this image")
+    variance.set_defaults(command=_variance)
 
     schema = commands.add_parser("schema", help="write a JSON schema of recipe files (for editors)")
     schema.add_argument("--out", type=Path, help="file to write (default: standard output)")
@@ -142,6 +151,26 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
     if args.video is not None:
         print(f"videos in {args.video}")
+    return 0
+
+
+def _variance(args: argparse.Namespace) -> int:
+    import time
+
+    from pgkit.cli.variance import compare_recipes, plot, table
+
+    if args.batches < 2 or args.critic_batches < 0:
+        raise PgkitError("--batches must be at least 2 and --critic-batches at least 0")
+    recipes = [_load_checked(path, []) for path in args.recipes]
+    started = time.perf_counter()
+    estimates, statistics, origin = compare_recipes(recipes, args.batches, args.critic_batches, args.checkpoint)
+    names = [str(path) for path in args.recipes]
+    print(f"{args.batches} gradient estimates per recipe from {origin}; critics first fitted on {args.critic_batches} batches; "
+          f"95% bootstrap intervals over batches ({time.perf_counter() - started:.0f} s)")
+    print(table(names, estimates, statistics))
+    if args.plot is not None:
+        plot(names, statistics, args.plot)
+        print(f"plot: {args.plot}")
     return 0
 
 

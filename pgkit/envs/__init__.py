@@ -1,9 +1,13 @@
 """Making gymnasium environments from a recipe's ``env`` settings (public: plugins may import these).
 
 Vector envs use same-step autoreset: the step that ends an episode returns the next episode's first
-observation and puts the true final one in ``info["final_obs"]`` (``with_final_observations``)."""
+observation and puts the true final one in ``info["final_obs"]`` (``with_final_observations``).
+Importing it registers ``pgkit/RandomMDP-v0`` (a tabular MDP whose policy gradient is known exactly)."""
 
 from pgkit.envs.making import make_env, make_vector_env, probe_spaces, with_final_observations
 from pgkit.envs.settings import EnvSettings, NormalizeSettings
+from pgkit.envs.tabular import TabularMDP, TabularMDPEnv, register_tabular_envs
 
-__all__ = ["EnvSettings", "NormalizeSettings", "make_env", "make_vector_env", "probe_spaces", "with_final_observations"]
+register_tabular_envs()
+
+__all__ = ["EnvSettings", "NormalizeSettings", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "with_final_observations"]

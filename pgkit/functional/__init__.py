@@ -3,7 +3,7 @@ tested against a plain loop or a hand-computed case."""
 
 from pgkit.functional.bootstrapped import generalized_advantage, n_step_return, td_residuals
 from pgkit.functional.polyak import polyak_update
-from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return
+from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return, state_discount
 from pgkit.functional.schedules import Schedule, scheduled
 from pgkit.functional.trust_region import (
     backtracking_line_search,
@@ -26,6 +26,7 @@ __all__ = [
     "n_step_return",
     "polyak_update",
     "scheduled",
+    "state_discount",
     "td_residuals",
     "trust_region_step",
 ]

@@ -41,6 +41,13 @@ def episode_steps(terminated: Tensor, truncated: Tensor, prior_steps: Tensor) ->
     return steps
 
 
+def state_discount(terminated: Tensor, truncated: Tensor, prior_steps: Tensor, gamma: float) -> Tensor:
+    """gamma^t for every step, t its index within its episode (``episode_steps``): the weight of state s_t
+    in the gradient of the discounted objective, grad J = E[sum_t gamma^t grad log pi(a_t|s_t) Q(s_t, a_t)]."""
+    steps = episode_steps(terminated, truncated, prior_steps)
+    return torch.full(steps.shape, gamma, dtype=torch.float64, device=steps.device).pow(steps)
+
+
 def episode_total_return(
     rewards: Tensor, terminated: Tensor, truncated: Tensor, next_values: Tensor, prior_rewards: Tensor
 ) -> Tensor:

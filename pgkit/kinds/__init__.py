@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgkit.kinds import capabilities
-from pgkit.kinds.advantage import Advantage, AdvantageSpec
+from pgkit.kinds.advantage import Advantage, AdvantageSpec, DiscountedSpec, MonteCarloAdvantage
 from pgkit.kinds.agent import Agent, Policy
 from pgkit.kinds.baseline import Baseline
 from pgkit.kinds.capabilities import Capability
@@ -49,6 +49,8 @@ __all__ = [
     "KINDS",
     "Advantage",
     "AdvantageSpec",
+    "DiscountedSpec",
+    "MonteCarloAdvantage",
     "Agent",
     "Baseline",
     "Capability",

@@ -5,11 +5,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import ClassVar
 
+import torch
 from pydantic import Field
 from torch import Tensor
 
 from pgkit.data.batch import Batch
-from pgkit.kinds.capabilities import SUBTRACTS_BASELINE, Capability
+from pgkit.functional import state_discount
+from pgkit.kinds.capabilities import STATE_VALUE, SUBTRACTS_BASELINE, WHOLE_EPISODES, Capability
+from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component, Spec
 from pgkit.kinds.outputs import check_shape
 
@@ -17,6 +20,18 @@ from pgkit.kinds.outputs import check_shape
 class AdvantageSpec(Spec):
     normalize: bool = Field(
         False, description="Shift and scale advantages to mean 0, std 1 over each batch (a batch of one is only centred)."
+    )
+
+
+class DiscountedSpec(AdvantageSpec):
+    """Settings of the discounted estimators (discounted_reward_to_go, td, n_step, gae)."""
+
+    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma.")
+    discount_states: bool = Field(
+        False,
+        description="Weight Phi_t by gamma^t (t: the step's index in its episode), after normalizing: the gradient of the "
+        "discounted objective E[sum_t gamma^t r_t] (Thomas 2014). Off, as in most implementations, every state counts alike, "
+        "which is biased for that gradient (|z| 10-13 on tabular MDPs at gamma 0.9).",
     )
 
 
@@ -34,7 +49,7 @@ class Advantage(Component):
         """``(advantages, returns)``, each ``[T, N]``; ``baseline`` is b(s_t) from the baseline slot."""
 
     def __call__(self, batch: Batch, baseline: Tensor) -> None:
-        """Fill ``batch.advantages`` and ``batch.returns`` (normalized if the spec asks)."""
+        """Fill ``batch.advantages`` and ``batch.returns`` (normalized, and weighted by gamma^t, if the spec asks)."""
         advantages, returns = self.compute(batch, baseline)
         check_shape(self, "advantages", advantages, batch.rewards.shape, "[T, N], like batch.rewards")
         check_shape(self, "returns", returns, batch.rewards.shape, "[T, N], like batch.rewards")
@@ -42,4 +57,24 @@ class Advantage(Component):
             advantages = advantages - advantages.mean()
             if advantages.numel() > 1:
                 advantages = advantages / (advantages.std() + 1e-8)
+        if isinstance(self.spec, DiscountedSpec) and self.spec.discount_states:
+            prior = batch.prior_steps if batch.prior_steps is not None else batch.terminated.new_zeros(batch.num_envs, dtype=torch.long)
+            advantages = advantages * state_discount(batch.terminated, batch.truncated, prior, self.spec.gamma).to(advantages.dtype)
         batch.advantages, batch.returns = advantages, returns
+
+
+class MonteCarloAdvantage(Advantage):
+    """An estimator whose returns sum the rewards that follow in the batch (total_return, reward_to_go,
+    discounted_reward_to_go). Where an episode is cut (a time limit, the batch's end) they are completed
+    by V(s) if a critic exists, else by nothing: ``caution`` warns of that unless batches hold whole
+    episodes (the trainer provides ``whole_episodes``)."""
+
+    def caution(self, combo: Combination) -> str | None:
+        provided = combo.provided(besides="advantage")
+        if WHOLE_EPISODES in provided or STATE_VALUE in provided:
+            return None
+        return (
+            "sums only the rewards inside each batch: an episode still running at the batch's end counts as if it ended "
+            "there, which biases the gradient (2.5-6.5% with 8 steps per env on tabular MDPs)\n"
+            "    fix: set `trainer.complete_episodes: true` (batches of whole episodes), or add a critic to complete cut episodes with V(s)"
+        )

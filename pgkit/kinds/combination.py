@@ -29,6 +29,8 @@ class Part(Protocol):
 
     def incompatibility(self, combo: Combination) -> str | None: ...
 
+    def caution(self, combo: Combination) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Combination:

@@ -34,7 +34,8 @@ class Component(ABC):
 
     - The docstring's first line is the one-line summary shown by ``pgkit components``.
     - ``provides`` and ``requires`` are sets of Capability; override them with properties when they
-      depend on the spec. ``incompatibility`` covers what capabilities cannot say.
+      depend on the spec. ``incompatibility`` covers what capabilities cannot say; ``caution`` warns of
+      a combination that runs but computes something else.
     - Constructing a component is cheap (no torch modules); modules are made by ``build`` methods.
     - ``state_dict`` saves every attribute but ``spec`` and ``plugin`` (see ``pgkit.kinds.state``),
       so a component that keeps state across batches is checkpointed and resumed without more code.
@@ -54,6 +55,11 @@ class Component(ABC):
 
     def incompatibility(self, combo: Combination) -> str | None:
         """What this component misses in ``combo`` beyond its ``requires``, or None if it fits."""
+        return None
+
+    def caution(self, combo: Combination) -> str | None:
+        """Why this component, though it fits ``combo``, would not compute what its summary says, with the
+        fix (``pgkit check`` and ``train`` warn), or None. Default: None."""
         return None
 
     def state_dict(self) -> dict[str, Any]:

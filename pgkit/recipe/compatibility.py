@@ -2,12 +2,15 @@
 
 ``Combination.incompatibility`` decides (capabilities, then each component's own check); this module
 asks it for every chosen component and, for each failure, lists the registered components of that
-slot that would fit and the registered components that provide what is missing."""
+slot that would fit and the registered components that provide what is missing. A combination that
+fits but computes something else (``Component.caution``) is a RecipeWarning."""
 
 from __future__ import annotations
 
+import warnings
+
 from pgkit.envs.making import probe_spaces
-from pgkit.errors import CompatibilityError, Problem
+from pgkit.errors import CompatibilityError, Problem, RecipeWarning
 from pgkit.kinds.capabilities import Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component
@@ -43,6 +46,9 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
             problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
     if problems:
         raise CompatibilityError(recipe.source, problems)
+    for slot, component in combo.components.items():
+        if component is not None and (reason := component.caution(combo)) is not None:
+            warnings.warn(RecipeWarning(f"{recipe.source}: {slot}: '{component.name}' {reason}"), stacklevel=2)
     return combo
 
 

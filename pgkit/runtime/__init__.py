@@ -1,8 +1,11 @@
-"""The runtime (public for trainer authors: the pieces a trainer builds from; the loop runs them).
+"""The runtime (public for trainer authors: the pieces a trainer builds from; the loop runs them), and
+policy-gradient estimates of a recipe with their statistics (``gradient_estimates``, ``gradient_statistics``).
 
 ``pgkit.kinds.Trainer`` documents what the loop hands a trainer (``TrainingContext``)."""
 
 from pgkit.runtime.gradient_step import GradientStep
+from pgkit.runtime.gradients import GradientEstimates, gradient_estimates
 from pgkit.runtime.rollout import RolloutCollector
+from pgkit.runtime.variance import GradientStatistics, Interval, gradient_statistics
 
-__all__ = ["GradientStep", "RolloutCollector"]
+__all__ = ["GradientEstimates", "GradientStatistics", "GradientStep", "Interval", "RolloutCollector", "gradient_estimates", "gradient_statistics"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import Tensor
 
 from pgkit.data.batch import Batch
 from pgkit.data.episodes import RunningEpisodes
 from pgkit.data.normalization import RewardScaler
+from pgkit.errors import TrainingError
 from pgkit.envs.making import with_final_observations
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.outputs import check_shape
@@ -19,7 +21,16 @@ class RolloutCollector:
 
     Observations are stored as the networks read them (normalized if the recipe asks); rewards are
     scaled by ``reward_scaler`` if given. Episodes carry on across batches; ``prior_rewards`` and
-    ``prior_steps`` tell what each running episode gathered before (in the env's own rewards)."""
+    ``prior_steps`` tell what each running episode gathered before (in the env's own rewards).
+
+    With ``whole_episodes`` a batch holds whole episodes only: each env steps at least ``num_steps``
+    times and then on to the end of the episode it is in; its steps after that (while the other envs
+    finish) are dropped, the batch is one column ``[L, 1]`` of the kept episodes back to back, and the
+    envs are reset for the next batch. Stopping each env at an episode end (a stopping time) keeps
+    Monte-Carlo returns exact and their gradient unbiased (Wald's identity), which cutting episodes at a
+    fixed window does not. ``dropped_steps`` counts the steps the last batch dropped."""
+
+    MAX_EPISODE_STEPS = 1_000_000  # a whole-episode batch waits this long for an episode to end
 
     def __init__(
         self,
@@ -28,8 +39,11 @@ class RolloutCollector:
         num_steps: int,
         seed: int,
         reward_scaler: RewardScaler | None = None,
+        whole_episodes: bool = False,
     ):
         self.envs, self.agent, self.num_steps, self.reward_scaler = envs, agent, num_steps, reward_scaler
+        self.whole_episodes = whole_episodes
+        self.dropped_steps = 0
         self.num_envs = envs.num_envs
         raw, _ = envs.reset(seed=seed)
         self.obs = agent.prepare(raw, update_statistics=True)
@@ -51,6 +65,10 @@ class RolloutCollector:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
 
     def collect(self) -> Batch:
+        """The next batch: ``[T, N]`` windows, or ``[L, 1]`` whole episodes (see the class)."""
+        return self._collect_whole_episodes() if self.whole_episodes else self._collect_window()
+
+    def _collect_window(self) -> Batch:
         agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         num_steps, num_envs = self.num_steps, self.num_envs
         prior_rewards = self.episodes.returns.astype(np.float32)
@@ -76,12 +94,56 @@ class RolloutCollector:
                 if self.reward_scaler is not None:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
         self.episodes.record(env_rewards, terminated | truncated)
-        stacked_log_probs = torch.stack(log_probs)  # stacked outside inference mode: ordinary tensors autograd may use
-        check_shape(agent.components["policy_head"], "log_prob", stacked_log_probs, (num_steps, num_envs), "[B] per step: one log-probability per action, summed over action dimensions")
+        # stacked outside inference mode: ordinary tensors autograd may use
+        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), rewards, terminated, truncated, next_obs, prior_rewards, prior_steps)
+
+    def _collect_whole_episodes(self) -> Batch:
+        agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
+        num_envs = self.num_envs
+        steps: list[tuple] = []  # (obs, action, log_prob, reward, terminated, truncated, next_obs) per step, each [N]
+        stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
+        with torch.inference_mode():
+            while (stop < 0).any():
+                t = len(steps)
+                if t >= self.num_steps + self.MAX_EPISODE_STEPS:
+                    raise TrainingError(f"trainer.complete_episodes: an episode ran {self.MAX_EPISODE_STEPS:,} steps without ending; "
+                                        "whole-episode batches need episodes that end (give the env a time limit, or set complete_episodes: false)")
+                distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
+                action = distribution.sample()
+                raw, env_reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
+                obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
+                done = terminated | truncated
+                reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)
+                next_obs = with_final_observations(self.obs, info, agent.prepare)
+                steps.append((obs, action, distribution.log_prob(action), reward, terminated, truncated, np.array(next_obs)))  # copies: envs may reuse their buffers
+                stop[(stop < 0) & done & (t >= self.num_steps - 1)] = t
+        self.dropped_steps = int((len(steps) - 1 - stop).sum())
+        kept = (np.arange(len(steps))[:, None] <= stop).T.reshape(-1)  # [N * T]: env after env, each in time order
+
+        def column(values: tuple) -> Tensor | np.ndarray:
+            """Per-step [N, ...] values -> the kept steps of env 0, then env 1, ...: [L, 1, ...]."""
+            stacked = _stack(values)
+            env_major = stacked.swapaxes(0, 1).reshape(-1, *stacked.shape[2:])
+            return env_major[kept if isinstance(env_major, np.ndarray) else torch.from_numpy(kept)][:, None]
+
+        whole = (np.zeros(1, dtype=np.float32), np.zeros(1, dtype=np.int64))  # no episode began before this batch
+        self._reset_envs()
+        return self._batch(*(column(field) for field in zip(*steps)), *whole)
+
+    def _reset_envs(self) -> None:
+        """Fresh episodes for the next whole-episode batch (the envs stepped on past their kept episodes)."""
+        raw, _ = self.envs.reset()
+        self.obs = self.agent.prepare(raw, update_statistics=True)
+        self.episodes = RunningEpisodes(self.num_envs)
+
+    def _batch(self, obs, actions: Tensor, log_probs: Tensor, rewards, terminated, truncated, next_obs, prior_rewards, prior_steps) -> Batch:
+        """A Batch on the agent's device from time-major ``[T, N]`` arrays (numpy or torch)."""
+        device, dtype = self.agent.device, self.agent.obs_dtype
+        check_shape(self.agent.components["policy_head"], "log_prob", log_probs, tuple(rewards.shape), "[B] per step: one log-probability per action, summed over action dimensions")
         return Batch(
             obs=torch.as_tensor(obs, dtype=dtype, device=device),
-            actions=torch.stack(actions),
-            log_probs=stacked_log_probs,
+            actions=actions,
+            log_probs=log_probs,
             rewards=torch.as_tensor(rewards, dtype=torch.float32, device=device),
             terminated=torch.as_tensor(terminated, device=device),
             truncated=torch.as_tensor(truncated, device=device),
@@ -89,3 +151,9 @@ class RolloutCollector:
             prior_rewards=torch.as_tensor(prior_rewards, device=device),
             prior_steps=torch.as_tensor(prior_steps, device=device),
         )
+
+
+def _stack(values: tuple) -> Tensor | np.ndarray:
+    """Per-step values ([N] each) -> [T, N, ...], as torch if they are tensors."""
+    return torch.stack(values) if isinstance(values[0], Tensor) else np.stack(values)
+

@@ -1,48 +1,23 @@
 """Exact policy gradients of small tabular MDPs, to test estimators for bias.
 
-J(theta) = mu^T (I - gamma P_pi)^{-1} r_pi for a softmax policy pi(a|s) = softmax(theta[s])_a, with
-P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] (transitions into the absorbing terminal state left out) and
-r_pi[s] = sum_a pi(a|s) R[s, a]; autograd gives grad J exactly. ``sample_gradient`` estimates the
-same gradient from sampled episodes with an advantage estimator and a baseline, as training does.
+J(theta) = mu^T (I - gamma P_pi)^{-1} r_pi with P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] (transitions
+into the absorbing terminal state left out) and r_pi[s] = sum_a pi(a|s) R[s, a]; autograd gives grad J
+exactly, for a softmax table (``exact_gradient``) or any policy module (``TabularMDP.policy_gradient``,
+e.g. a recipe's agent on ``pgkit/RandomMDP-v0``). ``sample_gradient`` estimates the table's gradient from
+sampled episodes with an advantage estimator, a baseline and any critic values, as training does.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-from pgkit.data.batch import Batch
 from pgkit.builtins.objectives.reinforce import Reinforce
+from pgkit.data.batch import Batch
+from pgkit.envs.tabular import TabularMDP
 from pgkit.kinds import Advantage, Baseline, LossContext
-
-
-@dataclass(frozen=True)
-class TabularMDP:
-    """``transitions[s, a, s']`` over S + 1 next states, the last being the absorbing terminal state."""
-
-    transitions: torch.Tensor  # [S, A, S + 1]
-    rewards: torch.Tensor  # [S, A], deterministic
-    initial: torch.Tensor  # [S]
-    gamma: float = 1.0
-
-    @property
-    def num_states(self) -> int:
-        return self.rewards.shape[0]
-
-    @classmethod
-    def random(cls, num_states: int = 3, num_actions: int = 2, seed: int = 0, end_probability: float = 0.3) -> TabularMDP:
-        """A random MDP whose every step ends the episode with probability ``end_probability``."""
-        g = torch.Generator().manual_seed(seed)
-        moves = torch.rand(num_states, num_actions, num_states, generator=g, dtype=torch.float64)
-        moves = (1 - end_probability) * moves / moves.sum(-1, keepdim=True)
-        ends = torch.full((num_states, num_actions, 1), end_probability, dtype=torch.float64)
-        rewards = torch.randn(num_states, num_actions, generator=g, dtype=torch.float64)
-        initial = torch.softmax(torch.randn(num_states, generator=g, dtype=torch.float64), 0)
-        return cls(torch.cat([moves, ends], -1), rewards, initial)
 
 
 class TabularPolicy(nn.Module):
@@ -57,13 +32,9 @@ class TabularPolicy(nn.Module):
 
 
 def exact_gradient(mdp: TabularMDP, logits: torch.Tensor) -> torch.Tensor:
-    """grad_theta J(theta), [S, A], in closed form."""
+    """grad_theta J(theta), [S, A], in closed form, for pi(a|s) = softmax(theta[s])_a."""
     theta = logits.clone().double().requires_grad_(True)
-    pi = torch.softmax(theta, -1)
-    p_pi = torch.einsum("sa,sat->st", pi, mdp.transitions[:, :, :-1])
-    r_pi = (pi * mdp.rewards).sum(-1)
-    values = torch.linalg.solve(torch.eye(mdp.num_states, dtype=torch.float64) - mdp.gamma * p_pi, r_pi)
-    (grad,) = torch.autograd.grad(mdp.initial @ values, theta)
+    (grad,) = torch.autograd.grad(mdp.objective(torch.softmax(theta, -1)), theta)
     return grad
 
 
@@ -105,15 +76,20 @@ def sample_gradient(
     chunks: int = 40,
     episodes_per_chunk: int = 200,
     seed: int = 0,
+    values: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, standard error) over ``chunks`` of the REINFORCE estimate sum_t grad log pi(a_t|s_t) Phi_t
-    per episode, Phi from ``advantage`` minus ``baseline`` (refit between chunks, as between batches)."""
+    per episode, Phi from ``advantage`` minus ``baseline`` (refit between chunks, as between batches).
+    ``values`` [S] are the critic's V(s) that batches carry (zeros if not given): estimators and baselines
+    that read a critic (td, gae, the critic baseline) see them."""
     rng = np.random.default_rng(seed)
     policy = TabularPolicy(logits)
     pi = torch.softmax(policy.logits.detach(), -1).numpy()
+    table = torch.zeros(mdp.num_states, dtype=torch.float64) if values is None else values.double()
     estimates = []
     for _ in range(chunks):
         batch = _episodes(mdp, pi, episodes_per_chunk, rng)
+        batch.values, batch.next_values = table[batch.obs], table[batch.next_obs]
         advantage(batch, baseline(batch))
         baseline.update(batch)
         loss, _ = Reinforce().loss(batch.flatten(), LossContext(policy))

@@ -7,12 +7,8 @@ from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.functional import generalized_advantage, n_step_return, td_residuals
-from pgkit.kinds import Advantage, AdvantageSpec
+from pgkit.kinds import Advantage, DiscountedSpec
 from pgkit.kinds.capabilities import STATE_VALUE
-
-
-class TDSpec(AdvantageSpec):
-    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma.")
 
 
 class Bootstrapped(Advantage):
@@ -26,14 +22,14 @@ class TD(Bootstrapped):
     """One-step actor-critic: Phi_t = delta_t = r_t + gamma V(s_{t+1}) - V(s_t); critic target r_t + gamma V(s_{t+1})."""
 
     name = "td"
-    Spec = TDSpec
+    Spec = DiscountedSpec
 
     def compute(self, batch: Batch, baseline: Tensor) -> tuple[Tensor, Tensor]:
         advantages = td_residuals(batch.rewards, batch.terminated, batch.values, batch.next_values, self.spec.gamma)
         return advantages, advantages + batch.values
 
 
-class NStepSpec(TDSpec):
+class NStepSpec(DiscountedSpec):
     n: int = Field(5, ge=1, description="Rewards summed before bootstrapping from V (1 is td).")
 
 
@@ -49,7 +45,7 @@ class NStep(Bootstrapped):
         return returns - batch.values, returns
 
 
-class GAESpec(TDSpec):
+class GAESpec(DiscountedSpec):
     lam: float = Field(0.95, ge=0, le=1, description="GAE's lambda: 0 is td (low variance, biased), 1 is reward-to-go minus V.")
 
 

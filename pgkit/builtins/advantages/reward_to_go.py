@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.functional import discounted_reward_to_go
-from pgkit.kinds import Advantage, AdvantageSpec
+from pgkit.kinds import DiscountedSpec, MonteCarloAdvantage
 
 
-class RewardToGo(Advantage):
+class RewardToGo(MonteCarloAdvantage):
     """Phi_t = sum_{t' >= t} r_t' - b(s_t): only rewards after the action count (Spinning Up's reward-to-go).
-    Episodes cut by a time limit or the batch's end are completed with V(s) if a critic exists."""
+    Episodes cut by a time limit or the batch's end are completed with V(s) if a critic exists (see
+    trainer.complete_episodes for batches that cut none)."""
 
     name = "reward_to_go"
 
@@ -26,15 +26,11 @@ class RewardToGo(Advantage):
         return returns - baseline, returns
 
 
-class DiscountedRewardToGoSpec(AdvantageSpec):
-    gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma.")
-
-
 class DiscountedRewardToGo(RewardToGo):
     """Phi_t = sum_{t' >= t} gamma^(t'-t) r_t' - b(s_t): the discounted reward-to-go."""
 
     name = "discounted_reward_to_go"
-    Spec = DiscountedRewardToGoSpec
+    Spec = DiscountedSpec
 
     def gamma(self) -> float:
         return self.spec.gamma

@@ -7,10 +7,10 @@ from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.functional import discounted_reward_to_go, episode_total_return
-from pgkit.kinds import Advantage
+from pgkit.kinds import MonteCarloAdvantage
 
 
-class TotalReturn(Advantage):
+class TotalReturn(MonteCarloAdvantage):
     """Phi_t = R(tau) - b(s_t): every action is weighted by its episode's total (undiscounted) return,
     the simplest policy gradient (Williams 1992; Spinning Up's first form). Critic targets are the
     undiscounted rewards-to-go."""

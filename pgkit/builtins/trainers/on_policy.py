@@ -7,11 +7,12 @@ import math
 
 import torch
 from pydantic import Field
+from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.data import RewardScaler
 from pgkit.kinds import LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, SINGLE_PASS, Capability
+from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, SINGLE_PASS, WHOLE_EPISODES, Capability
 from pgkit.runtime import GradientStep, RolloutCollector
 
 
@@ -20,6 +21,11 @@ class OnPolicySpec(TrainerSpec):
     epochs: int = Field(1, ge=1, description="Passes over each batch (of the critic alone when the objective takes its own policy step).")
     minibatch_size: int | None = Field(None, ge=1, description="Transitions per gradient step; null: the whole batch in one step.")
     vf_coef: float = Field(0.5, ge=0, description="Weight of the critic's loss in the total loss.")
+    complete_episodes: bool = Field(
+        False,
+        description="Batches of whole episodes: each env steps at least steps_per_env and then to its episode's end (its "
+        "steps after that are dropped, and logged as dropped_steps), so Monte-Carlo returns are never cut at the batch's end.",
+    )
 
 
 class OnPolicy(Trainer):
@@ -35,14 +41,15 @@ class OnPolicy(Trainer):
 
     @property
     def provides(self) -> frozenset[Capability]:
-        return frozenset({ON_POLICY_BATCHES, OLD_POLICY} | ({SINGLE_PASS} if self.spec.epochs == 1 else set()))
+        optional = {SINGLE_PASS} if self.spec.epochs == 1 else set()
+        return frozenset({ON_POLICY_BATCHES, OLD_POLICY} | optional | ({WHOLE_EPISODES} if self.spec.complete_episodes else set()))
 
     def setup(self, ctx: TrainingContext) -> None:
         agent = ctx.agent
         envs = ctx.make_envs()
         normalize = ctx.env.normalize
         scaler = RewardScaler(envs.num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
-        self.collector = RolloutCollector(envs, agent, self.spec.steps_per_env, ctx.seed, scaler)
+        self.collector = RolloutCollector(envs, agent, self.spec.steps_per_env, ctx.seed, scaler, self.spec.complete_episodes)
         objective = agent.components["objective"]
         wants_old_policy = OLD_POLICY in objective.requires  # a copy refreshed every batch costs ~5% of A2C
         self._old_policy = copy.deepcopy(agent.policy).requires_grad_(False) if wants_old_policy else None
@@ -55,8 +62,40 @@ class OnPolicy(Trainer):
         self.optimizer = GradientStep(agent.components["optimizer"], trained) if trained else None  # None: a trust region without critic
         self.shuffle = torch.Generator().manual_seed(ctx.seed)
         self._last_batch: Batch | None = None  # for log_metrics; rebuilt by the next iteration after a resume
+        self._critic_step: GradientStep | None = None  # made by policy_gradient(critic_epochs > 0), never in training
 
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
+        objective = ctx.agent.components["objective"]
+        batch, context = self._next_batch(ctx)
+        lr = self.optimizer.set_learning_rate(ctx.progress) if self.optimizer is not None else 0.0
+        flat = batch.flatten()
+        if self._policy_steps_itself:
+            metrics = {**objective.step(flat, context), **self._fit_critic(ctx, flat, self.optimizer)}
+        else:
+            metrics = self._update(ctx, flat, context)
+        metrics.update(objective.end_batch(flat, context))
+        self._last_batch = batch
+        if self.spec.complete_episodes:
+            metrics["dropped_steps"] = float(self.collector.dropped_steps)
+        return {**metrics, "learning_rate": lr}
+
+    def policy_gradient(self, ctx: TrainingContext, critic_epochs: int = 0) -> Tensor:
+        policy = ctx.agent.policy
+        batch, context = self._next_batch(ctx)
+        flat = batch.flatten()
+        loss, _ = ctx.agent.components["objective"].loss(flat, context)
+        parameters = [p for p in policy.parameters() if p.requires_grad]
+        gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(-loss, parameters, allow_unused=False)])
+        if critic_epochs > 0 and ctx.agent.critic is not None:
+            if self._critic_step is None:
+                in_policy = set(policy.parameters())
+                self._critic_step = GradientStep(ctx.agent.components["optimizer"], [p for p in ctx.agent.critic.parameters() if p not in in_policy])
+            self._fit_critic(ctx, flat, self._critic_step, critic_epochs)
+        return gradient
+
+    def _next_batch(self, ctx: TrainingContext) -> tuple[Batch, LossContext]:
+        """A fresh batch with values, baseline and advantages filled in (the baseline then updated), and the
+        LossContext for it (the old policy refreshed to the policy that collected it)."""
         agent, slots = ctx.agent, ctx.agent.components
         batch = self.collector.collect()
         self._fill_values(ctx, batch)
@@ -64,18 +103,9 @@ class OnPolicy(Trainer):
         check_shape(slots["baseline"], "b(s)", baseline, batch.rewards.shape, "[T, N], like batch.rewards")
         slots["advantage"](batch, baseline)
         slots["baseline"].update(batch)
-        lr = self.optimizer.set_learning_rate(ctx.progress) if self.optimizer is not None else 0.0
         if self._old_policy is not None:
             self._old_policy.load_state_dict(agent.policy.state_dict())
-        context = LossContext(agent.policy, ctx.progress, agent.critic, self._old_policy)
-        flat = batch.flatten()
-        if self._policy_steps_itself:
-            metrics = {**slots["objective"].step(flat, context), **self._fit_critic(ctx, flat)}
-        else:
-            metrics = self._update(ctx, flat, context)
-        metrics.update(slots["objective"].end_batch(flat, context))
-        self._last_batch = batch
-        return {**metrics, "learning_rate": lr}
+        return batch, LossContext(agent.policy, ctx.progress, agent.critic, self._old_policy)
 
     def log_metrics(self, ctx: TrainingContext) -> dict[str, float]:
         return {"explained_variance": _explained_variance(self._last_batch)} if self._last_batch is not None else {}
@@ -110,16 +140,17 @@ class OnPolicy(Trainer):
                     collected.setdefault(key, []).append(value)
         return _means(collected)
 
-    def _fit_critic(self, ctx: TrainingContext, batch: Batch) -> dict[str, float]:
-        """Epochs of minibatch regression steps of the critic alone (after the objective's own policy step)."""
+    def _fit_critic(self, ctx: TrainingContext, batch: Batch, step: GradientStep, epochs: int | None = None) -> dict[str, float]:
+        """Epochs (the spec's unless given) of minibatch regression steps of the critic alone, by ``step``
+        (after the objective's own policy step, or to fit V(s) to a fixed policy before measuring its gradient)."""
         critic = ctx.agent.components.get("critic")
         if critic is None:
             return {}
         losses = []
-        for _ in range(self.spec.epochs):
+        for _ in range(self.spec.epochs if epochs is None else epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, self.shuffle):
                 value_loss = critic.loss(ctx.agent.critic, minibatch)
-                self.optimizer.minimize(value_loss, "critic loss")
+                step.minimize(value_loss, "critic loss")
                 losses.append(value_loss.item())
         return {"value_loss": sum(losses) / len(losses)}
 

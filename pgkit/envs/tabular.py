@@ -1,0 +1,102 @@
+"""Small tabular MDPs, as data and as a gymnasium environment (``pgkit/RandomMDP-v0``), whose policy
+gradient is known exactly (``pgkit.testing.exact_gradient``): to measure estimators' bias with the real
+training data path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+
+
+@dataclass(frozen=True)
+class TabularMDP:
+    """``transitions[s, a, s']`` over S + 1 next states, the last being the absorbing terminal state;
+    deterministic ``rewards[s, a]``; ``initial[s]``; the objective's discount ``gamma``."""
+
+    transitions: torch.Tensor  # [S, A, S + 1]
+    rewards: torch.Tensor  # [S, A], deterministic
+    initial: torch.Tensor  # [S]
+    gamma: float = 1.0
+
+    @property
+    def num_states(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        return self.rewards.shape[1]
+
+    def objective(self, pi: torch.Tensor) -> torch.Tensor:
+        """J = mu^T V^pi for action probabilities ``pi`` [S, A] (differentiable)."""
+        return self.initial @ self.values(pi)
+
+    def values(self, pi: torch.Tensor) -> torch.Tensor:
+        """V^pi = (I - gamma P_pi)^{-1} r_pi, [S], with P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] (the terminal
+        state left out) and r_pi[s] = sum_a pi(a|s) R[s, a]: what a perfect critic would give."""
+        pi = pi.double()
+        p_pi = torch.einsum("sa,sat->st", pi, self.transitions[:, :, :-1])
+        r_pi = (pi * self.rewards).sum(-1)
+        return torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self.gamma * p_pi, r_pi)
+
+    def expected_length(self, pi: torch.Tensor) -> float:
+        """E[episode length] under ``pi``: mu^T (I - P_pi)^{-1} 1 (undiscounted)."""
+        p_pi = torch.einsum("sa,sat->st", pi.double(), self.transitions[:, :, :-1])
+        ones = torch.ones(self.num_states, dtype=torch.float64)
+        return float(self.initial @ torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - p_pi, ones))
+
+    def policy_gradient(self, policy: torch.nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        """grad J with respect to ``policy``'s parameters (flattened, [P]) in closed form; ``obs`` holds
+        the observations of states 0..S-1 as the policy reads them (``policy(obs).probs`` is pi, [S, A])."""
+        parameters = [p for p in policy.parameters() if p.requires_grad]
+        gradients = torch.autograd.grad(self.objective(policy(obs).probs), parameters)
+        return torch.cat([g.reshape(-1) for g in gradients])
+
+    @classmethod
+    def random(cls, num_states: int = 3, num_actions: int = 2, seed: int = 0, end_probability: float = 0.3, gamma: float = 1.0) -> TabularMDP:
+        """A random MDP whose every step ends the episode with probability ``end_probability``."""
+        g = torch.Generator().manual_seed(seed)
+        moves = torch.rand(num_states, num_actions, num_states, generator=g, dtype=torch.float64)
+        moves = (1 - end_probability) * moves / moves.sum(-1, keepdim=True)
+        ends = torch.full((num_states, num_actions, 1), end_probability, dtype=torch.float64)
+        rewards = torch.randn(num_states, num_actions, generator=g, dtype=torch.float64)
+        initial = torch.softmax(torch.randn(num_states, generator=g, dtype=torch.float64), 0)
+        return cls(torch.cat([moves, ends], -1), rewards, initial, gamma)
+
+
+class TabularMDPEnv(gym.Env):
+    """A TabularMDP as an environment: Discrete(S) observations, Discrete(A) actions; reaching the
+    terminal state terminates the episode (there is no time limit)."""
+
+    def __init__(self, mdp: TabularMDP):
+        self.mdp = mdp
+        self.observation_space = gym.spaces.Discrete(mdp.num_states)
+        self.action_space = gym.spaces.Discrete(mdp.num_actions)
+        self._initial = mdp.initial.numpy().cumsum()  # cumulative: a draw is one uniform and a search
+        self._transitions = mdp.transitions.numpy().cumsum(-1)
+        self._rewards = mdp.rewards.numpy()
+        self._state = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._state = min(int(self._initial.searchsorted(self.np_random.random(), side="right")), self.mdp.num_states - 1)
+        return self._state, {}
+
+    def step(self, action):
+        state, action = self._state, int(action)
+        following = min(int(self._transitions[state, action].searchsorted(self.np_random.random(), side="right")), self.mdp.num_states)
+        terminated = following == self.mdp.num_states
+        self._state = 0 if terminated else following
+        return self._state, float(self._rewards[state, action]), terminated, False, {}
+
+
+def random_mdp_env(num_states: int = 3, num_actions: int = 2, seed: int = 0, end_probability: float = 0.3, gamma: float = 1.0) -> TabularMDPEnv:
+    """``pgkit/RandomMDP-v0``: TabularMDP.random(...) as an environment (its ``mdp`` attribute holds the tables)."""
+    return TabularMDPEnv(TabularMDP.random(num_states, num_actions, seed, end_probability, gamma))
+
+
+def register_tabular_envs() -> None:
+    if "pgkit/RandomMDP-v0" not in gym.registry:
+        gym.register("pgkit/RandomMDP-v0", entry_point=random_mdp_env, disable_env_checker=True)
+

@@ -1,0 +1,132 @@
+"""Policy-gradient estimates of a recipe, as an API: K batches collected and prepared by the recipe's own
+trainer (``Trainer.policy_gradient``), each giving one estimate of grad J at one fixed policy.
+
+    estimates = gradient_estimates(recipe, batches=100)
+    estimates.gradients          # [K, P]: one estimate per batch
+    estimates.mean               # [P]: their (steps-weighted) mean
+    estimates.exact              # [P] on a tabular env (pgkit/RandomMDP-v0), else None: what an unbiased mean is
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from pgkit.envs.making import make_env
+from pgkit.envs.tabular import TabularMDPEnv
+from pgkit.errors import PgkitError
+from pgkit.kinds.agent import Agent
+from pgkit.plugins.registry import Registry, default_registry
+from pgkit.recipe import Recipe, resolve
+from pgkit.runtime.loop import Context, flushed_denormals
+from pgkit.runtime.run import Run
+from pgkit.runtime.training import build_agent
+
+_factory_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class GradientEstimates:
+    """Per-batch estimates of one recipe's policy gradient at one fixed policy."""
+
+    gradients: Tensor  # [K, P] float64: each batch's gradient of the policy objective (ascent direction)
+    batch_steps: Tensor  # [K]: transitions in each batch
+    exact: Tensor | None  # [P]: grad J / E[episode length] in closed form, where the env is a tabular MDP
+
+    @property
+    def mean(self) -> Tensor:
+        """The steps-weighted mean sum_b L_b g_b / sum_b L_b (the plain mean when batches are equal). An
+        objective's loss is a mean over a batch's steps, so an unbiased estimator's long-run mean is
+        grad J / E[episode length] (renewal-reward): what ``exact`` holds."""
+        weights = self.batch_steps.double()
+        return (self.gradients * weights[:, None]).sum(0) / weights.sum()
+
+
+def gradient_estimates(
+    recipe: Recipe,
+    batches: int,
+    initial: dict[str, Any] | None = None,
+    critic_batches: int = 0,
+    critic_epochs: int = 10,
+    env: Callable[[], gym.Env] | None = None,
+    registry: Registry | None = None,
+) -> GradientEstimates:
+    """``batches`` estimates of ``recipe``'s policy gradient, through exactly its trainer's data path.
+
+    The policy stays fixed: a seeded fresh one, or ``initial`` (an agent's weights, e.g. a checkpoint's
+    ``agent``: its policy, and its critic and observation normalizer where they fit the recipe). With
+    ``critic_batches`` the critic is first fitted to that policy by ``critic_epochs`` passes of its own
+    regression over each of that many batches. ``env`` is an optional factory that replaces the recipe's env."""
+    if batches < 1 or critic_batches < 0 or critic_epochs < 1:
+        raise PgkitError(f"need batches >= 1, critic_batches >= 0 and critic_epochs >= 1; got {batches}, {critic_batches}, {critic_epochs}")
+    registry = registry or default_registry()
+    if env is not None:
+        recipe = _with_env_factory(recipe, env, registry)
+    agent = build_agent(recipe, registry)
+    if initial is not None:
+        _load_initial(agent, initial, recipe)
+    trainer = agent.components["trainer"]
+    ctx = Context(agent, Run(recipe, None), trainer.spec.total_steps, trainer.spec.log_window)
+    try:
+        with flushed_denormals():
+            trainer.setup(ctx)
+            for _ in range(critic_batches):
+                trainer.policy_gradient(ctx, critic_epochs)
+            gradients, steps = [], []
+            for _ in range(batches):
+                before = ctx.step
+                gradients.append(trainer.policy_gradient(ctx).double())
+                steps.append(ctx.step - before)
+    except NotImplementedError as exc:
+        raise PgkitError(f"{recipe.source}: {exc}") from None
+    finally:
+        ctx.close()
+    return GradientEstimates(torch.stack(gradients), torch.tensor(steps), _exact(agent, recipe))
+
+
+def _exact(agent: Agent, recipe: Recipe) -> Tensor | None:
+    """The closed-form gradient where the recipe's env is a TabularMDPEnv (under any wrappers)."""
+    probe = make_env(recipe.settings.env)
+    try:
+        unwrapped = probe.unwrapped
+    finally:
+        probe.close()
+    if not isinstance(unwrapped, TabularMDPEnv):
+        return None
+    mdp = unwrapped.mdp
+    obs = torch.as_tensor(agent.prepare(np.arange(mdp.num_states)), dtype=agent.obs_dtype, device=agent.device)
+    with torch.no_grad():
+        length = mdp.expected_length(agent.policy(obs).probs)
+    return mdp.policy_gradient(agent.policy, obs).double().cpu() / length
+
+
+def _load_initial(agent: Agent, initial: dict[str, Any], recipe: Recipe) -> None:
+    """The policy from ``initial`` (it must fit); its critic and normalizer where they fit too."""
+    try:
+        agent.policy.load_state_dict(initial["policy"])
+    except (KeyError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise PgkitError(f"{recipe.source}: the initial policy does not fit this recipe's network and head ({type(exc).__name__}: {reason})") from None
+    if agent.critic is not None and "critic" in initial:
+        try:
+            agent.critic.load_state_dict(initial["critic"])
+        except RuntimeError:
+            pass  # a critic of another shape: this recipe keeps its own (fit it with critic_batches)
+    if agent.obs_normalizer is not None and "obs_normalizer" in initial:
+        agent.obs_normalizer.load_state_dict(initial["obs_normalizer"])
+
+
+def _with_env_factory(recipe: Recipe, factory: Callable[[], gym.Env], registry: Registry) -> Recipe:
+    """``recipe`` on the env ``factory`` makes (called without arguments; the recipe's env.kwargs belonged
+    to its own env), registered with gymnasium under a fresh id."""
+    env_id = f"pgkit-factory/Env{next(_factory_ids)}-v0"
+    gym.register(env_id, entry_point=lambda: factory(), disable_env_checker=True)
+    document = recipe.to_dict()
+    document["env"] = {**document.get("env", {}), "id": env_id, "kwargs": {}}
+    return resolve(document, registry, source=recipe.source)
