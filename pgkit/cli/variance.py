@@ -8,7 +8,7 @@ from pathlib import Path
 from pgkit.errors import PgkitError
 from pgkit.recipe import Recipe
 from pgkit.runtime.gradients import GradientEstimates, gradient_estimates
-from pgkit.runtime.variance import GradientStatistics, cosine, gradient_statistics
+from pgkit.runtime.variance import GradientStatistics, cosine, gradient_statistics, variance_ratio
 
 
 def compare_recipes(
@@ -26,7 +26,7 @@ def compare_recipes(
     else:
         initial, origin = build_agent(recipes[0]).state_dict(), f"the seeded fresh policy of {recipes[0].name} (seed {recipes[0].settings.seed})"
     estimates = [gradient_estimates(recipe, batches, initial, critic_batches) for recipe in recipes]
-    return estimates, [gradient_statistics(e) for e in estimates], origin
+    return estimates, [gradient_statistics(e, seed=index) for index, e in enumerate(estimates)], origin  # independent resamples
 
 
 def table(names: list[str], estimates: list[GradientEstimates], statistics: list[GradientStatistics]) -> str:
@@ -45,6 +45,11 @@ def table(names: list[str], estimates: list[GradientEstimates], statistics: list
     short = [f"({i + 1})" for i in range(len(names))]
     cosines = [[f"({i + 1}) {name}", *(f"{cosine(a.mean, b.mean):+.3f}" for b in estimates)] for i, (name, a) in enumerate(zip(names, estimates))]
     lines += _aligned([["", *short], *cosines])
+    if len(names) > 1:
+        lines.append("")
+        lines.append("relative variance of each recipe over the next's [95% bootstrap interval; above 1: significantly noisier]:")
+        for i in range(len(names) - 1):
+            lines.append(f"  ({i + 1}) / ({i + 2}): {variance_ratio(statistics[i], statistics[i + 1])}")
     return "\n".join(lines)
 
 
@@ -55,10 +60,11 @@ def plot(names: list[str], statistics: list[GradientStatistics], out: Path) -> N
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         raise PgkitError("pgkit variance --plot needs matplotlib: pip install 'pgkit[plot]'") from None
-    figure, axes = plt.subplots(1, 2, figsize=(10, 0.6 * len(names) + 2))
-    for ax, attribute, label in [(axes[0], "total_variance", "total variance tr Cov[g] (log)"), (axes[1], "relative_variance", "relative variance tr Cov[g] / ||E g||^2 per 1k steps (log)")]:
+    figure, axes = plt.subplots(1, 2, figsize=(11, 0.6 * len(names) + 2))
+    for ax, attribute, label in [(axes[0], "total_variance", "total variance tr Cov[g]"), (axes[1], "relative_variance", "tr Cov[g] / ||E g||^2, per 1k steps")]:
         values = [getattr(s, attribute) for s in statistics]
         positions = range(len(names))
         errors = [[v.value - v.low for v in values], [v.high - v.value for v in values]]
@@ -66,6 +72,7 @@ def plot(names: list[str], statistics: list[GradientStatistics], out: Path) -> N
         ax.set_yticks(list(positions), names)
         ax.invert_yaxis()
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.grid(alpha=0.3, axis="x")
     axes[1].set_yticklabels([])

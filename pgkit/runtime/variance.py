@@ -42,39 +42,64 @@ class GradientStatistics:
     relative_variance: Interval  # tr Cov[g_b] / ||E g||^2 * mean L_b / 1000
     relative_bias: Interval | None = None  # ||E g - exact|| / ||exact||, on a tabular MDP
     bias_z: float | None = None  # max_j |E g_j - exact_j| / SE_j
+    relative_variance_draws: Tensor | None = None  # [R] its bootstrap draws, for comparing recipes (``variance_ratio``)
 
 
 def gradient_statistics(estimates: GradientEstimates, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> GradientStatistics:
     """The statistics above, each with a ``level`` bootstrap interval from ``resamples`` resamplings of
-    the batches (seeded: the same estimates give the same intervals)."""
+    the batches (seeded: the same estimates give the same intervals). A resample is a vector of counts
+    c_b, and every statistic is a quadratic form in c over the batches' Gram matrix g_b . g_b', so the
+    bootstrap costs [R, K] x [K, K] products, not R copies of the [K, P] estimates."""
     g, steps = estimates.gradients, estimates.batch_steps.double()
     count = len(g)
     if count < 2:
         raise ValueError("statistics over batches need at least 2 batches")
     generator = torch.Generator().manual_seed(seed)
     draws = torch.randint(0, count, (resamples, count), generator=generator)
+    counts = torch.zeros(resamples, count, dtype=torch.float64).scatter_add_(1, draws, torch.ones(resamples, count, dtype=torch.float64))
+    gram = g @ g.T
+    along_exact = g @ estimates.exact if estimates.exact is not None else None
 
-    def statistics(index: Tensor | None) -> dict[str, Tensor]:
-        sample, weights = (g, steps) if index is None else (g[index], steps[index])
-        mean = (sample * weights[..., None]).sum(-2) / weights.sum(-1, keepdim=True)
-        variance = sample.var(-2).sum(-1)
-        relative = variance / mean.pow(2).sum(-1) * weights.mean(-1) / 1000
-        found = {"mean_norm": mean.norm(dim=-1), "total_variance": variance, "relative_variance": relative}
-        if estimates.exact is not None:
-            found["relative_bias"] = (mean - estimates.exact).norm(dim=-1) / estimates.exact.norm()
+    def statistics(c: Tensor) -> dict[str, Tensor]:
+        """For count vectors c [R, K]: the steps-weighted mean's norm, tr Cov, relative variance, bias."""
+        w = c * steps
+        total = w.sum(-1)
+        mean_squared = ((w @ gram) * w).sum(-1) / total**2  # ||sum_b w_b g_b / sum_b w_b||^2
+        n = c.sum(-1)
+        plain_squared = ((c @ gram) * c).sum(-1) / n**2
+        variance = ((c * gram.diagonal()).sum(-1) - n * plain_squared) / (n - 1)  # sum_i ||g_i - g_bar||^2 / (n - 1)
+        found = {
+            "mean_norm": mean_squared.clamp_min(0).sqrt(),
+            "total_variance": variance,
+            "relative_variance": variance / mean_squared * (total / n) / 1000,
+        }
+        if along_exact is not None:
+            exact = estimates.exact
+            distance = mean_squared - 2 * (w @ along_exact) / total + exact @ exact
+            found["relative_bias"] = distance.clamp_min(0).sqrt() / exact.norm()
         return found
 
-    point, resampled = statistics(None), statistics(draws)
+    point, resampled = statistics(torch.ones(1, count, dtype=torch.float64)), statistics(counts)
     tail = (1 - level) / 2
 
     def interval(name: str) -> Interval:
-        low, high = torch.quantile(resampled[name], torch.tensor([tail, 1 - tail], dtype=resampled[name].dtype)).tolist()
-        return Interval(float(point[name]), low, high)
+        low, high = torch.quantile(resampled[name], torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+        return Interval(float(point[name][0]), low, high)
 
-    bias = interval("relative_bias") if estimates.exact is not None else None
+    bias = interval("relative_bias") if along_exact is not None else None
     return GradientStatistics(
-        count, float(steps.mean()), interval("mean_norm"), interval("total_variance"), interval("relative_variance"), bias, _bias_z(estimates)
+        count, float(steps.mean()), interval("mean_norm"), interval("total_variance"), interval("relative_variance"), bias, _bias_z(estimates),
+        resampled["relative_variance"],
     )
+
+
+def variance_ratio(a: GradientStatistics, b: GradientStatistics, level: float = 0.95) -> Interval:
+    """a's relative variance over b's, with the interval of the ratio of their (independent) bootstrap
+    draws: an interval above 1 says a's estimator is noisier than b's, significantly at ``level``."""
+    draws = a.relative_variance_draws / b.relative_variance_draws
+    tail = (1 - level) / 2
+    low, high = torch.quantile(draws, torch.tensor([tail, 1 - tail], dtype=draws.dtype)).tolist()
+    return Interval(a.relative_variance.value / b.relative_variance.value, low, high)
 
 
 def _bias_z(estimates: GradientEstimates) -> float | None:
