@@ -5,6 +5,7 @@ trainer's data path (pgkit.runtime.gradient_estimates)."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -110,3 +111,10 @@ def test_an_episode_that_never_ends_is_reported_not_waited_for(registry, monkeyp
     envs = make_vector_env(EnvSettings(id="pgkit/RandomMDP-v0", kwargs={"end_probability": 0.0}))
     with pytest.raises(Exception, match="ran 50 steps without ending"):
         RolloutCollector(envs, agent, num_steps=8, seed=0, whole_episodes=True).collect()
+
+
+def test_whole_episode_runs_resume_exactly(registry, tmp_path):
+    from pgkit.testing import check_resume
+
+    check_resume(Path(__file__).parent.parent / "recipes" / "cartpole-reward-to-go.yaml", registry,
+                 overrides=["trainer.total_steps=6000", "trainer.steps_per_env=64", "logger=[]"], workdir=tmp_path)
