@@ -42,7 +42,7 @@ def test_estimates_come_from_one_fixed_policy_and_repeat_with_the_seed(registry)
     first = gradient_estimates(recipe, batches=3, critic_batches=2, registry=registry)
     again = gradient_estimates(recipe, batches=3, critic_batches=2, registry=registry)
     count = sum(p.numel() for p in fresh.policy.parameters())
-    assert first.gradients.shape == (3, count) and first.batch_steps.tolist() == [32, 32, 32]
+    assert first.gradients.shape == (3, count) and first.batch_steps.tolist() == first.env_steps.tolist() == [32, 32, 32]
     assert torch.equal(first.gradients, again.gradients)
     assert first.exact is None  # CartPole has no closed form
     assert not torch.equal(first.gradients[0], first.gradients[1])  # each batch is its own estimate
@@ -103,7 +103,7 @@ def test_statistics_on_known_estimates():
     from pgkit.runtime.gradients import GradientEstimates
 
     gradients = torch.tensor([[1.0, 0.0], [3.0, 0.0], [1.0, 2.0], [3.0, 2.0]], dtype=torch.float64)
-    estimates = GradientEstimates(gradients, torch.tensor([10, 10, 10, 10]), exact=torch.tensor([2.0, 1.0], dtype=torch.float64))
+    estimates = GradientEstimates(gradients, torch.tensor([10, 10, 10, 10]), torch.tensor([10, 10, 10, 10]), exact=torch.tensor([2.0, 1.0], dtype=torch.float64))
     s = gradient_statistics(estimates, resamples=50)
     assert s.mean_norm.value == pytest.approx(5**0.5)
     assert s.total_variance.value == pytest.approx(4 / 3 + 4 / 3)  # sample variances of the two components

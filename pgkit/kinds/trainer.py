@@ -80,11 +80,11 @@ class Trainer(Component):
         """Collect and learn once; returns this iteration's metrics (losses, learning rate, ...).
         The loop calls it until ``ctx.step`` reaches ``total_steps``."""
 
-    def policy_gradient(self, ctx: TrainingContext, critic_epochs: int = 0) -> torch.Tensor:
+    def policy_gradient(self, ctx: TrainingContext, critic_epochs: int = 0) -> tuple[torch.Tensor, int]:
         """One batch collected and prepared exactly as ``iterate`` prepares it (baselines and normalizers
-        update as in training), and the gradient of the policy objective with respect to the policy's
-        parameters (ascent direction, flattened: [P]), without a step: the policy and critic stay as they
-        are. With ``critic_epochs`` the critic's own regression then passes that many times over the batch,
+        update as in training); returns the gradient of the policy objective with respect to the policy's
+        parameters (ascent direction, flattened: [P]) and the number of transitions the objective averaged
+        it over, without a step: the policy and critic stay as they are. With ``critic_epochs`` the critic's own regression then passes that many times over the batch,
         to fit V(s) to the fixed policy. ``pgkit.runtime.gradient_estimates`` and ``pgkit variance`` call it. Default:
         trainers without a policy gradient (evolution strategies) raise NotImplementedError."""
         raise NotImplementedError(f"{self.describe()} has no policy-gradient estimate (it learns without one)")

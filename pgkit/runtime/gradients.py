@@ -36,7 +36,8 @@ class GradientEstimates:
     """Per-batch estimates of one recipe's policy gradient at one fixed policy."""
 
     gradients: Tensor  # [K, P] float64: each batch's gradient of the policy objective (ascent direction)
-    batch_steps: Tensor  # [K]: transitions in each batch
+    batch_steps: Tensor  # [K]: transitions in each batch (what its gradient averages over)
+    env_steps: Tensor  # [K]: environment steps each batch cost (more than batch_steps where steps were dropped)
     exact: Tensor | None  # [P]: grad J / E[episode length] in closed form, where the env is a tabular MDP
 
     @property
@@ -77,17 +78,19 @@ def gradient_estimates(
         with flushed_denormals():
             trainer.setup(ctx)
             for _ in range(critic_batches):
-                trainer.policy_gradient(ctx, critic_epochs)
-            gradients, steps = [], []
+                trainer.policy_gradient(ctx, critic_epochs)  # fits the critic; this batch's gradient is not kept
+            gradients, transitions, costs = [], [], []
             for _ in range(batches):
                 before = ctx.step
-                gradients.append(trainer.policy_gradient(ctx).double())
-                steps.append(ctx.step - before)
+                gradient, size = trainer.policy_gradient(ctx)
+                gradients.append(gradient.double())
+                transitions.append(size)
+                costs.append(ctx.step - before)
     except NotImplementedError as exc:
         raise PgkitError(f"{recipe.source}: {exc}") from None
     finally:
         ctx.close()
-    return GradientEstimates(torch.stack(gradients), torch.tensor(steps), _exact(agent, recipe))
+    return GradientEstimates(torch.stack(gradients), torch.tensor(transitions), torch.tensor(costs), _exact(agent, recipe))
 
 
 def _exact(agent: Agent, recipe: Recipe) -> Tensor | None:

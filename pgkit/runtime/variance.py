@@ -2,9 +2,10 @@
 intervals over batches:
 
 - total variance: tr Cov[g_b], the expected squared distance of one batch's estimate from the mean;
-- relative variance: tr Cov[g_b] / ||E g||^2 (one over the signal-to-noise ratio), scaled to batches of
-  1,000 steps (times mean L_b / 1000) so that recipes with different batch sizes compare; normalizing
-  advantages does not change it, so it compares any two recipes;
+- relative variance: tr Cov[g_b] / ||E g||^2 (one over the signal-to-noise ratio), scaled to batches
+  costing 1,000 environment steps (times the mean env steps per batch / 1000, dropped steps included) so
+  that recipes with different batch sizes compare; normalizing advantages does not change it, so it
+  compares any two recipes;
 - cosine between two estimators' means (do they point the same way?);
 - on a tabular MDP, bias against the exact gradient: ||E g - grad J|| / ||grad J|| and the largest
   z-score of a component (delta-method standard errors of the steps-weighted mean).
@@ -36,10 +37,10 @@ class Interval:
 @dataclass(frozen=True)
 class GradientStatistics:
     batches: int
-    steps_per_batch: float
+    steps_per_batch: float  # environment steps per batch (what a batch costs)
     mean_norm: Interval  # ||E g||
     total_variance: Interval  # tr Cov[g_b]
-    relative_variance: Interval  # tr Cov[g_b] / ||E g||^2 * mean L_b / 1000
+    relative_variance: Interval  # tr Cov[g_b] / ||E g||^2 * mean env steps per batch / 1000
     relative_bias: Interval | None = None  # ||E g - exact|| / ||exact||, on a tabular MDP
     bias_z: float | None = None  # max_j |E g_j - exact_j| / SE_j
     relative_variance_draws: Tensor | None = None  # [R] its bootstrap draws, for comparing recipes (``variance_ratio``)
@@ -50,7 +51,7 @@ def gradient_statistics(estimates: GradientEstimates, resamples: int = 1000, lev
     the batches (seeded: the same estimates give the same intervals). A resample is a vector of counts
     c_b, and every statistic is a quadratic form in c over the batches' Gram matrix g_b . g_b', so the
     bootstrap costs [R, K] x [K, K] products, not R copies of the [K, P] estimates."""
-    g, steps = estimates.gradients, estimates.batch_steps.double()
+    g, steps, costs = estimates.gradients, estimates.batch_steps.double(), estimates.env_steps.double()
     count = len(g)
     if count < 2:
         raise ValueError("statistics over batches need at least 2 batches")
@@ -62,6 +63,7 @@ def gradient_statistics(estimates: GradientEstimates, resamples: int = 1000, lev
 
     def statistics(c: Tensor) -> dict[str, Tensor]:
         """For count vectors c [R, K]: the steps-weighted mean's norm, tr Cov, relative variance, bias."""
+        cost = (c * costs).sum(-1) / c.sum(-1)  # mean env steps per batch
         w = c * steps
         total = w.sum(-1)
         mean_squared = ((w @ gram) * w).sum(-1) / total**2  # ||sum_b w_b g_b / sum_b w_b||^2
@@ -71,7 +73,7 @@ def gradient_statistics(estimates: GradientEstimates, resamples: int = 1000, lev
         found = {
             "mean_norm": mean_squared.clamp_min(0).sqrt(),
             "total_variance": variance,
-            "relative_variance": variance / mean_squared * (total / n) / 1000,
+            "relative_variance": variance / mean_squared * cost / 1000,
         }
         if along_exact is not None:
             exact = estimates.exact
@@ -88,7 +90,7 @@ def gradient_statistics(estimates: GradientEstimates, resamples: int = 1000, lev
 
     bias = interval("relative_bias") if along_exact is not None else None
     return GradientStatistics(
-        count, float(steps.mean()), interval("mean_norm"), interval("total_variance"), interval("relative_variance"), bias, _bias_z(estimates),
+        count, float(costs.mean()), interval("mean_norm"), interval("total_variance"), interval("relative_variance"), bias, _bias_z(estimates),
         resampled["relative_variance"],
     )
 

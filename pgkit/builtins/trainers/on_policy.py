@@ -79,7 +79,7 @@ class OnPolicy(Trainer):
             metrics["dropped_steps"] = float(self.collector.dropped_steps)
         return {**metrics, "learning_rate": lr}
 
-    def policy_gradient(self, ctx: TrainingContext, critic_epochs: int = 0) -> Tensor:
+    def policy_gradient(self, ctx: TrainingContext, critic_epochs: int = 0) -> tuple[Tensor, int]:
         policy = ctx.agent.policy
         batch, context = self._next_batch(ctx)
         flat = batch.flatten()
@@ -91,7 +91,7 @@ class OnPolicy(Trainer):
                 in_policy = set(policy.parameters())
                 self._critic_step = GradientStep(ctx.agent.components["optimizer"], [p for p in ctx.agent.critic.parameters() if p not in in_policy])
             self._fit_critic(ctx, flat, self._critic_step, critic_epochs)
-        return gradient
+        return gradient, flat.rewards.shape[0]
 
     def _next_batch(self, ctx: TrainingContext) -> tuple[Batch, LossContext]:
         """A fresh batch with values, baseline and advantages filled in (the baseline then updated), and the
