@@ -83,12 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", type=Path, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
     plot.set_defaults(command=_plot)
 
-    variance = commands.add_parser("variance", help="compare recipes' policy-gradient estimates (variance, signal/noise, bias) from one policy")
+    variance = commands.add_parser("variance", help="compare recipes' policy-gradient estimates (variance, relative variance, bias) from one policy")
     variance.add_argument("recipes", type=Path, nargs="+", metavar="RECIPE")
     variance.add_argument("--batches", type=int, default=150, help="batches (gradient estimates) per recipe (default 150)")
     variance.add_argument("--critic-batches", type=int, default=40, help="batches on which a recipe's critic is first fitted to the policy, 10 passes each (default 40)")
     variance.add_argument("--checkpoint", type=Path, metavar="RUN", help="start from this run's policy (default: the first recipe's seeded fresh policy)")
-    variance.add_argument("--plot", type=Path, metavar="FILE", help="also draw the variances and signal/noise ratios into this image")
+    variance.add_argument("--plot", type=Path, metavar="FILE", help="also draw the total and relative variances, with their intervals, into this image")
     variance.set_defaults(command=_variance)
 
     schema = commands.add_parser("schema", help="write a JSON schema of recipe files (for editors)")

@@ -30,7 +30,8 @@ def compare_recipes(
 
 
 def table(names: list[str], estimates: list[GradientEstimates], statistics: list[GradientStatistics]) -> str:
-    """One row per recipe, then the cosines between their mean gradients."""
+    """One row per recipe, the cosines between their mean gradients, and each recipe's relative variance
+    over the next's."""
     tabular = all(s.relative_bias is not None for s in statistics)
     header = ["recipe", "steps/batch", "|E g|", "total variance [95%]", "relative variance per 1k steps [95%]"] + (["relative bias [95%]", "max |z|"] if tabular else [])
     rows = []

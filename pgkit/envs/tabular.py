@@ -1,6 +1,6 @@
 """Small tabular MDPs, as data and as a gymnasium environment (``pgkit/RandomMDP-v0``), whose policy
-gradient is known exactly (``pgkit.testing.exact_gradient``): to measure estimators' bias with the real
-training data path."""
+gradient is known in closed form (``TabularMDP.policy_gradient``): to measure estimators' bias through
+the real training data path (``pgkit.runtime.gradient_estimates``)."""
 
 from __future__ import annotations
 
