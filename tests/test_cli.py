@@ -114,3 +114,14 @@ def test_unknown_option_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "recipe.yaml", "--epochs", "3"])
     assert info.value.code == 2 and "unrecognized arguments: --epochs 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--help"]])
+def test_help_and_version_are_fast_they_do_not_import_torch(argv):
+    code = f"import sys\nfrom pgkit.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\nprint('torch loaded:', 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip().endswith("torch loaded: False"), result.stdout + result.stderr
+    if argv == ["--version"]:
+        from pgkit import __version__
+
+        assert f"pgkit {__version__}" in result.stdout

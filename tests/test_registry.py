@@ -122,3 +122,14 @@ def test_plugin_that_fails_to_import_is_a_warning(monkeypatch):
         infos = load_plugins(pm, entry_points=True)
     registry = Registry.from_plugin_manager(pm, infos)
     assert registry.lookup("advantage", "reward_to_go").cls is RewardToGo
+
+
+def test_summaries_are_whole_sentences(registry):
+    """`pgkit components` shows each component's first sentence, never a line cut mid-sentence."""
+    from pgkit.kinds import KINDS
+
+    for kind in KINDS:
+        for registration in registry.of_kind(kind):
+            summary = registration.cls.summary()
+            assert summary.endswith((".", "!", "?")), f"{kind} '{registration.name}': {summary!r}"
+            assert "\n" not in summary and "  " not in summary

@@ -50,7 +50,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _parser() -> argparse.ArgumentParser:
+    from pgkit import __version__
+
     parser = argparse.ArgumentParser(prog="pgkit", description="Policy-gradient agents assembled from recipes.")
+    parser.add_argument("--version", action="version", version=f"pgkit {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an agent from a recipe, or resume a run")

@@ -3,6 +3,7 @@ capabilities it provides and requires, and its state."""
 
 from __future__ import annotations
 
+import re
 from abc import ABC
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,7 +33,7 @@ class PluginInfo:
 class Component(ABC):
     """A registered part. Subclasses set ``name`` and usually a nested ``Spec``.
 
-    - The docstring's first line is the one-line summary shown by ``pgkit components``.
+    - The docstring's first sentence is the summary shown by ``pgkit components``.
     - ``provides`` and ``requires`` are sets of Capability; override them with properties when they
       depend on the spec. ``incompatibility`` covers what capabilities cannot say; ``caution`` warns of
       a combination that runs but computes something else.
@@ -75,8 +76,10 @@ class Component(ABC):
 
     @classmethod
     def summary(cls) -> str:
-        doc = (cls.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        """The docstring's first sentence, whole (it may wrap over lines): what ``pgkit components`` shows."""
+        paragraph = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        sentence = re.match(r"(.+?(?<!\bal)(?<!e\.g)(?<!i\.e)[.!?])\s", paragraph)  # "et al." and "e.g." do not end it
+        return sentence[1] if sentence else paragraph
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.spec.model_dump().items())
