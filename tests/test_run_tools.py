@@ -65,10 +65,12 @@ def test_eval_records_videos(trained_runs, tmp_path, capsys):
     assert all(v.stat().st_size > 1000 for v in videos)
 
 
-def test_train_several_seeds(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "train", RECIPES / "cartpole-reward-to-go.yaml", *SMALL, "--seeds", "0,1", "--run-dir", tmp_path)
+def test_train_several_seeds(tmp_path, capfd):
+    """capfd: the workers are other processes, writing their progress lines to the inherited stderr."""
+    code, out, err = run_cli(capfd, "train", RECIPES / "cartpole-reward-to-go.yaml", *SMALL, "--seeds", "0,1", "--run-dir", tmp_path)
     assert code == 0, err
     assert "seed 0: eval mean return" in out and "seed 1: eval mean return" in out and "across 2 seeds: eval mean" in out
+    assert "seed 0: 100% (" in err and "seed 1: 100% (" in err  # progress while the seeds train
     assert (tmp_path / "seed-0" / "checkpoint.pt").is_file() and (tmp_path / "seed-1" / "checkpoint.pt").is_file()
 
 

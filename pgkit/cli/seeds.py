@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
-from pgkit.runtime.evaluation import evaluate
+from pgkit.kinds.logger import Logger
 from pgkit.recipe import load_recipe
+from pgkit.runtime.evaluation import evaluate
 from pgkit.runtime.training import train
 
 EVAL_EPISODES = 10
+PROGRESS_LINES = 10  # per seed: one line each tenth of the budget
+
+
+class SeedProgress(Logger):
+    """One line per tenth of the budget on stderr, e.g. ``seed 2: 30% (90,000 steps), return 187.2``:
+    what a multi-seed sweep shows while its workers train."""
+
+    name = "seed_progress"
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+        self.total, self.next_line = 1, 0
+
+    def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
+        self.total = total_steps
+        self.next_line = (start_step * PROGRESS_LINES // total_steps + 1) * total_steps / PROGRESS_LINES
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        if step < self.next_line:
+            return
+        self.next_line = (step * PROGRESS_LINES // self.total + 1) * self.total / PROGRESS_LINES
+        ret = metrics.get("return_mean", math.nan)
+        print(f"seed {self.seed}: {min(step / self.total, 1):.0%} ({step:,} steps), return {ret:.1f}", file=sys.stderr, flush=True)
 
 
 def train_one_seed(recipe_path: str, overrides: list[str], seed: int, run_dir: str) -> tuple[float, float]:
-    """Train ``recipe_path`` with ``seed`` into ``run_dir`` (no progress bar), then evaluate the mode of the
-    policy; returns (mean, std) of the eval returns."""
+    """Train ``recipe_path`` with ``seed`` into ``run_dir`` (progress lines instead of a progress bar),
+    then evaluate the mode of the policy; returns (mean, std) of the eval returns."""
     recipe = load_recipe(recipe_path, [*overrides, f"seed={seed}"])
     loggers = tuple(choice for choice in recipe.slots.get("logger") or () if choice.registration.name != "console")
     recipe = type(recipe)(recipe.source, recipe.settings, {**recipe.slots, "logger": loggers})
-    agent, _ = train(recipe, Path(run_dir))
+    agent, _ = train(recipe, Path(run_dir), loggers=[SeedProgress(seed)])
     result = evaluate(agent, recipe.settings.env, EVAL_EPISODES, seed=10_000 + seed)
     return result.mean, result.std
