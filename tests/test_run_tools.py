@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pgkit.cli import main
@@ -49,7 +50,26 @@ def test_plot_groups_runs_by_recipe(trained_runs, tmp_path, capsys):
     code, stdout, err = run_cli(capsys, "plot", *trained_runs, "--out", out)
     assert code == 0, err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    assert "cartpole-reward-to-go (2 runs)" in stdout
+    assert "cartpole-reward-to-go on CartPole-v1 (2 runs)" in stdout
+
+
+def test_plot_groups_by_env_too_and_draws_each_run_to_its_end(tmp_path, capsys):
+    """Runs of one recipe on two envs are two groups; a longer run keeps its own end."""
+    from pgkit.cli.plotting import mean_with_band
+
+    runs = []
+    for seed, overrides in enumerate([["trainer.total_steps=256"], ["trainer.total_steps=512"], ["env.id=Acrobot-v1", "trainer.total_steps=1280"]]):
+        run = tmp_path / f"r{seed}"
+        assert main(["train", str(RECIPES / "cartpole-reward-to-go.yaml"), "trainer.steps_per_env=32", "env.num_envs=2", f"seed={seed}", "logger=[csv]",
+                     "trainer.complete_episodes=false", *overrides, "--run-dir", str(run)]) == 0
+        runs.append(run)
+    capsys.readouterr()
+    code, stdout, err = run_cli(capsys, "plot", *runs, "--out", tmp_path / "curves.png")
+    assert code == 0, err
+    assert "cartpole-reward-to-go on CartPole-v1 (2 runs)" in stdout and "cartpole-reward-to-go on Acrobot-v1 (1 run)" in stdout
+    steps = np.array([0.0, 10.0])
+    grid, mean, low, high = mean_with_band([(steps, np.array([0.0, 10.0])), (steps, np.array([2.0, 12.0])), (np.array([0.0, 20.0]), np.array([4.0, 24.0]))])
+    assert grid[-1] == 10.0 and mean[0] == pytest.approx(2.0) and low[0] >= 0.0 and high[0] <= 4.0 and low[0] < 2.0 < high[0]
 
 
 def test_plot_of_a_folder_that_is_not_a_run(tmp_path, capsys):

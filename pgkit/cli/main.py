@@ -81,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     components.add_argument("kind", nargs="?", help="only this kind, e.g. advantage")
     components.set_defaults(command=_components)
 
-    plot = commands.add_parser("plot", help="plot learning curves of runs (mean and spread per recipe)")
-    plot.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    plot = commands.add_parser("plot", help="plot learning curves of runs: per recipe and env, each run and their mean with a 95%% bootstrap band")
+    plot.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")  # grouped by recipe name and env id
     plot.add_argument("--out", type=Path, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
     plot.set_defaults(command=_plot)
 

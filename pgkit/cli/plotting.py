@@ -1,4 +1,10 @@
-"""Learning curves of runs: return against environment steps, mean and spread over runs of one recipe."""
+"""Learning curves of runs: return against environment steps, grouped by recipe name and env id.
+
+Each group is drawn as its runs (thin lines, each to its own end) and, where two or more runs have
+data, their mean with a 95% bootstrap confidence band over runs (resampling whole runs). The legend
+says how many runs a group has and, when the shortest run is more than 5% shorter than the longest,
+where the mean stops: no curve is cut without saying so.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +19,36 @@ import yaml
 from pgkit.errors import PgkitError
 from pgkit.runtime.run import METRICS_FILE, RECIPE_FILE
 
+RESAMPLES = 1000
 
-def read_curve(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray]:
-    """(recipe name, steps, return_mean) of one run folder."""
+
+def read_curve(run_dir: Path) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
+    """((recipe name, env id), steps, return_mean) of one run folder."""
     metrics, recipe = run_dir / METRICS_FILE, run_dir / RECIPE_FILE
     if not metrics.is_file() or not recipe.is_file():
         raise PgkitError(f"{run_dir} is not a run folder with {METRICS_FILE} and {RECIPE_FILE} (was the csv logger on?)")
-    name = yaml.safe_load(recipe.read_text()).get("name") or run_dir.name
+    document = yaml.safe_load(recipe.read_text()) or {}
+    name = document.get("name") or run_dir.name
+    env_id = (document.get("env") or {}).get("id", "?")
     rows = [r for r in csv.DictReader(open(metrics, newline="")) if r.get("return_mean") and not math.isnan(float(r["return_mean"]))]
     if not rows:
         raise PgkitError(f"{run_dir} has no finished episodes to plot yet")
-    return name, np.array([float(r["step"]) for r in rows]), np.array([float(r["return_mean"]) for r in rows])
+    return (name, env_id), np.array([float(r["step"]) for r in rows]), np.array([float(r["return_mean"]) for r in rows])
+
+
+def mean_with_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(grid, mean, low, high) over the steps every run covers: the mean of the runs' curves (linearly
+    interpolated) and its 95% bootstrap interval from resampling the runs."""
+    grid = np.linspace(max(steps[0] for steps, _ in curves), min(steps[-1] for steps, _ in curves), points)
+    values = np.stack([np.interp(grid, steps, returns) for steps, returns in curves])  # [runs, points]
+    draws = np.random.default_rng(seed).integers(0, len(curves), size=(RESAMPLES, len(curves)))
+    means = values[draws].mean(axis=1)  # [resamples, points]
+    low, high = np.percentile(means, [2.5, 97.5], axis=0)
+    return grid, values.mean(axis=0), low, high
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> dict[str, int]:
-    """Plot every run's curve, grouped by recipe name: the mean over a group's runs (interpolated on a
-    common step grid) and the band between their minimum and maximum. Returns runs per group."""
+    """Plot the runs grouped by (recipe name, env id); returns runs per group, labelled ``name on env``."""
     try:
         import matplotlib
 
@@ -36,23 +56,30 @@ def plot_runs(run_dirs: list[Path], out: Path) -> dict[str, int]:
         import matplotlib.pyplot as plt
     except ImportError:
         raise PgkitError("pgkit plot needs matplotlib: pip install 'pgkit[plot]'") from None
-    groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for run_dir in run_dirs:
-        name, steps, returns = read_curve(run_dir)
-        groups[name].append((steps, returns))
+        key, steps, returns = read_curve(run_dir)
+        groups[key].append((steps, returns))
     figure, axes = plt.subplots(figsize=(8, 5))
-    for name, curves in sorted(groups.items()):
-        grid = np.linspace(max(c[0][0] for c in curves), min(c[0][-1] for c in curves), 200)
-        values = np.stack([np.interp(grid, steps, returns) for steps, returns in curves])
-        line = axes.plot(grid, values.mean(axis=0), label=f"{name} ({len(curves)} run{'s' if len(curves) > 1 else ''})")[0]
+    for (name, env_id), curves in sorted(groups.items()):
+        color = axes._get_lines.get_next_color()
+        label = f"{name} on {env_id}"
+        for steps, returns in curves:
+            axes.plot(steps, returns, color=color, alpha=0.35 if len(curves) > 1 else 1.0, linewidth=0.8 if len(curves) > 1 else 1.5,
+                      label=label if len(curves) == 1 else None)
         if len(curves) > 1:
-            axes.fill_between(grid, values.min(axis=0), values.max(axis=0), alpha=0.25, color=line.get_color())
+            grid, mean, low, high = mean_with_band(curves)
+            shortest = min(steps[-1] for steps, _ in curves)
+            longest = max(steps[-1] for steps, _ in curves)
+            until = "" if shortest >= 0.95 * longest else f", mean to {shortest:,.0f} steps, where all runs have data"
+            axes.plot(grid, mean, color=color, linewidth=2, label=f"{label}: mean of {len(curves)} runs, 95% bootstrap band{until}")
+            axes.fill_between(grid, low, high, color=color, alpha=0.25)
     axes.set_xlabel("environment steps")
     axes.set_ylabel("mean return of the last episodes")
     axes.grid(alpha=0.3)
-    axes.legend()
+    axes.legend(fontsize=8)
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
     plt.close(figure)
-    return {name: len(curves) for name, curves in groups.items()}
+    return {f"{name} on {env_id}": len(curves) for (name, env_id), curves in groups.items()}
