@@ -5,7 +5,8 @@ What plugins may import is exported from documented modules (docs/api.md): ``pgk
 ``pgkit.envs``, ``pgkit.nn``, ``pgkit.runtime``, ``pgkit.errors`` and ``pgkit.testing``. Everything
 else is private and may change.
 
-The names below are imported on first use, so that ``pgkit --help`` and ``--version`` do not load torch.
+The Python API is ``pgkit.train``, ``pgkit.load`` and ``pgkit.export`` (docs/python-api.md). The names below are imported
+on first use, so that ``pgkit --help`` and ``--version`` do not load torch.
 """
 
 from importlib import import_module
@@ -23,9 +24,12 @@ _HOMES = {
     "Component": "pgkit.kinds.component",
     "Spec": "pgkit.kinds.component",
     "hookimpl": "pgkit.plugins.hookspecs",
+    "export": "pgkit.api",
+    "load": "pgkit.api",
+    "train": "pgkit.api",
 }
 
-__all__ = ["Batch", "Capability", "Component", "Spec", "hookimpl", "__version__"]
+__all__ = ["Batch", "Capability", "Component", "Spec", "hookimpl", "export", "load", "train", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

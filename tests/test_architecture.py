@@ -24,7 +24,7 @@ LAYERS = [
     {"pgkit.recipe"},
     {"pgkit.runtime"},
     {"pgkit.builtins"},
-    {"pgkit.testing", "pgkit.cli"},
+    {"pgkit.testing", "pgkit.cli", "pgkit.api"},  # pgkit.api: pgkit.train and pgkit.load, which the façade loads on first use
 ]
 PUBLIC = {
     "pgkit",

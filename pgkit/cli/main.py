@@ -1,4 +1,4 @@
-"""The ``pgkit`` command: train, eval, check, components, variance, plot, schema, plugins.
+"""The ``pgkit`` command: train, eval, export, check, components, variance, plot, schema, plugins.
 
 A user's mistake (a bad recipe, a missing file) prints a short message and exits with code 2."""
 
@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     variance.add_argument("--plot", type=Path, metavar="FILE", help="also draw the total and relative variances, with their intervals, into this image")
     variance.set_defaults(command=_variance)
 
+    export = commands.add_parser("export", help="export a trained policy (its mode, normalization included) as ONNX or TorchScript")
+    export.add_argument("path", type=Path, help="run folder or checkpoint file (best.pt too)")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="onnx (default; needs the export extra) or torchscript")
+    export.add_argument("--out", type=Path, help="file to write (default: policy.onnx or policy.pt beside the checkpoint)")
+    export.set_defaults(command=_export)
+
     schema = commands.add_parser("schema", help="write a JSON schema of recipe files (for editors)")
     schema.add_argument("--out", type=Path, help="file to write (default: standard output)")
     schema.set_defaults(command=_schema)
@@ -174,6 +180,21 @@ def _variance(args: argparse.Namespace) -> int:
     if args.plot is not None:
         plot(names, statistics, args.plot)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pgkit.runtime.evaluation import load_agent
+    from pgkit.runtime.export import export_policy
+
+    agent, _ = load_agent(args.path)
+    folder = args.path if args.path.is_dir() else args.path.parent
+    out = args.out or folder / ("policy.onnx" if args.format == "onnx" else "policy.pt")
+    if out.is_dir():
+        raise PgkitError(f"--out {out} is a folder; give a file name")
+    export_policy(agent, out, args.format)
+    loader = "onnxruntime.InferenceSession(path).run(None, {'obs': obs})[0]" if args.format == "onnx" else "torch.jit.load(path)(obs)"
+    print(f"{out}: raw observations [batch, ...] -> actions (the policy's mode); load with {loader}")
     return 0
 
 

@@ -13,6 +13,7 @@ from pgkit.kinds.capabilities import Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component, PluginInfo, Spec
 from pgkit.kinds.critic import Critic
+from pgkit.kinds.callback import Callback, CallbackRun, Report
 from pgkit.kinds.logger import Logger
 from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
@@ -42,6 +43,7 @@ KINDS: dict[str, Kind] = {
         Kind("optimizer", "register_optimizers", Optimizer),
         Kind("trainer", "register_trainers", Trainer),
         Kind("logger", "register_loggers", Logger),
+        Kind("callback", "register_callbacks", Callback),
     ]
 }
 
@@ -60,6 +62,9 @@ __all__ = [
     "HeadModule",
     "Kind",
     "Logger",
+    "Callback",
+    "CallbackRun",
+    "Report",
     "LossContext",
     "Network",
     "Objective",

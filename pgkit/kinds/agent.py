@@ -94,6 +94,15 @@ class Agent:
         tensor = torch.as_tensor(self.prepare(obs), dtype=self.obs_dtype, device=self.device)
         return self.policy.act(tensor, deterministic).cpu().numpy()
 
+    def predict(self, obs: Any, state: Any = None, deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        """``(actions, state)`` for one raw observation or a batch of them, as Stable-Baselines3's predict:
+        the policy's mode when ``deterministic`` (else a sample), observation normalization applied.
+        ``state`` is the recurrent state, passed through (None: these policies have none)."""
+        batch = np.asarray(obs)
+        single = batch.shape == tuple(self.observation_space.shape or ())
+        actions = self.act(batch[None] if single else batch, deterministic)
+        return (actions[0] if single else actions), state
+
     def modules(self) -> dict[str, nn.Module]:
         optional = {"critic": self.critic, "objective": self.objective_module}
         return {"policy": self.policy, **{name: module for name, module in optional.items() if module is not None}}

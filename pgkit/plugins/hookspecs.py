@@ -65,3 +65,8 @@ def register_trainers(register: Register) -> None:
 @hookspec
 def register_loggers(register: Register) -> None:
     """Register metric sinks, subclasses of pgkit.kinds.Logger."""
+
+
+@hookspec
+def register_callbacks(register: Register) -> None:
+    """Register code run after every training iteration (evaluation, early stopping, trackers), subclasses of pgkit.kinds.Callback."""

@@ -15,7 +15,8 @@ from pgkit.recipe.settings import RunSettings
 from pgkit.plugins.registry import Registry
 
 SETTINGS_KEYS = tuple(RunSettings.model_fields)
-LIST_SLOTS = frozenset({"logger"})
+LIST_SLOTS = frozenset({"logger", "callback"})
+LOOP_SLOTS = frozenset({"logger", "callback"})  # the training loop's, so every trainer accepts them
 SLOT_DEFAULTS: dict[str, Any] = {
     "network": "mlp",
     "baseline": "none",
@@ -42,7 +43,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
     trainer = _slot_value("trainer", document.get("trainer") or SLOT_DEFAULTS["trainer"], registry, problems)
     if isinstance(trainer, Choice):
         trainer_cls = trainer.registration.cls
-        used = trainer_cls.required_slots | trainer_cls.optional_slots
+        used = trainer_cls.required_slots | trainer_cls.optional_slots | LOOP_SLOTS
         required = trainer_cls.required_slots
     else:
         used = required = frozenset()

@@ -33,6 +33,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
+def save_agent(path: Path, agent_state: dict[str, Any], recipe: dict[str, Any], step: int) -> None:
+    """A checkpoint of the agent alone (no training state), which ``pgkit eval`` and ``pgkit.load`` read
+    (e.g. best.pt); it cannot be resumed."""
+    save_checkpoint(path, {"recipe": recipe, "step": step, "agent": agent_state})
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise PgkitError(f"no checkpoint at {path}")

@@ -9,7 +9,6 @@ trainer (``Trainer.policy_gradient``), each giving one estimate of grad J at one
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,13 +22,10 @@ from pgkit.envs.tabular import TabularMDPEnv
 from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 from pgkit.plugins.registry import Registry, default_registry
-from pgkit.recipe import Recipe, resolve
+from pgkit.recipe import Recipe
 from pgkit.runtime.loop import Context, flushed_denormals
 from pgkit.runtime.run import Run
-from pgkit.runtime.training import build_agent
-
-_factory_ids = itertools.count()
-
+from pgkit.runtime.training import build_agent, on_env_factory
 
 @dataclass(frozen=True)
 class GradientEstimates:
@@ -68,7 +64,7 @@ def gradient_estimates(
         raise PgkitError(f"need batches >= 1, critic_batches >= 0 and critic_epochs >= 1; got {batches}, {critic_batches}, {critic_epochs}")
     registry = registry or default_registry()
     if env is not None:
-        recipe = _with_env_factory(recipe, env, registry)
+        recipe = on_env_factory(recipe, env, registry)
     agent = build_agent(recipe, registry)
     if initial is not None:
         _load_initial(agent, initial, recipe)
@@ -125,11 +121,3 @@ def _load_initial(agent: Agent, initial: dict[str, Any], recipe: Recipe) -> None
         agent.obs_normalizer.load_state_dict(initial["obs_normalizer"])
 
 
-def _with_env_factory(recipe: Recipe, factory: Callable[[], gym.Env], registry: Registry) -> Recipe:
-    """``recipe`` on the env ``factory`` makes (called without arguments; the recipe's env.kwargs belonged
-    to its own env), registered with gymnasium under a fresh id."""
-    env_id = f"pgkit-factory/Env{next(_factory_ids)}-v0"
-    gym.register(env_id, entry_point=lambda: factory(), disable_env_checker=True)
-    document = recipe.to_dict()
-    document["env"] = {**document.get("env", {}), "id": env_id, "kwargs": {}}
-    return resolve(document, registry, source=recipe.source)

@@ -1,6 +1,7 @@
 """The training loop under every trainer, built-in or plugin.
 
-    setup -> (restore a checkpoint) -> repeat: iterate, log when due, stop on a signal, checkpoint when due
+    setup -> (restore a checkpoint) -> repeat: iterate, callbacks, log when due, stop on a signal or a
+    callback's request, checkpoint when due
 
 The trainer writes how it collects and how it learns (``setup``, ``iterate``); the loop owns the step
 budget and progress (counted by the envs it makes), log rows with episode statistics, SIGINT and
@@ -26,13 +27,14 @@ from pgkit.data.episodes import EpisodeStatistics
 from pgkit.envs.making import make_vector_env
 from pgkit.errors import ComponentError, PgkitError, TrainingError, TrainingInterrupted
 from pgkit.kinds.agent import Agent
+from pgkit.kinds.callback import Callback, CallbackRun
 from pgkit.kinds.trainer import Trainer
 from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
 from pgkit.runtime.run import CHECKPOINT_FILE, Run
 from pgkit.runtime.signals import StopSignals
 
-NOT_SLOT_STATE = frozenset({"trainer", "logger"})  # the trainer is saved apart; loggers resume by their start step
+NOT_SLOT_STATE = frozenset({"trainer", "logger", "callback"})  # the trainer and callbacks are saved apart; loggers resume by their start step
 
 
 class Context:
@@ -47,6 +49,7 @@ class Context:
         self.counter = StepCounter()
         self.statistics = EpisodeStatistics(log_window)
         self.envs: list[MonitoredVectorEnv] = []
+        self.reported: dict[str, float] = {}  # the latest metric each callback reported (logged in every row)
         self._run = run
 
     @property
@@ -79,6 +82,7 @@ class Context:
         return {
             "step": self.step,
             "episodes": self.statistics.state_dict(),
+            "reported": dict(self.reported),
             "envs": [{"running": envs.running.state_dict(), "pickled": _pickled_envs(envs)} for envs in self.envs],
         }
 
@@ -87,6 +91,7 @@ class Context:
             raise ValueError(f"the checkpoint saved {len(state['envs'])} sets of envs, but the trainer made {len(self.envs)}")
         self.counter.steps = int(state["step"])
         self.statistics.load_state_dict(state["episodes"])
+        self.reported = dict(state.get("reported", {}))
         for envs, saved in zip(self.envs, state["envs"]):
             envs.running.load_state_dict(saved["running"])
             if not _restore_envs(envs, saved["pickled"]):
@@ -137,6 +142,7 @@ def training_state(trainer: Trainer, agent: Agent, ctx: Context, elapsed: float)
         "elapsed": elapsed,
         "agent": agent.state_dict(),
         "components": {slot: c.state_dict() for slot, c in agent.components.items() if slot not in NOT_SLOT_STATE and c is not None},
+        "callbacks": [callback.state_dict() for callback in _callbacks(agent)],
         "trainer": trainer.state_dict(),
         "context": ctx.state_dict(),
         "rng": rng_state(),
@@ -154,12 +160,21 @@ def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any])
             raise ValueError(f"the checkpoint holds the slots {sorted(state['components'])}, this recipe {sorted(components)}")
         for slot, component in components.items():
             component.load_state_dict(state["components"][slot])
+        callbacks, saved = _callbacks(agent), state.get("callbacks", [])
+        if len(callbacks) != len(saved):
+            raise ValueError(f"the checkpoint holds the state of {len(saved)} callbacks, this recipe has {len(callbacks)}")
+        for callback, callback_state in zip(callbacks, saved):
+            callback.load_state_dict(callback_state)
         trainer.load_state_dict(state["trainer"])
         ctx.load_state_dict(state["context"])
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         reason = " ".join(str(exc).split())  # torch's load_state_dict errors span lines
         raise PgkitError(f"cannot resume: the checkpoint does not fit this recipe ({type(exc).__name__}: {reason})") from None
     load_rng_state(state["rng"])
+
+
+def _callbacks(agent: Agent) -> list[Callback]:
+    return list(agent.components.get("callback") or [])
 
 
 def _next_row(step: int, every: int) -> int:
@@ -202,6 +217,10 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
             if run.run_dir is not None:
                 run.last_checkpoint = (run.run_dir / CHECKPOINT_FILE, ctx.step)
         run.start(spec.total_steps)
+        callbacks = _callbacks(agent)
+        for callback in callbacks:
+            callback.start(CallbackRun(run.run_dir, run.recipe.to_dict(), run.recipe.settings.env, spec.total_steps, ctx.step))
+        ctx.reported = {**{name: float("nan") for callback in callbacks for name in callback.metric_names()}, **ctx.reported}
         started = time.perf_counter() - elapsed_before
         every = run.recipe.settings.checkpoint_every
         last_saved, next_row = ctx.step, _next_row(ctx.step, spec.log_every)
@@ -219,12 +238,22 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
                 metrics = trainer.iterate(ctx)
                 if ctx.step == before:
                     raise ComponentError(f"{trainer.describe()} took no environment steps in an iteration; step the envs from ctx.make_envs")
-                if ctx.step >= next_row or ctx.step >= spec.total_steps:
+                stop = None
+                for callback in callbacks:
+                    report = callback.after_iteration(ctx.step, metrics, agent)
+                    if report is not None:
+                        ctx.reported.update(report.metrics)
+                        stop = stop or report.stop
+                if ctx.step >= next_row or ctx.step >= spec.total_steps or stop:
                     next_row = _next_row(ctx.step, spec.log_every)
                     ctx.flush()
                     elapsed = time.perf_counter() - started
                     extra = trainer.log_metrics(ctx)
-                    run.log(ctx.step, {**ctx.statistics.metrics(), **metrics, **extra, "steps_per_second": ctx.step / elapsed, "time": elapsed})
+                    row = {**ctx.statistics.metrics(), **metrics, **extra, **ctx.reported}
+                    run.log(ctx.step, {**row, "steps_per_second": ctx.step / elapsed, "time": elapsed})
+                if stop:
+                    run.note(f"stopping at step {ctx.step:,}: {stop}")
+                    break
                 if signals.received is not None and ctx.step < spec.total_steps:
                     path = save()
                     where = f"; checkpoint saved to {path}\nresume with: pgkit train --resume {path.parent}" if path else ""
@@ -236,5 +265,7 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
     except NonFiniteError as exc:
         raise TrainingError(f"{exc} at step {ctx.step:,}. {LIKELY_CAUSES}\nTraining stopped; {run.describe_last_checkpoint()}.") from None
     finally:
+        for callback in _callbacks(agent):
+            callback.close()
         ctx.close()
         run.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from pgkit.envs.factories import register_env_factory
 from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.logger import Logger
@@ -24,6 +26,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def on_env_factory(recipe: Recipe, factory: Callable[[], gym.Env], registry: Registry | None = None) -> Recipe:
+    """``recipe`` on the envs ``factory()`` makes (registered under a fresh id; the recipe's env.kwargs
+    belonged to its own env and are dropped)."""
+    document = recipe.to_dict()
+    document["env"] = {**document.get("env", {}), "id": register_env_factory(factory), "kwargs": {}}
+    return resolve(document, registry or default_registry(), source=recipe.source)
 
 
 def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:

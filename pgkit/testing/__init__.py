@@ -12,6 +12,7 @@ from pgkit.testing.batches import synthetic_batch
 from pgkit.testing.contracts import (
     check_advantage,
     check_baseline,
+    check_callback,
     check_component,
     check_critic,
     check_logger,
@@ -31,6 +32,7 @@ __all__ = [
     "TabularMDP",
     "check_advantage",
     "check_baseline",
+    "check_callback",
     "check_component",
     "check_critic",
     "check_logger",

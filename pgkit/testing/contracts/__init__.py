@@ -12,7 +12,7 @@ from pgkit.testing.contracts.common import check_spec, check_state
 from pgkit.testing.contracts.critics import check_critic
 from pgkit.testing.contracts.estimators import check_advantage, check_baseline
 from pgkit.testing.contracts.heads import check_policy_head
-from pgkit.testing.contracts.kinds import check_logger, check_network, check_trainer
+from pgkit.testing.contracts.kinds import check_callback, check_logger, check_network, check_trainer
 from pgkit.testing.contracts.objectives import check_objective
 from pgkit.testing.contracts.optimizers import check_optimizer
 
@@ -26,6 +26,7 @@ CHECKS = {
     "optimizer": check_optimizer,
     "trainer": check_trainer,
     "logger": check_logger,
+    "callback": check_callback,
 }
 
 
@@ -38,6 +39,7 @@ __all__ = [
     "CHECKS",
     "check_advantage",
     "check_baseline",
+    "check_callback",
     "check_component",
     "check_critic",
     "check_logger",

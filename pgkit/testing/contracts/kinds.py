@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from pgkit.kinds import KINDS, Logger, Network, Trainer, TrainerSpec
+from pgkit.envs import EnvSettings
+from pgkit.kinds import KINDS, Callback, CallbackRun, Logger, Network, Trainer, TrainerSpec
 from pgkit.testing.contracts.common import OBSERVATIONS, check_spec, check_state, instance
 
 
@@ -42,6 +43,19 @@ def check_logger(logger: Logger | type[Logger], run_dir: Path | None = None) -> 
         logger.log(5, {"return_mean": 1.0, "policy_loss": float("nan")})
         logger.log(10, {"return_mean": 2.0, "policy_loss": 0.5})
         logger.close()
+
+
+def check_callback(callback: Callback | type[Callback], run_dir: Path | None = None) -> None:
+    """Declares its metric names as strings; start / close accept a run without files and, if given, a
+    run folder; its state round-trips (``check_state``)."""
+    callback = instance(callback)
+    check_spec(callback)
+    check_state(callback)
+    names = callback.metric_names()
+    assert isinstance(names, tuple) and all(isinstance(n, str) for n in names), f"{callback.name}: metric_names() must be a tuple of str"
+    for folder in (None, run_dir):
+        callback.start(CallbackRun(folder, {}, EnvSettings(id="CartPole-v1"), total_steps=10))
+        callback.close()
 
 
 def check_trainer(

@@ -1,0 +1,86 @@
+"""Exporting a trained policy for deployment: raw observations in, environment actions out (the
+policy's mode, observation normalization included), as TorchScript or ONNX (SB3 documents both)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from pgkit.errors import PgkitError
+from pgkit.kinds.agent import Agent
+
+FORMATS = ("onnx", "torchscript")
+
+
+class DeployedPolicy(nn.Module):
+    """obs -> head.env_action(mode of pi(.|normalize(obs))): what ``agent.predict(obs)`` computes, as one
+    module without Python-side state (normalization statistics are buffers, in float64 as pgkit keeps them)."""
+
+    def __init__(self, agent: Agent):
+        super().__init__()
+        self.policy = copy.deepcopy(agent.policy).cpu().eval().requires_grad_(False)
+        self.normalize = agent.obs_normalizer is not None
+        if agent.obs_normalizer is not None:
+            stats = agent.obs_normalizer.stats
+            self.register_buffer("mean", torch.as_tensor(stats.mean, dtype=torch.float64))
+            self.register_buffer("scale", 1 / torch.sqrt(torch.as_tensor(stats.var, dtype=torch.float64) + agent.obs_normalizer.epsilon))
+            self.clip = float(agent.obs_normalizer.clip)
+        self.obs_dtype = agent.obs_dtype
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if self.normalize:
+            obs = ((obs.double() - self.mean) * self.scale).clamp(-self.clip, self.clip)
+        return self.policy.head.env_action(self.policy(obs.to(self.obs_dtype)).mode)
+
+
+def example_observations(agent: Agent, count: int = 4, seed: int = 0) -> Tensor:
+    """``count`` observations drawn from the observation space (inputs for tracing and for tests)."""
+    space = agent.observation_space
+    space.seed(seed)
+    samples = np.stack([space.sample() for _ in range(count)])
+    if isinstance(space, gym.spaces.Box):
+        samples = np.nan_to_num(samples.astype(np.float32), posinf=1.0, neginf=-1.0)
+    return torch.as_tensor(samples, dtype=agent.obs_dtype)
+
+
+def export_policy(agent: Agent, out: Path, fmt: str) -> Path:
+    """Write ``agent``'s deployed policy to ``out`` as ``fmt`` (onnx: input "obs" [batch, ...], output
+    "action"; torchscript: a traced module); returns the path."""
+    if fmt not in FORMATS:
+        raise PgkitError(f"unknown export format '{fmt}'; formats: {', '.join(FORMATS)}")
+    module, example = DeployedPolicy(agent), example_observations(agent)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and exporter notes about constant folding and deprecations
+        if fmt == "torchscript":
+            torch.jit.trace(module, example).save(str(out))
+        else:
+            _export_onnx(module, example, out)
+    return out
+
+
+def _export_onnx(module: nn.Module, example: Tensor, out: Path) -> None:
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+    except ImportError:
+        raise PgkitError("ONNX export needs the export extra: pip install 'pgkit[export]'") from None
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # notes such as "torchvision is not installed", irrelevant here
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports its passes on stdout
+            torch.onnx.export(
+                module, (example,), str(out), input_names=["obs"], output_names=["action"],
+                dynamic_shapes={"obs": {0: torch.export.Dim("batch")}}, dynamo=True, external_data=False, verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
