@@ -95,8 +95,8 @@ def rows(run: Path) -> list[dict[str, str]]:
 
 def test_evaluation_logs_keeps_the_best_agent_and_stops_at_a_return(tmp_path, capsys):
     run = tmp_path / "run"
-    callback = "callback=[{type: evaluation, every: 4096, episodes: 3, stop_at: 150}]"
-    code = main(["train", str(RECIPES / "cartpole-ppo.yaml"), callback, "logger=[csv]", "--run-dir", str(run)])
+    evaluation = "trainer.eval={every: 4096, episodes: 3, stop_at: 150}"
+    code = main(["train", str(RECIPES / "cartpole-ppo.yaml"), evaluation, "logger=[csv]", "--run-dir", str(run)])
     err = capsys.readouterr().err
     assert code == 0 and "reached stop_at 150" in err
     logged = rows(run)
@@ -109,6 +109,7 @@ def test_evaluation_logs_keeps_the_best_agent_and_stops_at_a_return(tmp_path, ca
 
 
 def test_a_run_with_evaluation_resumes_exactly(tmp_path):
+    """The evaluation callback listed in the recipe (the same component as trainer.eval)."""
     check_resume(RECIPES / "cartpole-ppo.yaml", overrides=["trainer.total_steps=4096", "env.num_envs=4",
                  "callback=[{type: evaluation, every: 1024, episodes: 2}]", "logger=[csv]"], workdir=tmp_path)
 

@@ -62,7 +62,7 @@ def test_a_checkpoint_that_does_not_fit_the_recipe_is_refused(registry, tmp_path
 
 
 def test_a_checkpoint_of_pgkit_0_1_is_refused_for_resume_but_evaluates(registry, tmp_path):
-    from pgkit.runtime.evaluation import load_agent
+    from pgkit.runtime.loading import load_agent
 
     train(resolve(ON_POLICY, registry), tmp_path, registry=registry)
     state = load_checkpoint(tmp_path / "checkpoint.pt")

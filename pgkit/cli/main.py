@@ -151,7 +151,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from pgkit.runtime.evaluation import evaluate, load_agent
+    from pgkit.runtime.evaluation import evaluate
+    from pgkit.runtime.loading import load_agent
 
     if args.episodes < 1:
         raise PgkitError("--episodes must be at least 1")
@@ -184,7 +185,7 @@ def _variance(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pgkit.runtime.evaluation import load_agent
+    from pgkit.runtime.loading import load_agent
     from pgkit.runtime.export import export_policy
 
     agent, _ = load_agent(args.path)

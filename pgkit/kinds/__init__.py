@@ -13,7 +13,7 @@ from pgkit.kinds.capabilities import Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component, PluginInfo, Spec
 from pgkit.kinds.critic import Critic
-from pgkit.kinds.callback import Callback, CallbackRun, Report
+from pgkit.kinds.callback import Callback, CallbackRun, EvaluationSpec, Report
 from pgkit.kinds.logger import Logger
 from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
@@ -64,6 +64,7 @@ __all__ = [
     "Logger",
     "Callback",
     "CallbackRun",
+    "EvaluationSpec",
     "Report",
     "LossContext",
     "Network",

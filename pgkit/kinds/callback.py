@@ -8,9 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.agent import Agent
-from pgkit.kinds.component import Component
+from pgkit.kinds.component import Component, Spec
+
+
+class EvaluationSpec(Spec):
+    """Evaluation during training: ``trainer.eval`` of any trainer, or the ``evaluation`` callback."""
+
+    every: int = Field(10_000, ge=1, description="Environment steps between evaluations (the first after `every` steps).")
+    episodes: int = Field(10, ge=1, description="Episodes per evaluation, on a fresh env (the training envs are untouched).")
+    seed: int = Field(10_000, ge=0, lt=2**32 - 100_000, description="Seed of the first evaluation episode's reset (episode i: seed + i).")
+    deterministic: bool = Field(True, description="Act with the policy's mode (false: sample).")
+    stop_at: float | None = Field(None, description="End training once the mean eval return reaches this (null: never).")
+    keep_best: bool = Field(True, description="Save the agent with the best mean eval return so far as best.pt in the run folder.")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.agent import Agent
+from pgkit.kinds.callback import EvaluationSpec
 from pgkit.kinds.component import Component, Spec
 
 
@@ -54,6 +55,9 @@ class TrainerSpec(Spec):
         1, ge=1, description="Environment steps between logged rows: a row ends each iteration that reaches the next multiple (1: every iteration)."
     )
     log_window: int = Field(100, ge=1, description="Finished episodes averaged in the logged return_mean and length_mean.")
+    eval: EvaluationSpec | None = Field(
+        None, description="Evaluate during training: {every: STEPS, episodes: N, stop_at: RETURN}; logs eval_return, keeps best.pt (null: off)."
+    )
 
 
 class Trainer(Component):

@@ -5,20 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
 
 from pgkit.kinds.agent import Agent
-from pgkit.runtime.checkpoint import agent_weights, load_checkpoint
 from pgkit.envs.making import make_env
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
-from pgkit.recipe import resolve
-from pgkit.plugins.registry import Registry, default_registry
-from pgkit.runtime.run import CHECKPOINT_FILE
-from pgkit.runtime.training import build_agent, on_env_factory
 
 
 @dataclass(frozen=True)
@@ -72,16 +66,3 @@ def _recording_env(env: EnvSettings, video_dir: Path) -> gym.Env:
         return gym.wrappers.RecordVideo(make_env(env, render_mode="rgb_array"), str(video_dir), episode_trigger=lambda _: True, name_prefix=env.id)
     except gym.error.DependencyNotInstalled as exc:
         raise PgkitError(f"recording video needs more packages: pip install 'pgkit[video]' ({exc})") from None
-
-
-def load_agent(path: Path, registry: Registry | None = None, env: Callable[[], gym.Env] | None = None) -> tuple[Agent, EnvSettings]:
-    """Rebuild the agent saved in a run folder or checkpoint file from the recipe stored inside it (on the
-    envs of ``env``, a factory, when the run was trained on one)."""
-    checkpoint_path = path / CHECKPOINT_FILE if path.is_dir() else path
-    state = load_checkpoint(checkpoint_path)
-    recipe = resolve(state["recipe"], registry or default_registry(), source=str(checkpoint_path))
-    if env is not None:
-        recipe = on_env_factory(recipe, env, registry)
-    agent = build_agent(recipe, registry)
-    agent.load_state_dict(agent_weights(state))
-    return agent, recipe.settings.env

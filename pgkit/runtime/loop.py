@@ -31,6 +31,7 @@ from pgkit.kinds.callback import Callback, CallbackRun
 from pgkit.kinds.trainer import Trainer
 from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
+from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.run import CHECKPOINT_FILE, Run
 from pgkit.runtime.signals import StopSignals
 
@@ -136,20 +137,20 @@ def load_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def training_state(trainer: Trainer, agent: Agent, ctx: Context, elapsed: float) -> dict[str, Any]:
+def training_state(trainer: Trainer, agent: Agent, ctx: Context, elapsed: float, callbacks: list[Callback]) -> dict[str, Any]:
     """Everything an exact resume needs, as the checkpoint stores it."""
     return {
         "elapsed": elapsed,
         "agent": agent.state_dict(),
         "components": {slot: c.state_dict() for slot, c in agent.components.items() if slot not in NOT_SLOT_STATE and c is not None},
-        "callbacks": [callback.state_dict() for callback in _callbacks(agent)],
+        "callbacks": [callback.state_dict() for callback in callbacks],
         "trainer": trainer.state_dict(),
         "context": ctx.state_dict(),
         "rng": rng_state(),
     }
 
 
-def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any]) -> None:
+def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any], callbacks: list[Callback]) -> None:
     """Put back ``training_state``: after this the loop runs on exactly as it would have uninterrupted."""
     if state.get("format", 1) < 2:
         raise PgkitError("the checkpoint was written by pgkit 0.1, whose checkpoints hold no trainer or component state; it can be evaluated but not resumed")
@@ -160,7 +161,7 @@ def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any])
             raise ValueError(f"the checkpoint holds the slots {sorted(state['components'])}, this recipe {sorted(components)}")
         for slot, component in components.items():
             component.load_state_dict(state["components"][slot])
-        callbacks, saved = _callbacks(agent), state.get("callbacks", [])
+        saved = state.get("callbacks", [])
         if len(callbacks) != len(saved):
             raise ValueError(f"the checkpoint holds the state of {len(saved)} callbacks, this recipe has {len(callbacks)}")
         for callback, callback_state in zip(callbacks, saved):
@@ -173,8 +174,10 @@ def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any])
     load_rng_state(state["rng"])
 
 
-def _callbacks(agent: Agent) -> list[Callback]:
-    return list(agent.components.get("callback") or [])
+def _callbacks(trainer: Trainer, agent: Agent) -> list[Callback]:
+    """The recipe's callbacks, then the evaluation that ``trainer.eval`` asks for."""
+    evaluation = [PeriodicEvaluation(trainer.spec.eval)] if trainer.spec.eval is not None else []
+    return [*(agent.components.get("callback") or []), *evaluation]
 
 
 def _next_row(step: int, every: int) -> int:
@@ -208,16 +211,16 @@ def flushed_denormals() -> Iterator[None]:
 def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
     spec = trainer.spec
     ctx = Context(agent, run, spec.total_steps, spec.log_window)
+    callbacks = _callbacks(trainer, agent)
     elapsed_before = 0.0
     try:
         trainer.setup(ctx)
         if run.resume is not None:
-            restore(trainer, agent, ctx, run.resume)
+            restore(trainer, agent, ctx, run.resume, callbacks)
             elapsed_before = float(run.resume["elapsed"])
             if run.run_dir is not None:
                 run.last_checkpoint = (run.run_dir / CHECKPOINT_FILE, ctx.step)
         run.start(spec.total_steps)
-        callbacks = _callbacks(agent)
         for callback in callbacks:
             callback.start(CallbackRun(run.run_dir, run.recipe.to_dict(), run.recipe.settings.env, spec.total_steps, ctx.step))
         ctx.reported = {**{name: float("nan") for callback in callbacks for name in callback.metric_names()}, **ctx.reported}
@@ -230,7 +233,7 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
                 return None
             if not _parameters_finite(agent):
                 raise NonFiniteError("agent's parameters", float("nan"))
-            return run.save(ctx.step, training_state(trainer, agent, ctx, time.perf_counter() - started))
+            return run.save(ctx.step, training_state(trainer, agent, ctx, time.perf_counter() - started, callbacks))
 
         with StopSignals(run.note) as signals:
             while ctx.step < spec.total_steps:
@@ -265,7 +268,7 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
     except NonFiniteError as exc:
         raise TrainingError(f"{exc} at step {ctx.step:,}. {LIKELY_CAUSES}\nTraining stopped; {run.describe_last_checkpoint()}.") from None
     finally:
-        for callback in _callbacks(agent):
+        for callback in callbacks:
             callback.close()
         ctx.close()
         run.close()

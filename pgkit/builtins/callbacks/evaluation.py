@@ -1,62 +1,12 @@
-"""Callback ``evaluation``: the policy's mode evaluated on separate envs during training, logged as
-eval_return; the best agent kept as best.pt; training stopped at a target return."""
+"""Callback ``evaluation``: evaluation during training (the same as ``trainer.eval``), registered so that
+recipes can list it under ``callback:``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import Field
-
-from pgkit import Spec, hookimpl
-from pgkit.kinds import Agent, Callback, CallbackRun, Report
-from pgkit.runtime import evaluate, save_agent
-
-BEST_FILE = "best.pt"
-
-
-class EvaluationSpec(Spec):
-    every: int = Field(10_000, ge=1, description="Environment steps between evaluations (the first after `every` steps).")
-    episodes: int = Field(10, ge=1, description="Episodes per evaluation, on a fresh env (the training envs are untouched).")
-    seed: int = Field(10_000, ge=0, lt=2**32 - 100_000, description="Seed of the first evaluation episode's reset (episode i: seed + i).")
-    deterministic: bool = Field(True, description="Act with the policy's mode (false: sample).")
-    stop_at: float | None = Field(None, description="End training once the mean eval return reaches this (null: never).")
-    keep_best: bool = Field(True, description="Save the agent with the best mean eval return so far as best.pt in the run folder.")
-
-
-class Evaluation(Callback):
-    """Every ``every`` steps, the mean return of ``episodes`` episodes with the policy's mode (as `pgkit
-    eval`), logged as eval_return (and eval_return_std); best.pt keeps the best agent; ``stop_at`` ends
-    training when the mean reaches it (SB3's EvalCallback with StopTrainingOnRewardThreshold)."""
-
-    name = "evaluation"
-    Spec = EvaluationSpec
-
-    def __init__(self, spec: Spec | None = None, **params: object) -> None:
-        super().__init__(spec, **params)
-        self.next_evaluation = self.spec.every
-        self.best: float | None = None
-        self._run: CallbackRun | None = None
-
-    def metric_names(self) -> tuple[str, ...]:
-        return ("eval_return", "eval_return_std")
-
-    def start(self, run: CallbackRun) -> None:
-        self._run = run
-
-    def after_iteration(self, step: int, metrics: dict[str, float], agent: Agent) -> Report | None:
-        if step < self.next_evaluation or self._run is None:
-            return None
-        self.next_evaluation = (step // self.spec.every + 1) * self.spec.every
-        result = evaluate(agent, self._run.env, self.spec.episodes, self.spec.seed, self.spec.deterministic)
-        if self.best is None or result.mean > self.best:
-            self.best = result.mean
-            if self.spec.keep_best and self._run.run_dir is not None:
-                save_agent(Path(self._run.run_dir) / BEST_FILE, agent.state_dict(), self._run.recipe, step)
-        reached = self.spec.stop_at is not None and result.mean >= self.spec.stop_at
-        stop = f"the mean eval return {result.mean:.2f} reached stop_at {self.spec.stop_at}" if reached else None
-        return Report({"eval_return": result.mean, "eval_return_std": result.std}, stop)
+from pgkit import hookimpl
+from pgkit.runtime import PeriodicEvaluation
 
 
 @hookimpl
 def register_callbacks(register):
-    register(Evaluation)
+    register(PeriodicEvaluation)
