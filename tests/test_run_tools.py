@@ -97,3 +97,19 @@ def test_train_several_seeds(tmp_path, capfd):
 def test_bad_seeds(capsys):
     code, _, err = run_cli(capsys, "train", RECIPES / "cartpole-reward-to-go.yaml", "--seeds", "0,x")
     assert code == 2 and "comma-separated integers" in err
+
+
+def test_mlflow_logger_writes_params_and_metrics_to_sqlite_and_a_resume_continues_its_run(tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", RECIPES / "cartpole-ppo.yaml", "trainer.total_steps=2048", "logger=[mlflow]", "--run-dir", run)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--resume", run, "trainer.total_steps=4096")
+    assert code == 0, err
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    [found] = client.search_runs([client.get_experiment_by_name("pgkit").experiment_id])
+    assert found.data.params["trainer.total_steps"] == "2048"  # the recipe as the run began
+    assert found.data.params["env.id"] == "CartPole-v1" and found.info.run_name == "run"
+    steps = [m.step for m in client.get_metric_history(found.info.run_id, "return_mean")]
+    assert steps[0] == 256 and steps[-1] == 4096 and len(steps) == len(set(steps))

@@ -46,6 +46,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.loggers.console",
     "pgkit.builtins.loggers.csv",
     "pgkit.builtins.loggers.tensorboard",
+    "pgkit.builtins.loggers.mlflow",
     "pgkit.builtins.callbacks.evaluation",
 )
 
