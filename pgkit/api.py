@@ -19,8 +19,8 @@ from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 from pgkit.plugins.registry import Registry, default_registry
 from pgkit.recipe import apply_overrides, load_recipe, resolve
-from pgkit.runtime.loading import load_agent
 from pgkit.runtime.export import export_policy
+from pgkit.runtime.loading import load_agent
 from pgkit.runtime.training import on_env_factory, train as train_recipe
 
 
