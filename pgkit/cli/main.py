@@ -158,6 +158,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise PgkitError("--episodes must be at least 1")
     agent, env = load_agent(args.path)
     result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video)
+    if result.cut:
+        print(f"note: {result.describe_cut()}", file=sys.stderr)
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
     if args.video is not None:
         print(f"videos in {args.video}")

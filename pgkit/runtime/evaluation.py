@@ -15,9 +15,19 @@ from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 
 
+MAX_EPISODE_STEPS = 100_000  # an episode of an env without a time limit is cut here, so evaluation ends
+
+
 @dataclass(frozen=True)
 class Evaluation:
     returns: list[float]
+    cut: int = 0  # episodes cut at MAX_EPISODE_STEPS (the env never ended them)
+
+    def describe_cut(self) -> str:
+        """A note for the user when episodes were cut, else ''."""
+        if not self.cut:
+            return ""
+        return f"{self.cut} of {len(self.returns)} episodes did not end within {MAX_EPISODE_STEPS:,} steps and were cut there (the env has no time limit?)"
 
     @property
     def mean(self) -> float:
@@ -36,23 +46,25 @@ def evaluate(
     deterministic: bool = True,
     video_dir: Path | None = None,
 ) -> Evaluation:
-    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``; with
-    ``video_dir``, every episode is recorded there (gymnasium's RecordVideo, needs rgb_array rendering)."""
+    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed`` (an episode
+    the env does not end is cut at MAX_EPISODE_STEPS, and counted in ``cut``); with ``video_dir``, every
+    episode is recorded there (gymnasium's RecordVideo, needs rgb_array rendering)."""
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
-    returns = []
+    returns, cut = [], 0
     try:
         for episode in range(episodes):
             obs, _ = single.reset(seed=seed + episode)
-            total, done = 0.0, False
+            total, done, steps = 0.0, False, 0
             while not done:
                 action = agent.act(np.asarray(obs)[None], deterministic)[0]
                 obs, reward, terminated, truncated, _ = single.step(action)
-                total += float(reward)
-                done = terminated or truncated
+                total, steps = total + float(reward), steps + 1
+                done = terminated or truncated or steps >= MAX_EPISODE_STEPS
+            cut += int(not (terminated or truncated))
             returns.append(total)
     finally:
         single.close()
-    return Evaluation(returns)
+    return Evaluation(returns, cut)
 
 
 def _recording_env(env: EnvSettings, video_dir: Path) -> gym.Env:
