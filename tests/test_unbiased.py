@@ -86,9 +86,7 @@ class TrueValue(Baseline):
 
     def __init__(self, mdp: TabularMDP):
         super().__init__()
-        pi = torch.softmax(LOGITS, -1)
-        p_pi = torch.einsum("sa,sat->st", pi, mdp.transitions[:, :, :-1])
-        self.values = torch.linalg.solve(torch.eye(mdp.num_states, dtype=torch.float64) - p_pi, (pi * mdp.rewards).sum(-1))
+        self.values = mdp.values(torch.softmax(LOGITS, -1))
 
     def __call__(self, batch):
         return self.values[batch.obs]

@@ -35,16 +35,17 @@ class TabularMDP:
     def values(self, pi: torch.Tensor) -> torch.Tensor:
         """V^pi = (I - gamma P_pi)^{-1} r_pi, [S], with P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] (the terminal
         state left out) and r_pi[s] = sum_a pi(a|s) R[s, a]: what a perfect critic would give."""
-        pi = pi.double()
-        p_pi = torch.einsum("sa,sat->st", pi, self.transitions[:, :, :-1])
-        r_pi = (pi * self.rewards).sum(-1)
-        return torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self.gamma * p_pi, r_pi)
+        r_pi = (pi.double() * self.rewards).sum(-1)
+        return torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self.gamma * self._moves(pi), r_pi)
 
     def expected_length(self, pi: torch.Tensor) -> float:
         """E[episode length] under ``pi``: mu^T (I - P_pi)^{-1} 1 (undiscounted)."""
-        p_pi = torch.einsum("sa,sat->st", pi.double(), self.transitions[:, :, :-1])
         ones = torch.ones(self.num_states, dtype=torch.float64)
-        return float(self.initial @ torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - p_pi, ones))
+        return float(self.initial @ torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self._moves(pi), ones))
+
+    def _moves(self, pi: torch.Tensor) -> torch.Tensor:
+        """P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] between non-terminal states."""
+        return torch.einsum("sa,sat->st", pi.double(), self.transitions[:, :, :-1])
 
     def policy_gradient(self, policy: torch.nn.Module, obs: torch.Tensor) -> torch.Tensor:
         """grad J with respect to ``policy``'s parameters (flattened, [P]) in closed form; ``obs`` holds
