@@ -47,15 +47,21 @@ def mean_with_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 20
     return grid, values.mean(axis=0), low, high
 
 
-def plot_runs(run_dirs: list[Path], out: Path) -> dict[str, int]:
-    """Plot the runs grouped by (recipe name, env id); returns runs per group, labelled ``name on env``."""
+def pyplot(command: str):
+    """matplotlib.pyplot drawing to files (the Agg backend), or a PgkitError naming the extra ``command`` needs."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PgkitError("pgkit plot needs matplotlib: pip install 'pgkit[plot]'") from None
+        raise PgkitError(f"{command} needs matplotlib: pip install 'pgkit[plot]'") from None
+    return plt
+
+
+def plot_runs(run_dirs: list[Path], out: Path) -> dict[str, int]:
+    """Plot the runs grouped by (recipe name, env id); returns runs per group, labelled ``name on env``."""
+    plt = pyplot("pgkit plot")
     groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for run_dir in run_dirs:
         key, steps, returns = read_curve(run_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pgkit.errors import PgkitError
+from pgkit.cli.plotting import pyplot
 from pgkit.recipe import Recipe
 from pgkit.runtime.gradients import GradientEstimates, gradient_estimates
 from pgkit.runtime.variance import GradientStatistics, cosine, gradient_statistics, variance_ratio
@@ -56,14 +56,8 @@ def table(names: list[str], estimates: list[GradientEstimates], statistics: list
 
 def plot(names: list[str], statistics: list[GradientStatistics], out: Path) -> None:
     """Total and relative variance per recipe, with their bootstrap intervals."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import NullFormatter
-    except ImportError:
-        raise PgkitError("pgkit variance --plot needs matplotlib: pip install 'pgkit[plot]'") from None
+    plt = pyplot("pgkit variance --plot")
+    from matplotlib.ticker import NullFormatter
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.6 * len(names) + 2))
     for ax, attribute, label in [(axes[0], "total_variance", "total variance tr Cov[g]"), (axes[1], "relative_variance", "tr Cov[g] / ||E g||^2, per 1k steps")]:
         values = [getattr(s, attribute) for s in statistics]
