@@ -5,7 +5,9 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
+from pgkit.builtins.policy_heads.gaussian import Gaussian
 from pgkit.plugins.registry import Registry, build_registry
 
 COUNTER_ID = "pgkit-test/Counter-v0"
@@ -41,3 +43,15 @@ if COUNTER_ID not in gym.registry:
 def registry() -> Registry:
     """Built-in components only, so installed third-party plugins cannot change test outcomes."""
     return build_registry(entry_points=False)
+
+
+class UnsummedGaussian(Gaussian):
+    """log_prob per action dimension, [B, d], instead of summed over them (broken): what the contracts
+    and the boundary checks must catch."""
+
+    name = "unsummed_gaussian"
+
+    def build(self, in_features, action_space):
+        module = super().build(in_features, action_space)
+        module.forward = lambda features: torch.distributions.Normal(module.mean(features), module.log_std.exp())
+        return module

@@ -9,13 +9,13 @@ import sys
 import pytest
 import torch
 
+from conftest import UnsummedGaussian
 from pgkit import hookimpl
 from pgkit.builtins.advantages.reward_to_go import RewardToGo
 from pgkit.builtins.baselines.mean_return import MeanReturn
 from pgkit.builtins.critics.q import Q
 from pgkit.builtins.critics.value import Value, ValueFunction
 from pgkit.builtins.objectives.reinforce import Reinforce
-from pgkit.builtins.policy_heads.gaussian import Gaussian
 from pgkit.errors import ComponentError
 from pgkit.recipe import resolve
 from pgkit.runtime.training import train
@@ -57,17 +57,6 @@ class _Unsqueezed(torch.nn.Module):
 
     def forward(self, obs):
         return self.module(obs).unsqueeze(-1)
-
-
-class UnsummedGaussian(Gaussian):
-    """log_prob per action dimension, [B, d] (broken)."""
-
-    name = "unsummed_gaussian"
-
-    def build(self, in_features, action_space):
-        module = super().build(in_features, action_space)
-        module.forward = lambda features: torch.distributions.Normal(module.mean(features), module.log_std.exp())
-        return module
 
 
 class VectorLoss(Reinforce):

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch.distributions import register_kl
 
+from conftest import UnsummedGaussian
 from pgkit.builtins.advantages.reward_to_go import RewardToGo
 from pgkit.builtins.baselines.mean_return import MeanReturn
 from pgkit.builtins.objectives.reinforce import Reinforce
 from pgkit.builtins.optimizers.torch_optimizers import SGD
 from pgkit.builtins.policy_heads.categorical import Categorical, CategoricalModule
-from pgkit.builtins.policy_heads.gaussian import Gaussian
 from pgkit.nn import Categorical as CategoricalDistribution
 from pgkit.testing import check_advantage, check_baseline, check_objective, check_optimizer, check_policy_head
 
@@ -95,17 +95,6 @@ def _half_kl(p, q):
 class HalfKLModule(CategoricalModule):
     def forward(self, features):
         return HalfKLCategorical(self.logits(features))
-
-
-class UnsummedGaussian(Gaussian):
-    """Returns log-probabilities per action dimension instead of summed (broken)."""
-
-    name = "unsummed"
-
-    def build(self, in_features, action_space):
-        module = super().build(in_features, action_space)
-        module.forward = lambda features: torch.distributions.Normal(module.mean(features), module.log_std.exp())
-        return module
 
 
 class RemembersAFile(Reinforce):
