@@ -68,19 +68,8 @@ class RolloutCollector:
         """The next batch: ``[T, N]`` windows, or ``[L, 1]`` whole episodes (see the class)."""
         return self._collect_whole_episodes() if self.whole_episodes else self._collect_window()
 
-    def _step(self) -> tuple:
-        """Every env steps once with an action sampled from the policy (in inference mode); returns
-        (action, log_prob, env_reward, reward, terminated, truncated, info) and moves ``self.obs`` on.
-        ``reward`` is scaled if the recipe asks (else the env's own)."""
-        agent = self.agent
-        distribution = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device))
-        action = distribution.sample()
-        raw, env_reward, terminated, truncated, info = self.envs.step(agent.policy.head.env_action(action).cpu().numpy())
-        self.obs = agent.prepare(raw, update_statistics=True)
-        reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, terminated | truncated)
-        return action, distribution.log_prob(action), env_reward, reward, terminated, truncated, info
-
     def _collect_window(self) -> Batch:
+        agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         num_steps, num_envs = self.num_steps, self.num_envs
         prior_rewards = self.episodes.returns.astype(np.float32)
         prior_steps = self.episodes.lengths.copy()
@@ -95,15 +84,21 @@ class RolloutCollector:
         with torch.inference_mode():
             for t in range(num_steps):
                 obs[t] = self.obs
-                action, log_prob, env_rewards[t], rewards[t], terminated[t], truncated[t], info = self._step()
+                distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
+                action = distribution.sample()
+                log_probs.append(distribution.log_prob(action))
                 actions.append(action)
-                log_probs.append(log_prob)
-                next_obs[t] = with_final_observations(self.obs, info, self.agent.prepare)
+                raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(head.env_action(action).cpu().numpy())
+                self.obs = agent.prepare(raw, update_statistics=True)
+                next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
+                if self.reward_scaler is not None:
+                    rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
         self.episodes.record(env_rewards, terminated | truncated)
         # stacked outside inference mode: ordinary tensors autograd may use
         return self._batch(obs, torch.stack(actions), torch.stack(log_probs), rewards, terminated, truncated, next_obs, prior_rewards, prior_steps)
 
     def _collect_whole_episodes(self) -> Batch:
+        agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         num_envs = self.num_envs
         steps: list[tuple] = []  # (obs, action, log_prob, reward, terminated, truncated, next_obs) per step, each [N]
         stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
@@ -113,11 +108,15 @@ class RolloutCollector:
                 if t >= self.num_steps + self.MAX_EPISODE_STEPS:
                     raise TrainingError(f"trainer.complete_episodes: an episode ran {self.MAX_EPISODE_STEPS:,} steps without ending; "
                                         "whole-episode batches need episodes that end (give the env a time limit, or set complete_episodes: false)")
-                obs = np.array(self.obs)  # copies: envs may reuse their buffers
-                action, log_prob, _, reward, terminated, truncated, info = self._step()
-                next_obs = np.array(with_final_observations(self.obs, info, self.agent.prepare))
-                steps.append((obs, action, log_prob, reward, terminated, truncated, next_obs))
-                stop[(stop < 0) & (terminated | truncated) & (t >= self.num_steps - 1)] = t
+                distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
+                action = distribution.sample()
+                raw, env_reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
+                obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
+                done = terminated | truncated
+                reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)
+                next_obs = with_final_observations(self.obs, info, agent.prepare)
+                steps.append((obs, action, distribution.log_prob(action), reward, terminated, truncated, np.array(next_obs)))  # copies: envs may reuse their buffers
+                stop[(stop < 0) & done & (t >= self.num_steps - 1)] = t
         self.dropped_steps = int((len(steps) - 1 - stop).sum())
         kept = (np.arange(len(steps))[:, None] <= stop).T.reshape(-1)  # [N * T]: env after env, each in time order
 
