@@ -45,6 +45,25 @@ def test_normalizing_a_batch_of_one_is_safe(registration):
     assert batch.advantages.tolist() == [[0.0]]
 
 
+def test_normalizing_advantages_equal_up_to_rounding_gives_zeros(registry):
+    """One Pendulum episode's R(tau) (about -1,200) repeated at every step, plus float32 rounding (spread
+    1.8e-4): scaling that spread to std 1 made a gradient of norm 0.22 out of nothing."""
+    batch = Batch(
+        obs=torch.zeros(200, 1, 1), actions=torch.zeros(200, 1), log_probs=torch.zeros(200, 1), rewards=torch.zeros(200, 1),
+        terminated=torch.zeros(200, 1, dtype=torch.bool), truncated=torch.zeros(200, 1, dtype=torch.bool),
+        next_obs=torch.zeros(200, 1, 1), prior_rewards=torch.zeros(1),
+    )
+    advantage = registry.lookup("advantage", "total_return").cls(normalize=True)
+    noisy = torch.full((200, 1), -1234.5678) + torch.linspace(-9e-5, 9e-5, 200)[:, None]  # float32 rounding's spread
+    advantage.compute = lambda batch, baseline: (noisy, noisy)
+    advantage(batch, baseline=torch.zeros(200, 1))
+    assert torch.equal(batch.advantages, torch.zeros(200, 1))
+    real = noisy + torch.linspace(-1, 1, 200)[:, None]  # a spread that is signal is still scaled to std 1
+    advantage.compute = lambda batch, baseline: (real, real)
+    advantage(batch, baseline=torch.zeros(200, 1))
+    assert batch.advantages.std().item() == pytest.approx(1.0)
+
+
 def test_builtins_wrap_their_formulas(registry):
     batch = make_batch()
     args = (batch.rewards, batch.terminated, batch.truncated)

@@ -19,7 +19,7 @@ from pgkit.kinds.outputs import check_shape
 
 class AdvantageSpec(Spec):
     normalize: bool = Field(
-        False, description="Shift and scale advantages to mean 0, std 1 over each batch (a batch of one is only centred)."
+        False, description="Shift and scale advantages to mean 0, std 1 over each batch (a batch of one is only centred; advantages equal up to float rounding all become 0)."
     )
 
 
@@ -54,13 +54,27 @@ class Advantage(Component):
         check_shape(self, "advantages", advantages, batch.rewards.shape, "[T, N], like batch.rewards")
         check_shape(self, "returns", returns, batch.rewards.shape, "[T, N], like batch.rewards")
         if self.spec.normalize:
-            advantages = advantages - advantages.mean()
-            if advantages.numel() > 1:
-                advantages = advantages / (advantages.std() + 1e-8)
+            advantages = _normalized(advantages)
         if isinstance(self.spec, DiscountedSpec) and self.spec.discount_states:
             prior = batch.prior_steps if batch.prior_steps is not None else batch.terminated.new_zeros(batch.num_envs, dtype=torch.long)
             advantages = advantages * state_discount(batch.terminated, batch.truncated, prior, self.spec.gamma).to(advantages.dtype)
         batch.advantages, batch.returns = advantages, returns
+
+
+ROUNDING_ULPS = 64  # a spread within this many units in the last place of the values is rounding, not signal
+
+
+def _normalized(advantages: Tensor) -> Tensor:
+    """(A - mean) / std over the batch. Advantages equal up to rounding (std <= 64 ulps of their largest
+    magnitude, e.g. one episode's R(tau)) are all zero, as exact arithmetic gives: scaling that rounding
+    noise up to std 1 would be a gradient made of nothing. A batch of one is only centred."""
+    centred = advantages - advantages.mean()
+    if advantages.numel() < 2:
+        return centred
+    spread = centred.std()
+    if spread <= ROUNDING_ULPS * torch.finfo(advantages.dtype).eps * advantages.abs().max():
+        return torch.zeros_like(advantages)
+    return centred / (spread + 1e-8)
 
 
 class MonteCarloAdvantage(Advantage):
