@@ -23,13 +23,18 @@ class Problem:
 
 
 class RecipeError(PgkitError):
-    """A recipe that cannot be used; lists every problem found, not just the first."""
+    """A recipe that cannot be used; holds every problem found, not just the first, and shows the first
+    SHOWN_PROBLEMS of them."""
+
+    SHOWN_PROBLEMS = 20
 
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source
         self.problems = problems
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        lines = [f"{source}: {count}"] + [f"  {p}".replace("\n", "\n  ") for p in problems]
+        lines = [f"{source}: {count}"] + [f"  {p}".replace("\n", "\n  ") for p in problems[: self.SHOWN_PROBLEMS]]
+        if len(problems) > self.SHOWN_PROBLEMS:
+            lines.append(f"  ... and {len(problems) - self.SHOWN_PROBLEMS:,} more")
         super().__init__("\n".join(lines))
 
 

@@ -64,3 +64,39 @@ def test_compatible_recipe_passes(registry):
     recipe = resolve({**BASE, "critic": "value", "baseline": "critic"}, registry, source="test")
     combo = check_compatibility(recipe, registry)
     assert combo.action_space.n == 2
+
+
+def test_a_plugin_whose_check_raises_does_not_break_other_recipes():
+    """An advantage whose incompatibility() raises: recipes that use it get a problem naming it; recipes
+    that do not are checked as before, the plugin skipped from the suggestions with a warning."""
+    from pgkit.builtins.advantages.reward_to_go import RewardToGo
+    from pgkit.errors import PluginWarning
+    from test_registry import plugin_module, registry_with
+
+    class Fragile(RewardToGo):
+        name = "fragile"
+
+        def incompatibility(self, combo):
+            raise KeyError("observation_space")
+
+    registry = registry_with(("fragile", plugin_module("fragile", register_advantages=lambda register: register(Fragile))))
+    with pytest.warns(PluginWarning, match="advantage 'fragile' raised KeyError when asked about compatibility and is skipped"):
+        found = failures(registry, advantage="gae")  # no critic: the suggestions ask every advantage
+    assert "fit: total_return, reward_to_go, discounted_reward_to_go;" in found["advantage"]
+    found = failures(registry, advantage="fragile")
+    assert found == {"advantage": "'fragile' (plugin fragile 1.2.3) failed its compatibility check: KeyError: 'observation_space' | report this to the plugin's authors, or choose another component"}
+
+
+def test_reward_scaling_with_a_trainer_that_does_not_scale_rewards(registry):
+    found = failures(
+        registry, env={"id": "Pendulum-v1", "normalize": {"reward": True}}, trainer="off_policy", policy_head="deterministic",
+        critic={"type": "q"}, objective="dpg", advantage=None,
+    )
+    assert found == {"env.normalize.reward": "trainer 'off_policy' does not scale rewards, so this setting would be ignored | "
+                     "set env.normalize.reward: false; reward_scaling is provided by trainer 'on_policy'"}
+
+
+def test_a_device_this_machine_lacks(registry, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    found = failures(registry, device="cuda:0")
+    assert found == {"device": "'cuda:0': CUDA is not available here (torch " + __import__("torch").__version__ + ", no usable GPU) | use device: cpu, or auto (cuda where there is one)"}

@@ -4,7 +4,9 @@ no other exception ever escapes. YAML is loaded safely."""
 from __future__ import annotations
 
 import math
+import time
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,3 +104,43 @@ def test_nan_strings_and_huge_numbers_get_paths():
         assert {"env.num_envs", "seed", "advantage.gamma", "optimizer.lr"} <= paths
     else:
         raise AssertionError("accepted")
+
+
+def billion_laughs(levels: int = 10) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join([*lines, f"trainer: {{type: on_policy, total_steps: *a{levels - 1}}}", "env: {id: CartPole-v1}"]) + "\n"
+
+
+ALIAS_CHAIN = "".join(f"a{i}: &a{i} [{'[' * 60}{f'*a{i - 1}' if i else '1'}{']' * 60}]\n" for i in range(5))
+
+
+@pytest.mark.parametrize("text, problem", [
+    (billion_laughs(), "line 6, column 5: aliases expand this document to more than 100,000 values"),
+    ("env: " + "[" * 5000 + "]" * 5000 + "\n", "line 1, column 105: nested more than 100 levels deep"),
+    (ALIAS_CHAIN, "aliases nest this document more than 100 levels deep"),
+    ("env: &a {id: CartPole-v1, kwargs: {x: *a}}\n", "line 1, column 6: an alias refers to a value that contains it"),
+])
+def test_alias_bombs_deep_nesting_and_recursive_aliases_are_refused_at_once(tmp_path, text, problem):
+    """The 11-line alias bomb (9**10 values once expanded) hung `pgkit check`; 5,000 levels of nesting and a
+    recursive alias gave tracebacks. Each is now one problem naming the line, found in milliseconds."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    started = time.perf_counter()
+    with pytest.raises(RecipeError) as info:
+        read_document(path)
+    assert time.perf_counter() - started < 5  # a generous bound on a hang, not a speed claim
+    assert problem in str(info.value) and "write the recipe out plainly" in str(info.value)
+
+
+def test_aliases_within_bounds_still_work(tmp_path):
+    path = tmp_path / "anchors.yaml"
+    path.write_text("x: &net {type: mlp, hidden_sizes: [64, 64]}\nnetwork: *net\nenv: {id: CartPole-v1}\n")
+    assert read_document(path)["network"] == {"type": "mlp", "hidden_sizes": [64, 64]}
+
+
+def test_a_hundred_thousand_unknown_keys_print_a_few_lines():
+    with pytest.raises(RecipeError) as info:
+        resolve({f"key{i}": 1 for i in range(100_000)} | {"env": {"id": "CartPole-v1"}}, REGISTRY)
+    assert len(info.value.problems) == 100_004  # and four missing slots
+    assert len(str(info.value).splitlines()) < 50 and str(info.value).endswith("... and 99,984 more")

@@ -108,20 +108,38 @@ def test_invalid_registrations_are_skipped_with_a_warning(bad, message):
     assert all(r.plugin.name == "pgkit" for r in registry.of_kind("advantage"))
 
 
-def test_plugin_that_fails_to_import_is_a_warning(monkeypatch):
-    class BrokenEntryPoint:
-        name, group = "broken", "pgkit"
-        dist = types.SimpleNamespace(name="pgkit-broken", version="0.0.1")
+def entry_point(name: str, dist: str, load) -> object:
+    return types.SimpleNamespace(name=name, group="pgkit", dist=types.SimpleNamespace(name=dist, version="0.0.1"), load=load)
 
-        def load(self):
-            raise ImportError("No module named 'missing_dependency'")
 
-    monkeypatch.setattr("pgkit.plugins.discovery.metadata.entry_points", lambda group: [BrokenEntryPoint()])
+def raises(exc: BaseException):
+    def load():
+        raise exc
+    return load
+
+
+@pytest.mark.parametrize("exc, shown", [
+    (ImportError("No module named 'missing_dependency'"), "ImportError: No module named 'missing_dependency'"),
+    (SystemExit(3), "SystemExit: 3"),  # a plugin that exits on import once made every command exit 3 silently
+])
+def test_plugin_that_fails_to_import_is_a_warning(monkeypatch, exc, shown):
+    monkeypatch.setattr("pgkit.plugins.discovery.metadata.entry_points", lambda group: [entry_point("broken", "pgkit-broken", raises(exc))])
     pm = new_plugin_manager()
-    with pytest.warns(PluginWarning, match="'broken' from pgkit-broken 0.0.1 failed to import.*missing_dependency"):
+    with pytest.warns(PluginWarning, match=f"'broken' from pgkit-broken 0.0.1 failed to import and is skipped: {shown}"):
         infos = load_plugins(pm, entry_points=True)
     registry = Registry.from_plugin_manager(pm, infos)
     assert registry.lookup("advantage", "reward_to_go").cls is RewardToGo
+
+
+def test_a_plugin_named_like_the_builtins_is_skipped(monkeypatch):
+    """Qualified names (pgkit:gae) must keep meaning the built-ins."""
+    rival = plugin_module("rival", register_advantages=lambda register: register(type("gae", (RewardToGo,), {"name": "gae"})))
+    monkeypatch.setattr("pgkit.plugins.discovery.metadata.entry_points", lambda group: [entry_point("pgkit", "pgkit-rival", lambda: rival)])
+    pm = new_plugin_manager()
+    with pytest.warns(PluginWarning, match="from pgkit-rival 0.0.1 is named 'pgkit', the built-ins' name, and is skipped"):
+        infos = load_plugins(pm, entry_points=True)
+    registry = Registry.from_plugin_manager(pm, infos)
+    assert registry.lookup("advantage", "pgkit:gae").plugin.distribution == "pgkit"
 
 
 def test_summaries_are_whole_sentences(registry):

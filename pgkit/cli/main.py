@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Sequence
 from pgkit.errors import PgkitError, PluginWarning, RecipeWarning, TrainingInterrupted
 
 EXIT_USAGE = 2
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,10 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.command(args)
     except TrainingInterrupted as exc:
-        print(str(exc), file=sys.stderr)
+        print(printable(str(exc)), file=sys.stderr)
         return exc.exit_code
     except PgkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -42,9 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (ANSI escapes from a recipe, say) shown as ``\\x1b``, not obeyed."""
+    return CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     if issubclass(category, (PluginWarning, RecipeWarning)):
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {printable(str(message))}", file=sys.stderr)
     else:
         print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="")
 

@@ -79,9 +79,16 @@ def load_plugins(
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else "unknown distribution"
             version = ep.dist.version if ep.dist else "?"
+            if ep.name == BUILTIN_PLUGIN:
+                warnings.warn(
+                    PluginWarning(f"a plugin from {dist} {version} is named '{ep.name}', the built-ins' name, and is skipped: "
+                                  "its components' qualified names would be ambiguous; its authors should rename the entry point"),
+                    stacklevel=2,
+                )
+                continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break pgkit
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break pgkit, nor exit it
                 warnings.warn(
                     PluginWarning(
                         f"plugin '{ep.name}' from {dist} {version} failed to import and is skipped: "

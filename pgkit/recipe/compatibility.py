@@ -8,10 +8,13 @@ fits but computes something else (``Component.caution``) is a RecipeWarning."""
 from __future__ import annotations
 
 import warnings
+from typing import Callable, TypeVar
+
+import torch
 
 from pgkit.envs.making import probe_spaces
-from pgkit.errors import CompatibilityError, Problem, RecipeWarning
-from pgkit.kinds.capabilities import Capability
+from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
+from pgkit.kinds.capabilities import REWARD_SCALING, Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component
 from pgkit.plugins.registry import Registry
@@ -30,6 +33,9 @@ def combination(recipe: Recipe, components: dict) -> Combination:
 
 def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
     """The recipe's Combination if every component fits; otherwise a CompatibilityError with all failures."""
+    device = device_problem(recipe.settings.device)
+    if device is not None:
+        raise CompatibilityError(recipe.source, [device])
     components = recipe.instantiate()
     combo = combination(recipe, components)
     problems = []
@@ -37,19 +43,54 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
         for index, component in enumerate(value if isinstance(value, list) else [value]):
             if component is None:
                 continue
-            reason = combo.with_component(slot, component).incompatibility(slot)
-            if reason is None:
-                continue
             path = f"{slot}[{index}]" if isinstance(value, list) else slot
             plugin = component.plugin
             origin = f" (plugin {plugin.name} {plugin.version})" if plugin else ""
-            problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
+            try:
+                reason = combo.with_component(slot, component).incompatibility(slot)
+            except Exception as exc:  # a broken plugin's check: report it, with the component's name
+                problems.append(Problem(path, f"'{component.name}'{origin} failed its compatibility check: {type(exc).__name__}: {exc}", "report this to the plugin's authors, or choose another component"))
+                continue
+            if reason is not None:
+                problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
+    if recipe.settings.env.normalize.reward and REWARD_SCALING not in combo.provided():
+        trainer = combo.get("trainer")
+        problems.append(Problem(
+            "env.normalize.reward", f"trainer '{trainer.name}' does not scale rewards, so this setting would be ignored",
+            f"set env.normalize.reward: false; {REWARD_SCALING.name} is provided by {', '.join(providers_of(REWARD_SCALING, registry))}",
+        ))
     if problems:
         raise CompatibilityError(recipe.source, problems)
     for slot, component in combo.components.items():
-        if component is not None and (reason := component.caution(combo)) is not None:
+        if component is not None and (reason := _guarded(component, lambda c: c.caution(combo), None)) is not None:
             warnings.warn(RecipeWarning(f"{recipe.source}: {slot}: '{component.name}' {reason}"), stacklevel=2)
     return combo
+
+
+def device_problem(device: str) -> Problem | None:
+    """Why torch cannot use ``device`` on this machine, or None."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return Problem("device", f"'{device}': CUDA is not available here (torch {torch.__version__}, no usable GPU)", "use device: cpu, or auto (cuda where there is one)")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            return Problem("device", f"'{device}': this machine has {torch.cuda.device_count()} CUDA device(s)", f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if device == "mps" and not torch.backends.mps.is_available():
+        return Problem("device", "'mps': Apple's Metal backend is not available here", "use device: cpu or auto")
+    return None
+
+
+Result = TypeVar("Result")
+
+
+def _guarded(component: Component, ask: Callable[[Component], Result], otherwise: Result) -> Result:
+    """``ask(component)``, or ``otherwise`` with a PluginWarning if the component's own code raises:
+    a broken plugin must not break checks of recipes that do not use it."""
+    try:
+        return ask(component)
+    except Exception as exc:
+        warnings.warn(PluginWarning(f"{component.kind} '{component.name}' raised {type(exc).__name__} when asked about compatibility and is skipped: {exc}"), stacklevel=2)
+        return otherwise
 
 
 def _fix(slot: str, component: Component, combo: Combination, registry: Registry) -> str:
@@ -71,7 +112,7 @@ def fitting_alternatives(slot: str, combo: Combination, registry: Registry) -> l
         if candidate is None:
             continue
         trial = combo.with_component(slot, candidate)
-        if trial.incompatibility(slot) is None and not _newly_broken(combo, trial, slot):
+        if _guarded(candidate, lambda _: trial.incompatibility(slot) is None and not _newly_broken(combo, trial, slot), False):
             fits.append(registration.name)
     return fits
 
@@ -82,7 +123,7 @@ def providers_of(capability: Capability, registry: Registry) -> list[str]:
     for kind in registry.kinds():
         for registration in registry.of_kind(kind):
             candidate = _with_defaults(registration.cls)
-            if candidate is not None and capability in candidate.provides:
+            if candidate is not None and _guarded(candidate, lambda c: capability in c.provides, False):
                 found.append(f"{kind} '{registration.name}'")
     return found
 

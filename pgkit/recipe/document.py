@@ -12,10 +12,69 @@ import yaml
 from pgkit.errors import Problem, RecipeError
 
 MAX_EXTENDS_DEPTH = 16
+MAX_NESTING = 100  # levels of mappings and lists; recipes use fewer than 10
+MAX_EXPANDED_NODES = 100_000  # values once aliases are expanded; recipes have a few hundred
+
+
+class RefusedDocument(yaml.composer.ComposerError):
+    """YAML that is valid but that pgkit will not build: too deep, self-referring, or too large once expanded."""
+
+    fix = "write the recipe out plainly: recipes need no deep nesting and no large or recursive aliases"
+
+    def __init__(self, problem: str, node_or_event):
+        super().__init__(None, None, problem, node_or_event.start_mark)
 
 
 class RecipeLoader(yaml.SafeLoader):
-    """yaml's safe loader (no object-constructing tags), reading ``1e-3`` as a float as YAML 1.2 does."""
+    """yaml's safe loader (no object-constructing tags), reading ``1e-3`` as a float as YAML 1.2 does.
+    Documents nested deeper than MAX_NESTING (aliases expanded), aliases that contain themselves, and
+    aliases that expand to more than MAX_EXPANDED_NODES values (a "billion laughs") are refused before
+    anything is built."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise RefusedDocument(f"nested more than {MAX_NESTING} levels deep", self.peek_event())
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node):
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Raise RefusedDocument if ``root`` refers to itself through an alias, or once its aliases are
+    expanded holds more than MAX_EXPANDED_NODES values or nests deeper than MAX_NESTING."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth) of its expansion
+    open_nodes: set[int] = set()
+
+    def measure(node: yaml.Node, level: int) -> tuple[int, int]:
+        if id(node) in open_nodes:
+            raise RefusedDocument("an alias refers to a value that contains it", node)
+        if id(node) not in measured:
+            if level > MAX_NESTING:
+                raise RefusedDocument(f"aliases nest this document more than {MAX_NESTING} levels deep", node)
+            open_nodes.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                children = [part for pair in node.value for part in pair]
+            else:
+                children = node.value if isinstance(node, yaml.SequenceNode) else []
+            parts = [measure(child, level + 1) for child in children]
+            open_nodes.discard(id(node))
+            measured[id(node)] = (1 + sum(values for values, _ in parts), 1 + max((depth for _, depth in parts), default=0))
+        values, depth = measured[id(node)]
+        if values > MAX_EXPANDED_NODES:
+            raise RefusedDocument(f"aliases expand this document to more than {MAX_EXPANDED_NODES:,} values", node)
+        if level + depth - 1 > MAX_NESTING:
+            raise RefusedDocument(f"aliases nest this document more than {MAX_NESTING} levels deep", node)
+        return values, depth
+
+    measure(root, 1)
 
 
 RecipeLoader.add_implicit_resolver(
@@ -44,7 +103,8 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(source, [Problem("", f"invalid YAML: {where}{problem}", "fix the YAML syntax")]) from None
+        fix = getattr(exc, "fix", "fix the YAML syntax")
+        raise RecipeError(source, [Problem("", f"invalid YAML: {where}{problem}", fix)]) from None
     except UnicodeDecodeError as exc:
         raise RecipeError(source, [Problem("", f"not a UTF-8 text file: {exc}")]) from None
     if document is None:

@@ -36,9 +36,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
             fix = f"did you mean '{close[0]}'? " if close else ""
             problems.append(Problem(str(key), "unknown top-level key", f"{fix}keys are: {', '.join(known)}"))
 
-    settings = _validate_settings(document, problems)
-    if settings is not None and settings.name is None:
-        settings = settings.model_copy(update={"name": Path(source).stem})
+    settings = _validate_settings(document, Path(source).stem, problems)
 
     trainer = _slot_value("trainer", document.get("trainer") or SLOT_DEFAULTS["trainer"], registry, problems)
     if isinstance(trainer, Choice):
@@ -71,8 +69,10 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
     return Recipe(source=source, settings=settings, slots=slots)
 
 
-def _validate_settings(document: dict[str, Any], problems: list[Problem]) -> RunSettings | None:
+def _validate_settings(document: dict[str, Any], default_name: str, problems: list[Problem]) -> RunSettings | None:
     values = {key: document[key] for key in SETTINGS_KEYS if key in document}
+    if values.get("name") is None:
+        values["name"] = default_name
     try:
         return RunSettings.model_validate(values)
     except ValidationError as exc:

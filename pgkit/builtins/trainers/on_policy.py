@@ -12,7 +12,7 @@ from torch import Tensor
 from pgkit import Batch, hookimpl
 from pgkit.data import RewardScaler
 from pgkit.kinds import LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, SINGLE_PASS, WHOLE_EPISODES, Capability
+from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SINGLE_PASS, WHOLE_EPISODES, Capability
 from pgkit.runtime import GradientStep, RolloutCollector
 
 
@@ -42,7 +42,7 @@ class OnPolicy(Trainer):
     @property
     def provides(self) -> frozenset[Capability]:
         optional = {SINGLE_PASS} if self.spec.epochs == 1 else set()
-        return frozenset({ON_POLICY_BATCHES, OLD_POLICY} | optional | ({WHOLE_EPISODES} if self.spec.complete_episodes else set()))
+        return frozenset({ON_POLICY_BATCHES, OLD_POLICY, REWARD_SCALING} | optional | ({WHOLE_EPISODES} if self.spec.complete_episodes else set()))
 
     def setup(self, ctx: TrainingContext) -> None:
         agent = ctx.agent
