@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
 
@@ -55,6 +56,16 @@ class TrainingError(PgkitError):
     """Training stopped because something went wrong that the user can fix (e.g. a NaN loss)."""
 
 
+class EnvironmentFault(PgkitError):
+    """The environment raised, or returned what gymnasium cannot use (an observation of the wrong shape,
+    a reward that is not a number); the message names the env, the call and where it failed."""
+
+    def __init__(self, env_id: str, call: str, exc: BaseException):
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        super().__init__(f"environment '{env_id}' failed in {call}: {type(exc).__name__}: {exc}{where}")
+
+
 class TrainingInterrupted(PgkitError):
     """Training was stopped by SIGINT (Ctrl-C) or SIGTERM; a checkpoint was saved if the run keeps files.
     ``exit_code`` is what a shell expects after that signal: 130 or 143."""
@@ -77,6 +88,7 @@ __all__ = [
     "CompatibilityError",
     "ComponentError",
     "ComponentLookupError",
+    "EnvironmentFault",
     "PgkitError",
     "PluginWarning",
     "Problem",

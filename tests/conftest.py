@@ -1,6 +1,9 @@
-"""Shared fixtures: a registry of built-ins only, and a tiny deterministic env for exact checks."""
+"""Shared fixtures: a registry of built-ins only, a tiny deterministic env for exact checks, and a signing
+key of the session."""
 
 from __future__ import annotations
+
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -37,6 +40,13 @@ class CounterEnv(gym.Env):
 
 if COUNTER_ID not in gym.registry:
     gym.register(COUNTER_ID, entry_point=CounterEnv, max_episode_steps=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_key_folder(tmp_path_factory) -> None:
+    """pgkit's signing key (pgkit.runtime.signing) in a folder of the test session, not the user's; the
+    command-line runs that tests start inherit it."""
+    os.environ["PGKIT_CONFIG_DIR"] = str(tmp_path_factory.mktemp("pgkit-config"))
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,7 @@ def test_train_then_eval(tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", RECIPES / "cartpole-reinforce-baseline.yaml", *SMALL, "--run-dir", run_dir)
     assert code == 0, err
-    assert {p.name for p in run_dir.iterdir()} == {"recipe.yaml", "metrics.csv", "checkpoint.pt"}
+    assert {p.name for p in run_dir.iterdir()} == {"recipe.yaml", "metrics.csv", "checkpoint.pt", ".lock"}  # the lock: see run_folder.py
     saved = yaml.safe_load((run_dir / "recipe.yaml").read_text())
     assert saved["trainer"]["total_steps"] == 256 and saved["critic"]["plugin"] == "pgkit"
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)

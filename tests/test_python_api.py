@@ -146,16 +146,15 @@ def test_a_plugin_callback_adds_metrics_and_stops_training(tmp_path):
     assert int(logged[-1]["step"]) == 3072 and float(logged[-1]["iterations_seen"]) == 3072 / 256  # 8 envs x 32 steps per iteration
 
 
-def test_evaluation_of_an_env_that_never_ends_an_episode_returns(monkeypatch, tmp_path):
+def test_evaluation_of_an_env_that_never_ends_an_episode_returns():
     """An env without a time limit (a tabular MDP that never terminates) cannot hang `pgkit eval` or
-    trainer.eval: episodes are cut at MAX_EPISODE_STEPS and counted."""
+    trainer.eval: episodes are cut at max_episode_steps (100,000 by default) and counted."""
     from pgkit.envs import EnvSettings
     from pgkit.runtime import evaluation
 
-    monkeypatch.setattr(evaluation, "MAX_EPISODE_STEPS", 50)
     recipe = {"env": {"id": "pgkit/RandomMDP-v0", "kwargs": {"end_probability": 0.0}}, "policy_head": "categorical",
               "advantage": "gae", "critic": "value", "objective": "reinforce", "optimizer": "adam",
               "trainer": {"type": "on_policy", "total_steps": 64, "steps_per_env": 32}, "logger": []}
     agent = pgkit.train(recipe)
-    result = evaluation.evaluate(agent, EnvSettings(**recipe["env"]), episodes=2)
+    result = evaluation.evaluate(agent, EnvSettings(**recipe["env"]), episodes=2, max_episode_steps=50)
     assert result.cut == 2 and len(result.returns) == 2 and "did not end within 50 steps" in result.describe_cut()

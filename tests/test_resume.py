@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from pgkit.errors import PgkitError
+from pgkit.errors import PgkitError, RecipeError
 from pgkit.recipe import resolve
 from pgkit.runtime.checkpoint import load_checkpoint, save_checkpoint
 from pgkit.runtime.training import load_for_resume, train
@@ -54,11 +54,24 @@ def test_resume_can_extend_training(registry, tmp_path):
     assert run.last_metrics["steps"] == 1536
 
 
-def test_a_checkpoint_that_does_not_fit_the_recipe_is_refused(registry, tmp_path):
+@pytest.mark.parametrize("override, path", [
+    ("network.hidden_sizes=[32]", "network"), ("env.normalize.obs=true", "env"), ("env.num_envs=4", "env"),
+    ("policy_head=gaussian", "policy_head"), ("seed=1", "seed"), ("advantage=reward_to_go", "advantage"),
+])
+def test_a_resume_that_changes_what_the_state_was_built_for_is_refused(registry, tmp_path, override, path):
     train(resolve(ON_POLICY, registry), tmp_path, registry=registry)
-    recipe, checkpoint = load_for_resume(tmp_path, ["network.hidden_sizes=[32]", "trainer.total_steps=2048"], registry=registry)
+    with pytest.raises(RecipeError) as info:
+        load_for_resume(tmp_path, [override, "trainer.total_steps=2048"], registry=registry)
+    assert [p.path for p in info.value.problems] == [path] and "cannot change when resuming" in str(info.value)
+
+
+def test_a_checkpoint_that_does_not_fit_the_recipe_is_refused(registry, tmp_path):
+    """Through the Python API a checkpoint can meet any recipe: its state is checked as it loads."""
+    train(resolve(ON_POLICY, registry), tmp_path, registry=registry)
+    _, checkpoint = load_for_resume(tmp_path, ["trainer.total_steps=2048"], registry=registry)
+    other = resolve({**ON_POLICY, "network": {"type": "mlp", "hidden_sizes": [32]}}, registry)
     with pytest.raises(PgkitError, match="cannot resume: the checkpoint does not fit this recipe .*size mismatch"):
-        train(recipe, tmp_path, registry=registry, resume=checkpoint)
+        train(other, tmp_path, registry=registry, resume=checkpoint)
 
 
 def test_a_checkpoint_of_pgkit_0_1_is_refused_for_resume_but_evaluates(registry, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import warnings
@@ -68,13 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", metavar="key=value", help="override recipe fields, e.g. advantage.gamma=0.98")
     train.add_argument("--run-dir", type=Path, help="folder for this run (default: runs/<name>-<time>)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    train.add_argument("--force", action="store_true", help="replace the run that --run-dir holds (deleted first); without it an existing run is refused")
+    train.add_argument("--fresh-envs", action="store_true", help="with --resume: restart the environments from new resets instead of loading their saved state (for a checkpoint another user or machine wrote)")
     train.add_argument("--seeds", metavar="S,S,...", help="train one run per seed in parallel processes (up to the core count), then compare their evals")
     train.set_defaults(command=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
     evaluate.add_argument("path", type=Path, help="run folder or checkpoint.pt")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
-    evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset")
+    evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset (episode i: seed + i)")
+    evaluate.add_argument("--max-episode-steps", type=int, default=100_000, metavar="N", help="cut an episode the env has not ended after N steps (default 100,000; the env's own time limit comes first)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
     evaluate.add_argument("--video", type=Path, metavar="DIR", help="record every episode as a video in DIR")
     evaluate.set_defaults(command=_eval)
@@ -116,6 +120,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def writable_folder(folder: Path, option: str) -> None:
+    """Make ``folder`` (an output folder the user named) or say why it cannot be written."""
+    if folder.exists() and not folder.is_dir():
+        raise PgkitError(f"{option} {folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PgkitError(f"{option} {folder}: cannot make this folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PgkitError(f"{option} {folder}: this folder is not writable")
+
+
+def writable_file(path: Path, option: str) -> None:
+    """Say why the output file ``path`` the user named cannot be written, if it cannot."""
+    if path.is_dir():
+        raise PgkitError(f"{option} {path} is a folder; give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise PgkitError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PgkitError(f"{option} {path}: not writable")
+
+
 def _load_checked(recipe_path: Path, overrides: list[str]):
     from pgkit.recipe.compatibility import check_compatibility
     from pgkit.recipe import load_recipe
@@ -130,6 +157,8 @@ def _train(args: argparse.Namespace) -> int:
     from pgkit.runtime.run import new_run_dir
     from pgkit.runtime.training import load_for_resume, train
 
+    if args.fresh_envs and args.resume is None:
+        raise PgkitError("--fresh-envs goes with --resume RUN_DIR")
     if args.seeds is not None:
         return _train_seeds(args)
     if args.resume is not None:
@@ -137,7 +166,11 @@ def _train(args: argparse.Namespace) -> int:
             args.overrides, args.recipe = [str(args.recipe), *args.overrides], None
         if args.recipe is not None or args.run_dir is not None:
             raise PgkitError("--resume continues a run folder with its own recipe: give no RECIPE or --run-dir")
-        recipe, checkpoint = load_for_resume(args.resume, args.overrides)
+        recipe, checkpoint = load_for_resume(args.resume, args.overrides, fresh_envs=args.fresh_envs)
+        total = recipe.slots["trainer"].spec.total_steps
+        if checkpoint["step"] >= total:
+            raise PgkitError(f"the run in {args.resume} is finished ({checkpoint['step']:,} of {total:,} steps); "
+                             f"to train longer: pgkit train --resume {args.resume} trainer.total_steps=N")
         print(f"resuming {args.resume} at step {checkpoint['step']:,}", file=sys.stderr)
         _, run = train(recipe, args.resume, resume=checkpoint)
         run_dir = args.resume
@@ -147,7 +180,7 @@ def _train(args: argparse.Namespace) -> int:
         recipe = _load_checked(args.recipe, args.overrides)
         run_dir = args.run_dir or new_run_dir(recipe)
         print(f"training {recipe.name} on {recipe.settings.env.id} (seed {recipe.settings.seed}) -> {run_dir}", file=sys.stderr)
-        _, run = train(recipe, run_dir)
+        _, run = train(recipe, run_dir, replace=args.force)
     m = run.last_metrics
     print(
         f"done: {m.get('steps', 0):,.0f} steps in {m.get('time', math.nan):.1f} s "
@@ -158,13 +191,19 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from pgkit.recipe.settings import MAX_SEED
     from pgkit.runtime.evaluation import evaluate
     from pgkit.runtime.loading import load_agent
 
-    if args.episodes < 1:
-        raise PgkitError("--episodes must be at least 1")
+    if not 1 <= args.episodes <= 1_000_000 or args.max_episode_steps < 1:
+        raise PgkitError("--episodes must be from 1 to 1,000,000 and --max-episode-steps at least 1")
+    if not 0 <= args.seed <= MAX_SEED - args.episodes:
+        raise PgkitError(f"--seed must be from 0 to {MAX_SEED - args.episodes:,} (episode i resets with seed + i, at most 2**32 - 1)")
+    if args.video is not None:
+        writable_folder(args.video, "--video")
     agent, env = load_agent(args.path)
-    result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video)
+    result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video,
+                      max_episode_steps=args.max_episode_steps)
     if result.cut:
         print(f"note: {result.describe_cut()}", file=sys.stderr)
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
@@ -180,6 +219,8 @@ def _variance(args: argparse.Namespace) -> int:
 
     if args.batches < 2 or args.critic_batches < 0:
         raise PgkitError("--batches must be at least 2 and --critic-batches at least 0")
+    if args.plot is not None:
+        writable_file(args.plot, "--plot")  # before minutes of estimates
     recipes = [_load_checked(path, []) for path in args.recipes]
     started = time.perf_counter()
     estimates, statistics, origin = compare_recipes(recipes, args.batches, args.critic_batches, args.checkpoint)
@@ -200,8 +241,7 @@ def _export(args: argparse.Namespace) -> int:
     agent, _ = load_agent(args.path)
     folder = args.path if args.path.is_dir() else args.path.parent
     out = args.out or folder / ("policy.onnx" if args.format == "onnx" else "policy.pt")
-    if out.is_dir():
-        raise PgkitError(f"--out {out} is a folder; give a file name")
+    writable_file(out, "--out")
     export_policy(agent, out, args.format)
     loader = "onnxruntime.InferenceSession(path).run(None, {'obs': obs})[0]" if args.format == "onnx" else "torch.jit.load(path)(obs)"
     print(f"{out}: raw observations [batch, ...] -> actions (the policy's mode); load with {loader}")
@@ -211,6 +251,7 @@ def _export(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from pgkit.cli.plotting import plot_runs
 
+    writable_file(args.out, "--out")
     groups = plot_runs(args.runs, args.out)
     print(f"{args.out}: " + ", ".join(f"{name} ({count} run{'s' if count > 1 else ''})" for name, count in groups.items()))
     return 0
@@ -222,6 +263,7 @@ def _train_seeds(args: argparse.Namespace) -> int:
 
     from pgkit.runtime.run import new_run_dir
     from pgkit.cli.seeds import train_one_seed
+    from pgkit.recipe.settings import MAX_SEED
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -229,12 +271,14 @@ def _train_seeds(args: argparse.Namespace) -> int:
         raise PgkitError(f"--seeds takes comma-separated integers, e.g. 0,1,2 (got {args.seeds!r})") from None
     if not seeds or args.resume is not None or args.recipe is None:
         raise PgkitError("--seeds needs a recipe and at least one seed, and cannot be used with --resume")
+    if len(set(seeds)) != len(seeds) or not all(0 <= seed <= MAX_SEED for seed in seeds):
+        raise PgkitError(f"--seeds takes distinct seeds from 0 to {MAX_SEED} (got {args.seeds!r})")
     recipe = _load_checked(args.recipe, args.overrides)  # validate once, before starting processes
     root = args.run_dir or new_run_dir(recipe)
     workers = min(len(seeds), os.cpu_count() or 1)
     print(f"training {recipe.name} with seeds {seeds} in {workers} processes -> {root}", file=sys.stderr)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(train_one_seed, str(args.recipe), list(args.overrides), seed, str(root / f"seed-{seed}")) for seed in seeds]
+        jobs = [pool.submit(train_one_seed, str(args.recipe), list(args.overrides), seed, str(root / f"seed-{seed}"), args.force) for seed in seeds]
         results = [job.result() for job in jobs]
     for seed, (mean, std) in zip(seeds, results):
         print(f"seed {seed}: eval mean return {mean:.2f} +/- {std:.2f}  ({root / f'seed-{seed}'})")
@@ -314,6 +358,8 @@ def _schema(args: argparse.Namespace) -> int:
     from pgkit.plugins.registry import default_registry
     from pgkit.cli.schema import recipe_schema
 
+    if args.out is not None:
+        writable_file(args.out, "--out")
     text = json.dumps(recipe_schema(default_registry()), indent=1)
     if args.out is None:
         print(text)

@@ -14,7 +14,7 @@ from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component, PluginInfo, Spec
 from pgkit.kinds.critic import Critic
 from pgkit.kinds.callback import Callback, CallbackRun, EvaluationSpec, Report
-from pgkit.kinds.logger import Logger
+from pgkit.kinds.logger import Logger, RunFolderPath
 from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
@@ -62,6 +62,7 @@ __all__ = [
     "HeadModule",
     "Kind",
     "Logger",
+    "RunFolderPath",
     "Callback",
     "CallbackRun",
     "EvaluationSpec",

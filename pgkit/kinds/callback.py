@@ -24,6 +24,9 @@ class EvaluationSpec(Spec):
     deterministic: bool = Field(True, description="Act with the policy's mode (false: sample).")
     stop_at: float | None = Field(None, description="End training once the mean eval return reaches this (null: never).")
     keep_best: bool = Field(True, description="Save the agent with the best mean eval return so far as best.pt in the run folder.")
+    max_episode_steps: int = Field(
+        100_000, ge=1, description="An evaluation episode still running after this many steps is cut there (the env's own time limit comes first)."
+    )
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from pgkit.kinds.component import Component
+
+
+def _inside_run_folder(value: str) -> str:
+    parts = PurePosixPath(value).parts
+    if not value or value.startswith(("/", "~")) or ".." in parts or re.search(r"[\x00-\x1f\x7f\\]", value):
+        raise ValueError("must be a relative path inside the run folder: no leading '/' or '~', no '..', no '\\' or control characters")
+    return value
+
+
+RunFolderPath = Annotated[str, AfterValidator(_inside_run_folder)]
+"""A spec field for a file or folder a logger writes: relative, and never outside the run folder (a resumed
+run takes it from the checkpoint's recipe, which must not write elsewhere)."""
 
 
 class Logger(Component):

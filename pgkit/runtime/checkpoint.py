@@ -6,6 +6,7 @@ states, the environments), written atomically, so a checkpoint is always one con
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,18 +20,36 @@ READABLE_FORMATS = (1, 2)  # format 1 (pgkit 0.1) holds the agent's weights unde
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a temporary file in the same folder, flushed and fsynced, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write atomically: a temporary file in the same folder, flushed and fsynced, then renamed over
+    ``path``, so that a kill or a full disk at any moment leaves the previous checkpoint whole. A write
+    that fails (a full disk, a read-only folder) is a PgkitError naming the file and the cause."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             torch.save({"format": FORMAT_VERSION, **state}, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError of its zip writer
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise PgkitError(f"could not write {path}: {write_failure(exc, path.parent)}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_failure(exc: BaseException, folder: Path) -> str:
+    """Why writing into ``folder`` failed, in words: the OS's reason, and the free space left there."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())[:200]
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return reason
+    return f"{reason} ({free / 2**20:,.1f} MiB free on that disk)"
 
 
 def save_agent(path: Path, agent_state: dict[str, Any], recipe: dict[str, Any], step: int) -> None:

@@ -12,22 +12,24 @@ import numpy as np
 from pgkit.kinds.agent import Agent
 from pgkit.envs.making import make_env
 from pgkit.envs.settings import EnvSettings
-from pgkit.errors import PgkitError
+from pgkit.errors import EnvironmentFault, PgkitError
 
 
-MAX_EPISODE_STEPS = 100_000  # an episode of an env without a time limit is cut here, so evaluation ends
+MAX_EPISODE_STEPS = 100_000  # by default an episode the env does not end is cut here, so evaluation ends
 
 
 @dataclass(frozen=True)
 class Evaluation:
     returns: list[float]
-    cut: int = 0  # episodes cut at MAX_EPISODE_STEPS (the env never ended them)
+    cut: int = 0  # episodes cut at ``max_episode_steps`` (the env did not end them)
+    max_episode_steps: int = MAX_EPISODE_STEPS
 
     def describe_cut(self) -> str:
         """A note for the user when episodes were cut, else ''."""
         if not self.cut:
             return ""
-        return f"{self.cut} of {len(self.returns)} episodes did not end within {MAX_EPISODE_STEPS:,} steps and were cut there (the env has no time limit?)"
+        return (f"{self.cut} of {len(self.returns)} episodes did not end within {self.max_episode_steps:,} steps and were cut "
+                "there (the env has no time limit?)")
 
     @property
     def mean(self) -> float:
@@ -45,26 +47,35 @@ def evaluate(
     seed: int = 10_000,
     deterministic: bool = True,
     video_dir: Path | None = None,
+    max_episode_steps: int = MAX_EPISODE_STEPS,
 ) -> Evaluation:
-    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed`` (an episode
-    the env does not end is cut at MAX_EPISODE_STEPS, and counted in ``cut``); with ``video_dir``, every
-    episode is recorded there (gymnasium's RecordVideo, needs rgb_array rendering)."""
+    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``; an episode
+    still running after ``max_episode_steps`` (the env's own time limit comes first) is cut there and
+    counted in ``cut``. With ``video_dir``, every episode is recorded there (gymnasium's RecordVideo,
+    needs rgb_array rendering)."""
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
     returns, cut = [], 0
     try:
         for episode in range(episodes):
-            obs, _ = single.reset(seed=seed + episode)
+            obs, _ = _env_call(env.id, "reset", single.reset, seed=seed + episode)
             total, done, steps = 0.0, False, 0
             while not done:
                 action = agent.act(np.asarray(obs)[None], deterministic)[0]
-                obs, reward, terminated, truncated, _ = single.step(action)
+                obs, reward, terminated, truncated, _ = _env_call(env.id, "step", single.step, action)
                 total, steps = total + float(reward), steps + 1
-                done = terminated or truncated or steps >= MAX_EPISODE_STEPS
+                done = terminated or truncated or steps >= max_episode_steps
             cut += int(not (terminated or truncated))
             returns.append(total)
     finally:
         single.close()
-    return Evaluation(returns, cut)
+    return Evaluation(returns, cut, max_episode_steps)
+
+
+def _env_call(env_id: str, call: str, function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:
+        raise EnvironmentFault(env_id, call, exc) from exc
 
 
 def _recording_env(env: EnvSettings, video_dir: Path) -> gym.Env:

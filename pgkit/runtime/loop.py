@@ -34,6 +34,7 @@ from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
 from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.run import CHECKPOINT_FILE, Run
 from pgkit.runtime.signals import StopSignals
+from pgkit.runtime.signing import key_path, sign, signed_by_this_user
 
 NOT_SLOT_STATE = frozenset({"trainer", "logger", "callback"})  # the trainer and callbacks are saved apart; loggers resume by their start step
 
@@ -62,7 +63,7 @@ class Context:
         return min(1.0, self.step / self.total_steps)
 
     def make_envs(self, num_envs: int | None = None) -> MonitoredVectorEnv:
-        envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics)
+        envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)
         self.envs.append(envs)
         return envs
 
@@ -84,7 +85,7 @@ class Context:
             "step": self.step,
             "episodes": self.statistics.state_dict(),
             "reported": dict(self.reported),
-            "envs": [{"running": envs.running.state_dict(), "pickled": _pickled_envs(envs)} for envs in self.envs],
+            "envs": [_envs_state(envs) for envs in self.envs],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -95,22 +96,33 @@ class Context:
         self.reported = dict(state.get("reported", {}))
         for envs, saved in zip(self.envs, state["envs"]):
             envs.running.load_state_dict(saved["running"])
-            if not _restore_envs(envs, saved["pickled"]):
-                self.note("the environments' state was not saved (they could not be pickled): they restart from fresh resets")
+            if not _restore_envs(envs, saved["pickled"], saved.get("signature")):
+                self.note("the environments' state was not restored (not saved, or --fresh-envs): they restart from fresh resets")
 
 
-def _pickled_envs(envs: MonitoredVectorEnv) -> bytes | None:
-    """The sub-environments of a sync vector env, pickled; None if there are none or they cannot be."""
+def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
+    """The observation statistics, and the sub-environments of a sync vector env pickled and signed (see
+    ``pgkit.runtime.signing``); ``pickled`` is None if they cannot be pickled (async envs, say)."""
     try:
-        return pickle.dumps(envs.env.envs)
+        pickled = pickle.dumps(envs.env.envs)
     except Exception:  # async or unpicklable envs
-        return None
+        pickled = None
+    return {"running": envs.running.state_dict(), "pickled": pickled, "signature": sign(pickled) if pickled is not None else None}
 
 
-def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None) -> bool:
+def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None, signature: str | None) -> bool:
     if pickled is None or not hasattr(envs.env, "envs"):
         return False
-    saved = pickle.loads(pickled)  # written by pgkit into this run's checkpoint, which the user asked to resume
+    if not signed_by_this_user(pickled, signature):
+        raise PgkitError(
+            f"cannot resume: the environments' state in this checkpoint is not signed with your key ({key_path()}), so it was "
+            "written by another user or machine, or altered since; unpickling it could run code.\n"
+            "    fix: resume with --fresh-envs to restart the environments from new resets (the run goes on, but not bit-exact)"
+        )
+    try:
+        saved = pickle.loads(pickled)  # signed by this user's key: pgkit wrote it
+    except Exception as exc:  # e.g. the env's code changed since
+        raise PgkitError(f"cannot resume: the environments' state does not load ({type(exc).__name__}: {exc}); resume with --fresh-envs") from None
     if len(saved) != len(envs.env.envs):
         raise ValueError(f"the checkpoint saved {len(saved)} environments, but this run has {len(envs.env.envs)}")
     envs.env.envs = saved

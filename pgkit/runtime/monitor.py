@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 from pgkit.data.episodes import EpisodeStatistics, RunningEpisodes
+from pgkit.errors import EnvironmentFault
 
 
 class StepCounter:
@@ -19,12 +20,14 @@ class StepCounter:
 class MonitoredVectorEnv(gym.vector.VectorWrapper):
     """Counts each step's ``num_envs`` steps into ``counter`` and keeps its rewards and episode ends until
     ``flush`` (called by the loop before it logs or saves) adds the finished episodes to ``statistics``:
-    one cumulative sum per log row instead of bookkeeping at every step."""
+    one cumulative sum per log row instead of bookkeeping at every step. An env that raises in reset or
+    step becomes an EnvironmentFault naming it."""
 
     MAX_PENDING = 1024  # steps kept before a flush of their own, for runs that log rarely
 
-    def __init__(self, env: gym.vector.VectorEnv, counter: StepCounter, statistics: EpisodeStatistics):
+    def __init__(self, env: gym.vector.VectorEnv, counter: StepCounter, statistics: EpisodeStatistics, env_id: str = "?"):
         super().__init__(env)
+        self.env_id = env_id
         self.counter, self.statistics = counter, statistics
         self.running = RunningEpisodes(env.num_envs)
         self._size = env.num_envs  # a plain attribute: num_envs is a property chain through the wrappers
@@ -36,10 +39,16 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         """Episodes cut short by a reset are not finished episodes: they are dropped from the statistics."""
         self.flush()
         self.running = RunningEpisodes(self.num_envs)
-        return self.env.reset(seed=seed, options=options)
+        try:
+            return self.env.reset(seed=seed, options=options)
+        except Exception as exc:
+            raise EnvironmentFault(self.env_id, "reset", exc) from exc
 
     def step(self, actions):
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        try:
+            obs, rewards, terminated, truncated, info = self.env.step(actions)
+        except Exception as exc:
+            raise EnvironmentFault(self.env_id, "step", exc) from exc
         self.counter.steps += self._size
         self._rewards.append(rewards)
         self._terminated.append(terminated)

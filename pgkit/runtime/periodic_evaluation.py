@@ -39,7 +39,9 @@ class PeriodicEvaluation(Callback):
         if step < self.next_evaluation or self._run is None:
             return None
         self.next_evaluation = (step // self.spec.every + 1) * self.spec.every
-        result = evaluate(agent, self._run.env, self.spec.episodes, self.spec.seed, self.spec.deterministic)
+        result = evaluate(
+            agent, self._run.env, self.spec.episodes, self.spec.seed, self.spec.deterministic, max_episode_steps=self.spec.max_episode_steps
+        )
         if self.best is None or result.mean > self.best:
             self.best = result.mean
             if self.spec.keep_best and self._run.run_dir is not None:

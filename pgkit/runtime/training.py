@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from pgkit.envs.factories import register_env_factory
-from pgkit.errors import PgkitError
+from pgkit.errors import PgkitError, Problem, RecipeError
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.logger import Logger
 from pgkit.plugins.registry import Registry, default_registry
 from pgkit.recipe import Recipe, apply_overrides, resolve
 from pgkit.recipe.compatibility import check_compatibility
+from pgkit.recipe.resolve import SETTINGS_KEYS
 from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.runtime.loop import run_training
 from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device
@@ -54,23 +55,55 @@ def train(
     registry: Registry | None = None,
     resume: dict | None = None,
     loggers: Sequence[Logger] = (),
+    replace: bool = False,
 ) -> tuple[Agent, Run]:
-    """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoints are written there.
-    ``resume`` is a checkpoint of this run (see ``load_for_resume``) to continue from; ``loggers`` get
-    every row besides the recipe's own."""
+    """Train ``recipe``; with ``run_dir`` the resolved recipe, metrics and checkpoints are written there
+    (a folder that holds a run already is refused unless ``replace``). ``resume`` is a checkpoint of this
+    run (see ``load_for_resume``) to continue from; ``loggers`` get every row besides the recipe's own."""
     agent = build_agent(recipe, registry)
-    run = Run(recipe, run_dir, loggers=[*(agent.components.get("logger") or []), *loggers], resume=resume)
+    run = Run(recipe, run_dir, loggers=[*(agent.components.get("logger") or []), *loggers], resume=resume, replace=replace)
     run_training(agent.components["trainer"], agent, run)
     return agent, run
 
 
-def load_for_resume(run_dir: Path, overrides: list[str] | None = None, registry: Registry | None = None) -> tuple[Recipe, dict]:
+def load_for_resume(
+    run_dir: Path, overrides: list[str] | None = None, registry: Registry | None = None, fresh_envs: bool = False
+) -> tuple[Recipe, dict]:
     """The recipe and checkpoint of ``run_dir``, ready for ``train(recipe, run_dir, resume=checkpoint)``.
-    Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer)."""
+    Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer). ``fresh_envs`` drops the
+    environments' saved state, so they restart from new resets: for a checkpoint that another user or
+    machine wrote, whose env state pgkit will not unpickle (see ``pgkit.runtime.signing``)."""
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if not checkpoint_path.is_file():
         raise PgkitError(f"cannot resume {run_dir}: it has no {CHECKPOINT_FILE}")
     checkpoint = load_checkpoint(checkpoint_path)
+    if fresh_envs and isinstance(checkpoint.get("context"), dict):
+        for envs in checkpoint["context"].get("envs", []):
+            envs["pickled"] = None
     document = apply_overrides(checkpoint["recipe"], overrides or [], source=str(checkpoint_path))
+    unchangeable = _unchangeable_overrides(checkpoint["recipe"], document)
+    if unchangeable:
+        raise RecipeError(str(checkpoint_path), unchangeable)
     recipe = resolve(document, registry or default_registry(), source=str(checkpoint_path))
     return recipe, checkpoint
+
+
+BUILT_FROM = ("name", "seed", "env", "network", "policy_head", "critic", "baseline")  # what the saved state was built for
+
+
+def _unchangeable_overrides(saved: dict, document: dict) -> list[Problem]:
+    """Overrides a resume cannot take: what the saved state was built for, and any component's type (the
+    loggers aside, which hold no state)."""
+    problems = []
+    for key in sorted(set(saved) | set(document), key=str):
+        before, after = saved.get(key), document.get(key)
+        if before == after:
+            continue
+        types = [value.get("type") if isinstance(value, dict) else value for value in (before, after)]
+        if key in BUILT_FROM or (key not in SETTINGS_KEYS and key != "logger" and types[0] != types[1]):
+            problems.append(Problem(
+                key, "cannot change when resuming: the checkpoint's state was built for the run as it was",
+                "start a new run to change it (pgkit train RECIPE ...); a resume may change the budget, the optimizer's, "
+                "objective's, advantage's and callbacks' parameters, the loggers and checkpoint_every",
+            ))
+    return problems

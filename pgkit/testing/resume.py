@@ -83,8 +83,12 @@ def _without_clock(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pop_pickled_envs(state: dict[str, Any]) -> list[Any]:
-    """The checkpoint's environments, unpickled (the same states pickle to different bytes), taken out of it."""
-    return [None if saved["pickled"] is None else pickle.loads(saved.pop("pickled")) for saved in state["context"]["envs"]]
+    """The checkpoint's environments, unpickled (the same states pickle to different bytes, and so sign
+    differently), taken out of it with their signatures."""
+    envs = state["context"]["envs"]
+    for saved in envs:
+        saved.pop("signature", None)
+    return [None if saved["pickled"] is None else pickle.loads(saved.pop("pickled")) for saved in envs]
 
 
 def _same_objects(a: Any, b: Any, seen: set[int]) -> bool:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import IO
 
 from pydantic import Field
 
 from pgkit import Spec, hookimpl
-from pgkit.kinds import Logger
+from pgkit.kinds import Logger, RunFolderPath
 
 
 class CSVSpec(Spec):
-    filename: str = Field("metrics.csv", min_length=1, description="File name inside the run folder.")
+    filename: RunFolderPath = Field("metrics.csv", description="File inside the run folder (subfolders are made).")
 
 
 class CSV(Logger):
-    """Writes every logged metric to a CSV file in the run folder (columns fixed by the first row)."""
+    """Writes every logged metric to a CSV file in the run folder (columns fixed by the first row). The file
+    is only ever appended to: a resumed run cuts off the rows logged after its checkpoint (work that is
+    being redone) and appends, so a kill at any moment loses no row before the checkpoint."""
 
     name = "csv"
     Spec = CSVSpec
@@ -28,17 +31,11 @@ class CSV(Logger):
         if run_dir is None:
             return
         path = run_dir / self.spec.filename
-        if start_step and path.is_file():  # resuming: keep the rows up to the checkpoint, append the rest
-            with open(path, newline="") as handle:
-                reader = csv.DictReader(handle)
-                kept = [row for row in reader if int(row["step"]) <= start_step]
-                fields = reader.fieldnames or []
-            self.file = open(path, "w", newline="")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = _cut_after(path, start_step) if start_step and path.is_file() else None
+        self.file = open(path, "a" if fields else "w", newline="")
+        if fields:
             self.writer = csv.DictWriter(self.file, fieldnames=fields, extrasaction="ignore")
-            self.writer.writeheader()
-            self.writer.writerows(kept)
-        else:
-            self.file = open(path, "w", newline="")
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if self.file is None:
@@ -54,6 +51,24 @@ class CSV(Logger):
         if self.file is not None:
             self.file.close()
             self.file = None
+
+
+def _cut_after(path: Path, step: int) -> list[str] | None:
+    """Truncate ``path`` after its last row at or before ``step``; its columns, or None if it has no header
+    (an empty file is then written afresh)."""
+    with open(path, "rb") as handle:
+        header = handle.readline()
+        fields = next(csv.reader([header.decode("utf-8", "replace")]), [])
+        if not fields or fields[0] != "step":
+            return None
+        keep = handle.tell()
+        for line in iter(handle.readline, b""):
+            first = line.split(b",", 1)[0]
+            if not first.strip().isdigit() or int(first) > step or not line.endswith(b"\n"):
+                break
+            keep = handle.tell()
+    os.truncate(path, keep)
+    return fields
 
 
 @hookimpl

@@ -8,11 +8,11 @@ from pathlib import Path
 from pydantic import Field
 
 from pgkit import Spec, hookimpl
-from pgkit.kinds import Logger
+from pgkit.kinds import Logger, RunFolderPath
 
 
 class TensorBoardSpec(Spec):
-    folder: str = Field("tensorboard", min_length=1, description="Event-file folder inside the run folder (tensorboard --logdir RUN_DIR).")
+    folder: RunFolderPath = Field("tensorboard", description="Event-file folder inside the run folder (tensorboard --logdir RUN_DIR).")
 
 
 class TensorBoard(Logger):
