@@ -1,8 +1,9 @@
 """The data path (public: plugins may import these): the time-major batch that flows through training,
-the replay buffer, episode bookkeeping, running normalization."""
+the replay buffer, episode bookkeeping, running normalization, and a memory check for large allocations."""
 
 from pgkit.data.batch import Batch
 from pgkit.data.episodes import Episode, EpisodeStatistics, RunningEpisodes
+from pgkit.data.memory import check_memory
 from pgkit.data.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from pgkit.data.replay import ReplayBuffer
 
@@ -15,4 +16,5 @@ __all__ = [
     "RewardScaler",
     "RunningEpisodes",
     "RunningMeanStd",
+    "check_memory",
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from pgkit.data.batch import Batch
+from pgkit.data.memory import check_memory
 
 
 class ReplayBuffer:
@@ -18,6 +21,9 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, action_shape: tuple[int, ...], device: str | torch.device = "cpu"):
         self.capacity = capacity
+        if torch.device(device).type == "cpu":
+            per_transition = 2 * math.prod(obs_shape) * obs_dtype.itemsize + 4 * math.prod(action_shape) + 4 + 1
+            check_memory(capacity * per_transition, f"a replay buffer of {capacity:,} transitions")
         self.obs = torch.zeros((capacity, *obs_shape), dtype=obs_dtype, device=device)
         self.next_obs = torch.zeros_like(self.obs)
         self.actions = torch.zeros((capacity, *action_shape), dtype=torch.float32, device=device)

@@ -30,6 +30,7 @@ from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import Callback, CallbackRun
 from pgkit.kinds.trainer import Trainer
 from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
+from pgkit.runtime.memory import allocations_of
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
 from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.run import CHECKPOINT_FILE, Run
@@ -226,7 +227,8 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
     callbacks = _callbacks(trainer, agent)
     elapsed_before = 0.0
     try:
-        trainer.setup(ctx)
+        with allocations_of(f"{trainer.describe()}'s setup", "make its buffers (e.g. trainer.buffer_size) or env.num_envs smaller"):
+            trainer.setup(ctx)
         if run.resume is not None:
             restore(trainer, agent, ctx, run.resume, callbacks)
             elapsed_before = float(run.resume["elapsed"])

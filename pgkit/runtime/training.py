@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pgkit.data import check_memory
 from pgkit.envs.factories import register_env_factory
 from pgkit.errors import PgkitError, Problem, RecipeError
 from pgkit.kinds.agent import Agent
@@ -20,6 +21,7 @@ from pgkit.recipe.compatibility import check_compatibility
 from pgkit.recipe.resolve import SETTINGS_KEYS
 from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.runtime.loop import run_training
+from pgkit.runtime.memory import allocations_of
 from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device
 
 
@@ -43,10 +45,25 @@ def build_agent(recipe: Recipe, registry: Registry | None = None) -> Agent:
     settings = recipe.settings
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)
-    seed_everything(settings.seed)
-    return Agent.build(
-        recipe.instantiate(), combo.observation_space, combo.action_space, resolve_device(settings.device), settings.env
-    )
+    device = resolve_device(settings.device)
+    with allocations_of("the agent's networks", "make network.hidden_sizes (and the critic's) smaller"):
+        if torch.device(device).type == "cpu":
+            check_memory(TRAINING_COPIES * _parameter_bytes(recipe, combo), "the agent's parameters, gradients and optimizer moments")
+        seed_everything(settings.seed)
+        return Agent.build(recipe.instantiate(), combo.observation_space, combo.action_space, device, settings.env)
+
+
+TRAINING_COPIES = 4  # parameters, gradients and Adam's two moments
+
+
+def _parameter_bytes(recipe: Recipe, combo) -> int:
+    """Bytes of the agent's parameters, from a build on torch's meta device (shapes only, no memory)."""
+    try:
+        with torch.device("meta"):
+            agent = Agent.build(recipe.instantiate(), combo.observation_space, combo.action_space, "meta", recipe.settings.env)
+    except Exception:  # a component that cannot be built without data: no estimate, no check
+        return 0
+    return sum(p.numel() * p.element_size() for p in agent.parameters())
 
 
 def train(
