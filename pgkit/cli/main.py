@@ -57,6 +57,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr, end="")
 
 
+def path_argument(text: str) -> Path:
+    """A path from the command line; the OS cannot take one holding a NUL byte."""
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError("a path cannot contain a NUL byte")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     from pgkit import __version__
 
@@ -65,26 +72,26 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an agent from a recipe, or resume a run")
-    train.add_argument("recipe", type=Path, nargs="?", help="recipe YAML file (not with --resume)")
+    train.add_argument("recipe", type=path_argument, nargs="?", help="recipe YAML file (not with --resume)")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="override recipe fields, e.g. advantage.gamma=0.98")
-    train.add_argument("--run-dir", type=Path, help="folder for this run (default: runs/<name>-<time>)")
-    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    train.add_argument("--run-dir", type=path_argument, help="folder for this run (default: runs/<name>-<time>)")
+    train.add_argument("--resume", type=path_argument, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     train.add_argument("--force", action="store_true", help="replace the run that --run-dir holds (deleted first); without it an existing run is refused")
     train.add_argument("--fresh-envs", action="store_true", help="with --resume: restart the environments from new resets instead of loading their saved state (for a checkpoint another user or machine wrote)")
     train.add_argument("--seeds", metavar="S,S,...", help="train one run per seed in parallel processes (up to the core count), then compare their evals")
     train.set_defaults(command=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
-    evaluate.add_argument("path", type=Path, help="run folder or checkpoint.pt")
+    evaluate.add_argument("path", type=path_argument, help="run folder or checkpoint.pt")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset (episode i: seed + i)")
     evaluate.add_argument("--max-episode-steps", type=int, default=100_000, metavar="N", help="cut an episode the env has not ended after N steps (default 100,000; the env's own time limit comes first)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
-    evaluate.add_argument("--video", type=Path, metavar="DIR", help="record every episode as a video in DIR")
+    evaluate.add_argument("--video", type=path_argument, metavar="DIR", help="record every episode as a video in DIR")
     evaluate.set_defaults(command=_eval)
 
     check = commands.add_parser("check", help="validate a recipe and its compatibility, without training")
-    check.add_argument("recipe", type=Path)
+    check.add_argument("recipe", type=path_argument)
     check.add_argument("overrides", nargs="*", metavar="key=value")
     check.set_defaults(command=_check)
 
@@ -93,26 +100,26 @@ def _parser() -> argparse.ArgumentParser:
     components.set_defaults(command=_components)
 
     plot = commands.add_parser("plot", help="plot learning curves of runs: per recipe and env, each run and their mean with a 95%% bootstrap band")
-    plot.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")  # grouped by recipe name and env id
-    plot.add_argument("--out", type=Path, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
+    plot.add_argument("runs", type=path_argument, nargs="+", metavar="RUN_DIR")  # grouped by recipe name and env id
+    plot.add_argument("--out", type=path_argument, default=Path("learning-curves.png"), help="image file (default learning-curves.png)")
     plot.set_defaults(command=_plot)
 
     variance = commands.add_parser("variance", help="compare recipes' policy-gradient estimates (variance, relative variance, bias) from one policy")
-    variance.add_argument("recipes", type=Path, nargs="+", metavar="RECIPE")
+    variance.add_argument("recipes", type=path_argument, nargs="+", metavar="RECIPE")
     variance.add_argument("--batches", type=int, default=150, help="batches (gradient estimates) per recipe (default 150)")
     variance.add_argument("--critic-batches", type=int, default=40, help="batches on which a recipe's critic is first fitted to the policy, 10 passes each (default 40)")
-    variance.add_argument("--checkpoint", type=Path, metavar="RUN", help="start from this run's policy (default: the first recipe's seeded fresh policy)")
-    variance.add_argument("--plot", type=Path, metavar="FILE", help="also draw the total and relative variances, with their intervals, into this image")
+    variance.add_argument("--checkpoint", type=path_argument, metavar="RUN", help="start from this run's policy (default: the first recipe's seeded fresh policy)")
+    variance.add_argument("--plot", type=path_argument, metavar="FILE", help="also draw the total and relative variances, with their intervals, into this image")
     variance.set_defaults(command=_variance)
 
     export = commands.add_parser("export", help="export a trained policy (its mode, normalization included) as ONNX or TorchScript")
-    export.add_argument("path", type=Path, help="run folder or checkpoint file (best.pt too)")
+    export.add_argument("path", type=path_argument, help="run folder or checkpoint file (best.pt too)")
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="onnx (default; needs the export extra) or torchscript")
-    export.add_argument("--out", type=Path, help="file to write (default: policy.onnx or policy.pt beside the checkpoint)")
+    export.add_argument("--out", type=path_argument, help="file to write (default: policy.onnx or policy.pt beside the checkpoint)")
     export.set_defaults(command=_export)
 
     schema = commands.add_parser("schema", help="write a JSON schema of recipe files (for editors)")
-    schema.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    schema.add_argument("--out", type=path_argument, help="file to write (default: standard output)")
     schema.set_defaults(command=_schema)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and their hooks")
