@@ -30,11 +30,13 @@ def train(
     env: Callable[[], gym.Env] | None = None,
     run_dir: str | Path | None = None,
     registry: Registry | None = None,
+    replace: bool = False,
 ) -> Agent:
     """Train from a recipe file or a recipe document (a dict, as the YAML would read), with ``key=value``
     overrides as on the command line; ``env`` is an optional factory of the environment to train on
     (in place of the recipe's ``env.id``). With ``run_dir`` the run's files go there (recipe.yaml,
-    metrics.csv, checkpoint.pt), as ``pgkit train --run-dir`` writes them. Returns the trained agent."""
+    metrics.csv, checkpoint.pt), as ``pgkit train --run-dir`` writes them; a folder that holds a run is
+    refused unless ``replace`` (``--force``). Returns the trained agent."""
     registry = registry or default_registry()
     if isinstance(recipe, dict):
         resolved = resolve(apply_overrides(recipe, overrides or [], source="recipe"), registry)
@@ -44,7 +46,7 @@ def train(
         raise PgkitError(f"recipe must be a path or a dict, got {type(recipe).__name__}")
     if env is not None:
         resolved = on_env_factory(resolved, env, registry)
-    agent, _ = train_recipe(resolved, Path(run_dir) if run_dir is not None else None, registry)
+    agent, _ = train_recipe(resolved, Path(run_dir) if run_dir is not None else None, registry, replace=replace)
     return agent
 
 

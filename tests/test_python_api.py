@@ -48,6 +48,15 @@ def test_docs_examples_run(in_tmp, index):
     exec(compile(EXAMPLES[index], f"docs/python-api.md example {index + 1}", "exec"), {})
 
 
+def test_a_run_folder_is_replaced_only_when_asked(tmp_path):
+    small = ["trainer.total_steps=64", "logger=[]"]
+    pgkit.train(RECIPES / "cartpole-ppo.yaml", overrides=small, run_dir=tmp_path)
+    with pytest.raises(pgkit.errors.PgkitError, match="holds a run already"):
+        pgkit.train(RECIPES / "cartpole-ppo.yaml", overrides=small, run_dir=tmp_path)
+    pgkit.train(RECIPES / "cartpole-ppo.yaml", overrides=[*small, "seed=1"], run_dir=tmp_path, replace=True)
+    assert pgkit.load(tmp_path) is not None and "seed: 1" in (tmp_path / "recipe.yaml").read_text()
+
+
 def test_predict_takes_one_observation_or_a_batch_and_normalizes(tmp_path):
     agent = pgkit.train(RECIPES / "acrobot-ppo.yaml", overrides=["trainer.total_steps=2048", "logger=[]"], run_dir=tmp_path)
     assert agent.obs_normalizer is not None

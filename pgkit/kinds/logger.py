@@ -6,7 +6,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 from pgkit.kinds.component import Component
 
@@ -18,7 +18,7 @@ def _inside_run_folder(value: str) -> str:
     return value
 
 
-RunFolderPath = Annotated[str, AfterValidator(_inside_run_folder)]
+RunFolderPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_inside_run_folder)]
 """A spec field for a file or folder a logger writes: relative, and never outside the run folder (a resumed
 run takes it from the checkpoint's recipe, which must not write elsewhere)."""
 
