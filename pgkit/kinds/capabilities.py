@@ -104,11 +104,13 @@ __all__ = [
     "ON_POLICY_BATCHES",
     "OWN_POLICY_STEP",
     "REPLAYED_TRANSITIONS",
+    "REWARD_SCALING",
     "RSAMPLE",
     "SINGLE_PASS",
     "SQUASHED_ACTIONS",
     "STATE_VALUE",
     "SUBTRACTS_BASELINE",
+    "WHOLE_EPISODES",
     "Capability",
     "environment_capabilities",
 ]

@@ -25,10 +25,11 @@ ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
 
 
 class ObservationEncoder(nn.Module):
-    """Box observations -> flat float vectors; Discrete observations -> one-hot vectors."""
+    """Box observations -> flat float vectors; Discrete observations (of any ``start``) -> one-hot vectors."""
 
     def __init__(self, space: gym.Space):
         super().__init__()
+        self.first_class = int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
         if isinstance(space, gym.spaces.Discrete):
             self.num_classes, self.out_features = int(space.n), int(space.n)
         elif isinstance(space, gym.spaces.Box):
@@ -39,7 +40,7 @@ class ObservationEncoder(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         if self.num_classes:
-            return nn.functional.one_hot(obs.long(), self.num_classes).float()
+            return nn.functional.one_hot(obs.long() - self.first_class, self.num_classes).float()
         if self.start == 0:
             return obs.float().unsqueeze(-1)
         return obs.float().flatten(start_dim=obs.dim() + self.start)

@@ -1,0 +1,43 @@
+"""Observation spaces the mlp reads: Box of any shape, and Discrete of any ``start`` (one-hot)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import pgkit
+from pgkit.builtins.networks.mlp import ObservationEncoder
+
+
+class ShiftedStates(gym.Env):
+    """States 10..13 (Discrete(4, start=10)); the action moves up or down; reward 1 at state 13."""
+
+    observation_space = gym.spaces.Discrete(4, start=10)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = 10
+        return self.state, {}
+
+    def step(self, action):
+        self.state = int(np.clip(self.state + (1 if action else -1), 10, 13))
+        return self.state, float(self.state == 13), False, False, {}
+
+
+def test_discrete_observations_with_a_start_are_one_hot_from_their_first_state():
+    """Discrete(4, start=10) once crashed the one-hot encoder (state 10 is not a class below 4)."""
+    encoder = ObservationEncoder(gym.spaces.Discrete(4, start=10))
+    assert torch.equal(encoder(torch.tensor([10, 13, 11])), torch.eye(4)[[0, 3, 1]])
+    negative = ObservationEncoder(gym.spaces.Discrete(3, start=-1))
+    assert torch.equal(negative(torch.tensor([-1, 0, 1])), torch.eye(3))
+
+
+def test_an_agent_trains_and_acts_on_shifted_discrete_states():
+    recipe = {"env": {"id": "unused"}, "policy_head": "categorical", "critic": "value", "advantage": "gae", "objective": "ppo_clip",
+              "optimizer": "adam", "trainer": {"type": "on_policy", "total_steps": 256, "steps_per_env": 32}, "logger": []}
+    env = lambda: gym.wrappers.TimeLimit(ShiftedStates(), 16)  # noqa: E731
+    agent = pgkit.train(recipe, env=env)
+    actions, _ = agent.predict(np.array([10, 11, 12, 13]))
+    assert actions.shape == (4,) and set(actions.tolist()) <= {0, 1}
