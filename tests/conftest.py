@@ -42,6 +42,38 @@ if COUNTER_ID not in gym.registry:
     gym.register(COUNTER_ID, entry_point=CounterEnv, max_episode_steps=3)
 
 
+class MatchingEnv(gym.Env):
+    """Each step shows a random target and pays the fraction of action dimensions that match it: a
+    MultiBinary action space (``nvec`` None: buttons on or off) or a MultiDiscrete one (dials with
+    ``nvec`` positions). The observation is the target scaled to [0, 1]; episodes last 16 steps."""
+
+    metadata: dict = {"render_modes": []}
+
+    def __init__(self, nvec: list[int] | None = None):
+        counts = np.asarray(nvec if nvec is not None else [2, 2, 2, 2])
+        self.counts = counts
+        self.action_space = gym.spaces.MultiBinary(len(counts)) if nvec is None else gym.spaces.MultiDiscrete(counts)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (len(counts),), np.float32)
+
+    def _show(self):
+        self.target = self.np_random.integers(0, self.counts)
+        return (self.target / np.maximum(self.counts - 1, 1)).astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._show(), {}
+
+    def step(self, action):
+        reward = float(np.mean(np.asarray(action).reshape(-1) == self.target))
+        return self._show(), reward, False, False, {}
+
+
+BUTTONS_ID, DIALS_ID = "pgkit-test/Buttons-v0", "pgkit-test/Dials-v0"
+if BUTTONS_ID not in gym.registry:
+    gym.register(BUTTONS_ID, entry_point=MatchingEnv, max_episode_steps=16)
+    gym.register(DIALS_ID, entry_point=MatchingEnv, max_episode_steps=16, kwargs={"nvec": [3, 4, 5]})
+
+
 @pytest.fixture(scope="session", autouse=True)
 def signing_key_folder(tmp_path_factory) -> None:
     """pgkit's signing key (pgkit.runtime.signing) in a folder of the test session, not the user's; the

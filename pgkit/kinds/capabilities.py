@@ -30,6 +30,8 @@ class Capability:
 DISCRETE_ACTIONS = Capability("discrete_actions", "a Discrete action space")
 BOX_ACTIONS = Capability("box_actions", "a Box action space")
 BOUNDED_ACTIONS = Capability("bounded_actions", "a Box action space with finite bounds to squash into")
+MULTI_DISCRETE_ACTIONS = Capability("multi_discrete_actions", "a MultiDiscrete action space")
+MULTI_BINARY_ACTIONS = Capability("multi_binary_actions", "a MultiBinary action space")
 BOX_OBSERVATIONS = Capability("box_observations", "Box observations")
 DISCRETE_OBSERVATIONS = Capability("discrete_observations", "Discrete observations")
 
@@ -67,7 +69,7 @@ OWN_POLICY_STEP = Capability(
     "own_policy_step", "an objective that takes the policy step itself (a trust region: trpo, natural_gradient); the critic is then fitted alone"
 )
 
-ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS})
+ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS, MULTI_DISCRETE_ACTIONS, MULTI_BINARY_ACTIONS})
 OBSERVATION_SPACE_CAPABILITIES = frozenset({BOX_OBSERVATIONS, DISCRETE_OBSERVATIONS})
 
 
@@ -80,6 +82,10 @@ def environment_capabilities(observation_space: gym.Space, action_space: gym.Spa
         provided.add(BOX_ACTIONS)
         if np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all():
             provided.add(BOUNDED_ACTIONS)
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        provided.add(MULTI_DISCRETE_ACTIONS)
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        provided.add(MULTI_BINARY_ACTIONS)
     if isinstance(observation_space, gym.spaces.Box):
         provided.add(BOX_OBSERVATIONS)
     if isinstance(observation_space, gym.spaces.Discrete):
@@ -99,6 +105,8 @@ __all__ = [
     "ENTROPY",
     "KL",
     "LOG_PROB",
+    "MULTI_BINARY_ACTIONS",
+    "MULTI_DISCRETE_ACTIONS",
     "OBSERVATION_SPACE_CAPABILITIES",
     "OLD_POLICY",
     "ON_POLICY_BATCHES",

@@ -3,15 +3,17 @@ divergences, the mapping of squashed actions onto Box bounds, exploration noise 
 choice of bfloat16 where the hardware runs it natively."""
 
 from pgkit.nn.bounds import box_bounds, to_box
-from pgkit.nn.distributions import Categorical, DiagonalGaussian, SquashedDiagonalGaussian
+from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
 
 __all__ = [
     "ActionNoise",
+    "Bernoulli",
     "Categorical",
     "DiagonalGaussian",
     "GaussianNoise",
+    "MultiCategorical",
     "NoNoise",
     "OrnsteinUhlenbeckNoise",
     "Precision",

@@ -15,6 +15,7 @@ import math
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, register_kl
+from torch.nn import functional as F
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -109,12 +110,96 @@ class DiagonalGaussian(Distribution):
         return self.log_std.sum(-1) + self.loc.shape[-1] * _HALF_LOG_2PI
 
 
+class MultiCategorical(Distribution):
+    """Independent categoricals, one per action dimension (a MultiDiscrete space):
+    log pi(a) = sum_i log softmax(logits_i)_{a_i}, H = sum_i H_i.
+
+    ``logits`` is ``[..., d, n]``: dimension i has n_i <= n classes, the rest masked to -inf by the head.
+    Sampling is the exponential race per dimension, as ``Categorical``'s."""
+
+    arg_constraints: dict = {}
+
+    def __init__(self, logits: Tensor):
+        self.logits = torch.log_softmax(logits, dim=-1)
+        super().__init__(batch_shape=logits.shape[:-2], event_shape=logits.shape[-2:-1], validate_args=False)
+
+    @property
+    def probs(self) -> Tensor:
+        return self.logits.exp()
+
+    @property
+    def mode(self) -> Tensor:
+        return self.logits.argmax(-1)
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        logits = self.logits.detach()
+        shape = (*self._extended_shape(sample_shape), logits.shape[-1])
+        race = torch.empty(shape, dtype=logits.dtype, device=logits.device).exponential_()
+        return (logits.exp().expand(shape) / race).argmax(-1)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        index = value.long().unsqueeze(-1)
+        logits = self.logits if index.dim() == self.logits.dim() else self.logits.expand(*index.shape[:-1], -1)
+        return logits.gather(-1, index).squeeze(-1).sum(-1)
+
+    def entropy(self) -> Tensor:
+        finite = self.logits.clamp(min=torch.finfo(self.logits.dtype).min)
+        return -(self.probs * finite).sum((-2, -1))
+
+
+class Bernoulli(Distribution):
+    """Independent Bernoulli actions, one per dimension (a MultiBinary space), p_i = sigmoid(logits_i):
+    log pi(a) = sum_i [a_i log sigmoid(l_i) + (1 - a_i) log sigmoid(-l_i)]."""
+
+    arg_constraints: dict = {}
+
+    def __init__(self, logits: Tensor):
+        self.logits = logits
+        super().__init__(batch_shape=logits.shape[:-1], event_shape=logits.shape[-1:], validate_args=False)
+
+    @property
+    def probs(self) -> Tensor:
+        return torch.sigmoid(self.logits)
+
+    @property
+    def mode(self) -> Tensor:
+        return (self.logits > 0).to(self.logits.dtype)
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        with torch.no_grad():
+            probs = self.probs.expand(self._extended_shape(sample_shape))
+            return torch.bernoulli(probs)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        logits = self.logits.expand_as(value) if value.dim() > self.logits.dim() else self.logits
+        return -F.binary_cross_entropy_with_logits(logits, value.to(logits.dtype), reduction="none").sum(-1)
+
+    def entropy(self) -> Tensor:
+        """H = sum_i -[p_i log p_i + (1 - p_i) log(1 - p_i)]."""
+        p = self.probs
+        return -(p * F.logsigmoid(self.logits) + (1 - p) * F.logsigmoid(-self.logits)).sum(-1)
+
+
 @register_kl(Categorical, Categorical)
 def _kl_categorical(p: Categorical, q: Categorical) -> Tensor:
     """KL(p || q) = sum_a p_a (log p_a - log q_a): 0 terms where p_a = 0, infinite where q_a = 0 < p_a."""
     terms = p.probs * (p.logits - q.logits)
     terms = terms.masked_fill(p.logits == -math.inf, 0.0)
     return terms.masked_fill((q.logits == -math.inf) & (p.logits > -math.inf), math.inf).sum(-1)
+
+
+@register_kl(MultiCategorical, MultiCategorical)
+def _kl_multi_categorical(p: MultiCategorical, q: MultiCategorical) -> Tensor:
+    """KL(p || q) = sum_i sum_a p_ia (log p_ia - log q_ia), the KLs of the dimensions added."""
+    return _kl_categorical(p, q).sum(-1)
+
+
+@register_kl(Bernoulli, Bernoulli)
+def _kl_bernoulli(p: Bernoulli, q: Bernoulli) -> Tensor:
+    """KL(p || q) = sum_i [p_i (log p_i - log q_i) + (1 - p_i) (log(1 - p_i) - log(1 - q_i))]."""
+    on = p.probs * (F.logsigmoid(p.logits) - F.logsigmoid(q.logits))
+    off = (1 - p.probs) * (F.logsigmoid(-p.logits) - F.logsigmoid(-q.logits))
+    return (on + off).sum(-1)
 
 
 @register_kl(DiagonalGaussian, DiagonalGaussian)

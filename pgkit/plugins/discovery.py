@@ -25,6 +25,8 @@ BUILTIN_MODULES = (
     "pgkit.builtins.policy_heads.gaussian",
     "pgkit.builtins.policy_heads.deterministic",
     "pgkit.builtins.policy_heads.squashed_gaussian",
+    "pgkit.builtins.policy_heads.multi_categorical",
+    "pgkit.builtins.policy_heads.bernoulli",
     "pgkit.builtins.critics.value",
     "pgkit.builtins.critics.q",
     "pgkit.builtins.baselines.none",

@@ -15,6 +15,8 @@ from pgkit.kinds.capabilities import ACTION_SPACE_CAPABILITIES, OBSERVATION_SPAC
 
 DISCRETE = gym.spaces.Discrete(3)
 BOX = gym.spaces.Box(-2.0, 1.0, (2,), np.float32)
+MULTI_DISCRETE = gym.spaces.MultiDiscrete([3, 2, 4], start=[0, -1, 5])
+MULTI_BINARY = gym.spaces.MultiBinary(3)
 OBSERVATIONS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 
 

@@ -12,7 +12,9 @@ from torch.distributions import Distribution, kl_divergence
 
 from pgkit.kinds import HeadModule, PolicyHead
 from pgkit.kinds.capabilities import DETERMINISTIC_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
-from pgkit.testing.contracts.common import BOX, DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance
+from pgkit.testing.contracts.common import (
+    BOX, DISCRETE, MULTI_BINARY, MULTI_DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance,
+)
 
 
 def check_policy_head(head: PolicyHead | type[PolicyHead], action_space: gym.Space | None = None, samples: int = 4000) -> None:
@@ -26,8 +28,9 @@ def check_policy_head(head: PolicyHead | type[PolicyHead], action_space: gym.Spa
     check_state(head)
     provides = head.provides
     assert LOG_PROB in provides or DETERMINISTIC_ACTIONS in provides, f"{head.name}: a head provides log_prob (a stochastic policy) or deterministic_actions"
-    spaces = [action_space] if action_space is not None else [s for s in (DISCRETE, BOX) if fits_spaces(head, "policy_head", OBSERVATIONS, s)]
-    assert spaces, f"{head.name} accepts neither {DISCRETE} nor {BOX}; pass the action_space it acts in"
+    known = (DISCRETE, BOX, MULTI_DISCRETE, MULTI_BINARY)
+    spaces = [action_space] if action_space is not None else [s for s in known if fits_spaces(head, "policy_head", OBSERVATIONS, s)]
+    assert spaces, f"{head.name} accepts none of {', '.join(map(str, known))}; pass the action_space it acts in"
     for space in spaces:
         _check_head_in(head, space, samples)
 
