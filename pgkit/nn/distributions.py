@@ -110,41 +110,22 @@ class DiagonalGaussian(Distribution):
         return self.log_std.sum(-1) + self.loc.shape[-1] * _HALF_LOG_2PI
 
 
-class MultiCategorical(Distribution):
+class MultiCategorical(Categorical):
     """Independent categoricals, one per action dimension (a MultiDiscrete space):
     log pi(a) = sum_i log softmax(logits_i)_{a_i}, H = sum_i H_i.
 
     ``logits`` is ``[..., d, n]``: dimension i has n_i <= n classes, the rest masked to -inf by the head.
-    Sampling is the exponential race per dimension, as ``Categorical``'s."""
-
-    arg_constraints: dict = {}
+    Sampling, probabilities and the mode are ``Categorical``'s, per dimension."""
 
     def __init__(self, logits: Tensor):
         self.logits = torch.log_softmax(logits, dim=-1)
-        super().__init__(batch_shape=logits.shape[:-2], event_shape=logits.shape[-2:-1], validate_args=False)
-
-    @property
-    def probs(self) -> Tensor:
-        return self.logits.exp()
-
-    @property
-    def mode(self) -> Tensor:
-        return self.logits.argmax(-1)
-
-    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
-        logits = self.logits.detach()
-        shape = (*self._extended_shape(sample_shape), logits.shape[-1])
-        race = torch.empty(shape, dtype=logits.dtype, device=logits.device).exponential_()
-        return (logits.exp().expand(shape) / race).argmax(-1)
+        Distribution.__init__(self, batch_shape=logits.shape[:-2], event_shape=logits.shape[-2:-1], validate_args=False)
 
     def log_prob(self, value: Tensor) -> Tensor:
-        index = value.long().unsqueeze(-1)
-        logits = self.logits if index.dim() == self.logits.dim() else self.logits.expand(*index.shape[:-1], -1)
-        return logits.gather(-1, index).squeeze(-1).sum(-1)
+        return super().log_prob(value).sum(-1)
 
     def entropy(self) -> Tensor:
-        finite = self.logits.clamp(min=torch.finfo(self.logits.dtype).min)
-        return -(self.probs * finite).sum((-2, -1))
+        return super().entropy().sum(-1)
 
 
 class Bernoulli(Distribution):
