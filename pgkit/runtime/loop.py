@@ -30,7 +30,7 @@ from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import Callback, CallbackRun
 from pgkit.kinds.trainer import Trainer
 from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
-from pgkit.runtime.memory import allocations_of
+from pgkit.runtime.allocations import allocations_of
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
 from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.run import CHECKPOINT_FILE, Run

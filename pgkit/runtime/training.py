@@ -21,7 +21,7 @@ from pgkit.recipe.compatibility import check_compatibility
 from pgkit.recipe.resolve import SETTINGS_KEYS
 from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.runtime.loop import run_training
-from pgkit.runtime.memory import allocations_of
+from pgkit.runtime.allocations import allocations_of
 from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device
 
 
