@@ -53,14 +53,13 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
                 continue
             if reason is not None:
                 problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
-    if recipe.settings.env.normalize.reward and REWARD_SCALING not in combo.provided():
-        trainer = combo.get("trainer")
-        problems.append(Problem(
-            "env.normalize.reward", f"trainer '{trainer.name}' does not scale rewards, so this setting would be ignored",
-            f"set env.normalize.reward: false; {REWARD_SCALING.name} is provided by {', '.join(providers_of(REWARD_SCALING, registry))}",
-        ))
     if problems:
         raise CompatibilityError(recipe.source, problems)
+    if recipe.settings.env.normalize.reward and REWARD_SCALING not in combo.provided():  # every part's provides works, checked above
+        raise CompatibilityError(recipe.source, [Problem(
+            "env.normalize.reward", f"trainer '{combo.get('trainer').name}' does not scale rewards, so this setting would be ignored",
+            f"set env.normalize.reward: false; {REWARD_SCALING.name} is provided by {', '.join(providers_of(REWARD_SCALING, registry))}",
+        )])
     for slot, component in combo.components.items():
         if component is not None and (reason := _guarded(component, lambda c: c.caution(combo), None)) is not None:
             warnings.warn(RecipeWarning(f"{recipe.source}: {slot}: '{component.name}' {reason}"), stacklevel=2)
