@@ -1,9 +1,11 @@
-"""Observation spaces the mlp reads: Box of any shape, and Discrete of any ``start`` (one-hot)."""
+"""Observation spaces the mlp reads: Box of any shape and dtype (integer frames stay integer until the
+network), and Discrete of any ``start`` (one-hot)."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 import pgkit
@@ -41,3 +43,40 @@ def test_an_agent_trains_and_acts_on_shifted_discrete_states():
     agent = pgkit.train(recipe, env=env)
     actions, _ = agent.predict(np.array([10, 11, 12, 13]))
     assert actions.shape == (4,) and set(actions.tolist()) <= {0, 1}
+
+
+class Frames(gym.Env):
+    """4x6x6 uint8 frames whose brightness is the state; Box actions in [-1, 1] move it."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 6, 6), np.uint8)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.level = 128
+        return np.full((4, 6, 6), self.level, np.uint8), {}
+
+    def step(self, action):
+        self.level = int(np.clip(self.level + 40 * float(action[0]), 0, 255))
+        return np.full((4, 6, 6), self.level, np.uint8), self.level / 255, False, False, {}
+
+
+@pytest.mark.parametrize("trainer, head, objective, critic", [
+    ({"type": "on_policy", "total_steps": 128, "steps_per_env": 32}, "gaussian", "ppo_clip", "value"),
+    ({"type": "off_policy", "total_steps": 96, "learning_starts": 32, "batch_size": 16}, "deterministic", "dpg", "twin_q"),
+])
+def test_uint8_frames_stay_uint8_until_the_network(trainer, head, objective, critic):
+    """Batches and the replay buffer hold the frames as uint8 (a quarter of float32's bytes); the networks
+    convert them. With env.normalize.obs the normalized observations are float32."""
+    recipe = {"env": {"id": "unused", "num_envs": 2}, "policy_head": head, "critic": critic, "objective": objective,
+              "optimizer": "adam", "trainer": trainer, "logger": []}
+    if trainer["type"] == "on_policy":
+        recipe["advantage"] = "gae"
+    env = lambda: gym.wrappers.TimeLimit(Frames(), 20)  # noqa: E731
+    agent = pgkit.train(recipe, env=env)
+    assert agent.obs_dtype == torch.uint8
+    stored = agent.components["trainer"]
+    obs = stored.replay.obs if trainer["type"] == "off_policy" else stored._last_batch.obs
+    assert obs.dtype == torch.uint8 and int(obs.max()) > 1
+    normalized = pgkit.train({**recipe, "env": {"id": "unused", "num_envs": 2, "normalize": {"obs": True}}}, env=env)
+    assert normalized.obs_dtype == torch.float32

@@ -22,17 +22,62 @@ from pgkit.runtime.training import train
 
 
 def test_replay_wraps_around_and_keeps_the_newest():
-    buffer = ReplayBuffer(5, (1,), torch.float32, (1,))
-    for start in (0, 3, 6):  # three adds of 3 transitions each into 5 slots
+    buffer = ReplayBuffer(5, (1,), torch.float32, (1,), num_envs=3)  # rounded up to 2 rows of 3
+    assert buffer.capacity == 6
+    for start in (0, 3, 6):  # three rows of one env stream each: s' of one row is s of the next
         ids = torch.arange(start, start + 3, dtype=torch.float32)
-        buffer.add(ids[:, None], ids[:, None], ids, ids[:, None] + 0.5, ids == 7)
-    assert len(buffer) == 5 and buffer.position == 4
-    assert sorted(buffer.rewards.tolist()) == [4, 5, 6, 7, 8]  # 0..3 were overwritten
-    assert buffer.obs[3, 0] == 8 and buffer.next_obs[3, 0] == 8.5 and buffer.terminated.sum() == 1
+        buffer.add(ids[:, None], ids[:, None], ids, ids[:, None] + 3, ids == 7)
+    assert len(buffer) == 6 and buffer.position == 3
+    assert sorted(buffer.rewards.tolist()) == [3, 4, 5, 6, 7, 8]  # 0..2 were overwritten
+    assert buffer.next_observations(torch.arange(6))[:, 0].tolist() == [9, 10, 11, 6, 7, 8] and buffer.terminated.sum() == 1
+
+
+def stream(steps: int, num_envs: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
+    """Rows (obs, actions, rewards, next_obs, terminated) of N envs as a trainer adds them: s' is the next
+    row's s, except where an episode ends (about 1 step in 4), where s' is a final observation."""
+    generator = torch.Generator().manual_seed(seed)
+    obs, rows = torch.randn(num_envs, 2, generator=generator), []
+    for _ in range(steps):
+        ended = torch.rand(num_envs, generator=generator) < 0.25
+        final = torch.randn(num_envs, 2, generator=generator)
+        following = torch.randn(num_envs, 2, generator=generator)
+        next_obs = torch.where(ended[:, None], final, following)
+        rows.append((obs, torch.randn(num_envs, 1, generator=generator), torch.randn(num_envs, generator=generator), next_obs, ended))
+        obs = following  # after an episode's end the env resets: the next s is not this s'
+    return rows
+
+
+@pytest.mark.parametrize("capacity, num_envs", [(12, 3), (7, 3), (5, 1), (3, 3)])
+def test_replay_stores_each_observation_once_and_gives_back_every_transition(capacity, num_envs):
+    """Against a plain list of the newest transitions, every stored (s, a, r, s', terminated) comes back,
+    through wrap-arounds, episode ends and a state_dict round trip."""
+    buffer = ReplayBuffer(capacity, (2,), torch.float32, (1,), num_envs=num_envs)
+    rows = stream(9, num_envs, seed=capacity)
+    for row in rows:
+        buffer.add(*row)
+    kept = [tuple(part[k] for part in row) for row in rows for k in range(num_envs)][-buffer.capacity:]
+    index = torch.tensor([(buffer.position + i) % buffer.capacity for i in range(buffer.capacity)])  # oldest first
+    restored = ReplayBuffer(capacity, (2,), torch.float32, (1,), num_envs=num_envs)
+    restored.load_state_dict(buffer.state_dict())
+    for replay in (buffer, restored):
+        next_obs = replay.next_observations(index)
+        for i, (obs, action, reward, expected_next, terminated) in enumerate(kept):
+            j = int(index[i])
+            assert torch.equal(replay.obs[j], obs) and torch.equal(replay.actions[j], action) and replay.rewards[j] == reward
+            assert torch.equal(next_obs[i], expected_next) and bool(replay.terminated[j]) == bool(terminated)
+    assert len(buffer.next_apart) < len(kept)  # only the s' that differ are kept apart
+
+
+def test_a_hundred_thousand_atari_frames_take_at_most_one_and_a_half_times_their_bytes():
+    """1e5 observations of 4x84x84 uint8 (2.8 GB): stored once, not as s and s' (5.6 GB); the preallocated
+    frames are not touched here (torch.empty), so the test allocates no memory it does not use."""
+    buffer = ReplayBuffer(100_000, (4, 84, 84), torch.uint8, (1,), num_envs=8)
+    raw = 100_000 * 4 * 84 * 84
+    assert buffer.nbytes <= 1.5 * raw, buffer.nbytes / raw
 
 
 def test_replay_samples_uniformly_consistent_rows():
-    buffer = ReplayBuffer(100, (2,), torch.float32, (1,))
+    buffer = ReplayBuffer(100, (2,), torch.float32, (1,), num_envs=10)
     ids = torch.arange(10, dtype=torch.float32)
     buffer.add(torch.stack([ids, -ids], 1), ids[:, None], ids, torch.stack([ids + 1, -ids], 1), ids > 4)
     batch = buffer.sample(20_000, torch.Generator().manual_seed(0))
@@ -73,7 +118,7 @@ class FixedPolicy(torch.nn.Module):
 
 
 def off_policy_batch():
-    buffer = ReplayBuffer(4, (1,), torch.float32, (1,))
+    buffer = ReplayBuffer(4, (1,), torch.float32, (1,), num_envs=2)
     buffer.add(torch.zeros(2, 1), torch.zeros(2, 1), torch.tensor([1.0, 2.0]), torch.zeros(2, 1), torch.tensor([False, True]))
     batch = buffer.sample(64, torch.Generator().manual_seed(0))
     return batch.rows(batch.rewards.argsort())

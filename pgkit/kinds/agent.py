@@ -83,7 +83,15 @@ class Agent:
 
     @property
     def obs_dtype(self) -> torch.dtype:
-        return torch.float32 if isinstance(self.observation_space, gym.spaces.Box) else torch.long
+        """How observations are stored (batches, the replay buffer) and fed to the modules, which convert
+        them: integer Box observations (uint8 frames) keep their dtype unless normalized, other Box
+        observations are float32, Discrete ones long."""
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Box):
+            return torch.long
+        if self.obs_normalizer is None and np.issubdtype(space.dtype, np.integer):
+            return torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
+        return torch.float32
 
     def prepare(self, obs: np.ndarray, update_statistics: bool = False) -> np.ndarray:
         """Raw env observations -> what the networks read (normalized, if the recipe asks for it)."""

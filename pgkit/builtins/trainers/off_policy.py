@@ -65,7 +65,9 @@ class OffPolicy(Trainer):
         action_shape = agent.action_space.shape
         self.rng = np.random.default_rng(ctx.seed)
         self.noise = agent.components["policy_head"].exploration_noise(self.envs.num_envs, action_shape, self.rng)
-        self.replay = ReplayBuffer(spec.buffer_size, agent.observation_space.shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device)
+        self.replay = ReplayBuffer(
+            spec.buffer_size, agent.observation_space.shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device, self.envs.num_envs
+        )
         self.sampler = torch.Generator().manual_seed(ctx.seed)
         self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
         own = list(agent.objective_module.parameters()) if agent.objective_module is not None else []
