@@ -68,6 +68,28 @@ class MatchingEnv(gym.Env):
         return self._show(), reward, False, False, {}
 
 
+class FramesEnv(gym.Env):
+    """4 stacked 36x36 uint8 frames (the smallest the Nature CNN reads) whose brightness is the state;
+    action 1 brightens, 0 darkens; reward is the brightness in [0, 1]."""
+
+    metadata: dict = {"render_modes": []}
+    observation_space = gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.level = int(self.np_random.integers(0, 256))
+        return np.full((4, 36, 36), self.level, np.uint8), {}
+
+    def step(self, action):
+        self.level = int(np.clip(self.level + (32 if action else -32), 0, 255))
+        return np.full((4, 36, 36), self.level, np.uint8), self.level / 255, False, False, {}
+
+
+FRAMES_ID = "pgkit-test/Frames-v0"
+if FRAMES_ID not in gym.registry:
+    gym.register(FRAMES_ID, entry_point=FramesEnv, max_episode_steps=32)
+
 BUTTONS_ID, DIALS_ID = "pgkit-test/Buttons-v0", "pgkit-test/Dials-v0"
 if BUTTONS_ID not in gym.registry:
     gym.register(BUTTONS_ID, entry_point=MatchingEnv, max_episode_steps=16)

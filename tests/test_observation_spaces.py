@@ -80,3 +80,37 @@ def test_uint8_frames_stay_uint8_until_the_network(trainer, head, objective, cri
     assert obs.dtype == torch.uint8 and int(obs.max()) > 1
     normalized = pgkit.train({**recipe, "env": {"id": "unused", "num_envs": 2, "normalize": {"obs": True}}}, env=env)
     assert normalized.obs_dtype == torch.float32
+
+
+def test_cnn_reads_channels_first_channels_last_and_plain_images_alike():
+    """The same images laid out [C, H, W], [H, W, C] (auto-detected) or, with one channel, [H, W] give the
+    same features from the same weights."""
+    from pgkit.builtins.networks.cnn import CNN
+
+    layers = [[8, 3, 1], [8, 3, 2]]
+    first = CNN(layers=layers, features=16).build(gym.spaces.Box(0, 255, (2, 10, 10), np.uint8))
+    last = CNN(layers=layers, features=16).build(gym.spaces.Box(0, 255, (10, 10, 2), np.uint8))
+    last.load_state_dict(first.state_dict())
+    images = torch.randint(0, 256, (3, 2, 10, 10), dtype=torch.uint8)
+    assert torch.allclose(first(images), last(images.movedim(1, -1)))
+    one = CNN(layers=layers, features=16).build(gym.spaces.Box(0, 255, (1, 10, 10), np.uint8))
+    plain = CNN(layers=layers, features=16).build(gym.spaces.Box(0, 255, (10, 10), np.uint8))
+    plain.load_state_dict(one.state_dict())
+    assert torch.allclose(one(images[:, :1]), plain(images[:, 0]))
+    unscaled = CNN(layers=layers, features=16).build(gym.spaces.Box(0.0, 1.0, (2, 10, 10), np.float32))
+    unscaled.load_state_dict(first.state_dict())
+    assert torch.allclose(first(images), unscaled(images.float() / 255), atol=1e-6)  # uint8 frames are scaled by 1/255 inside
+
+
+def test_cnn_learns_from_frames():
+    """conftest.FramesEnv pays the frames' brightness; the Nature CNN torso learns to brighten them: the
+    eval return per step of 32 goes from about 0.5 (random) to at least 0.85 in 4,096 PPO steps (seeds 0-2
+    each reached 0.96, always brightening: the most the random starting levels allow)."""
+    from pgkit.envs import EnvSettings
+    from pgkit.runtime.evaluation import evaluate
+
+    recipe = {"env": {"id": "pgkit-test/Frames-v0", "num_envs": 4}, "network": "cnn", "policy_head": "categorical", "critic": "value",
+              "advantage": "gae", "objective": "ppo_clip", "optimizer": {"type": "adam", "lr": 0.0003},
+              "trainer": {"type": "on_policy", "total_steps": 4096, "steps_per_env": 64, "epochs": 4, "minibatch_size": 64}, "logger": []}
+    agent = pgkit.train(recipe)
+    assert evaluate(agent, EnvSettings(id="pgkit-test/Frames-v0"), episodes=4).mean / 32 >= 0.85

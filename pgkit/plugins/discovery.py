@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "pgkit"
 BUILTIN_PLUGIN = "pgkit"
 BUILTIN_MODULES = (
     "pgkit.builtins.networks.mlp",
+    "pgkit.builtins.networks.cnn",
     "pgkit.builtins.policy_heads.categorical",
     "pgkit.builtins.policy_heads.gaussian",
     "pgkit.builtins.policy_heads.deterministic",

@@ -6,6 +6,7 @@ import math
 from typing import Callable, Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 from torch import Tensor, nn
@@ -120,6 +121,13 @@ class MLP(Network):
     def incompatibility(self, combo) -> str | None:
         if not isinstance(combo.observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
             return f"reads Box or Discrete observations, but {combo.env_id} has {combo.observation_space}"
+        return None
+
+    def caution(self, combo) -> str | None:
+        space = combo.observation_space
+        if isinstance(space, gym.spaces.Box) and len(space.shape) >= 2 and space.dtype == np.uint8:
+            return (f"flattens {combo.env_id}'s {space.shape} uint8 images into {math.prod(space.shape):,} inputs, losing their layout\n"
+                    "    fix: `network: cnn` (convolutions, the Nature DQN layers by default)")
         return None
 
     def build(self, observation_space: gym.Space) -> nn.Module:

@@ -18,6 +18,7 @@ BOX = gym.spaces.Box(-2.0, 1.0, (2,), np.float32)
 MULTI_DISCRETE = gym.spaces.MultiDiscrete([3, 2, 4], start=[0, -1, 5])
 MULTI_BINARY = gym.spaces.MultiBinary(3)
 OBSERVATIONS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+FRAMES = gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)  # 4 stacked frames, the smallest the Nature CNN reads
 
 
 def instance(component: Component | type[Component]) -> Component:

@@ -6,26 +6,35 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import torch
 
 from pgkit.envs import EnvSettings
-from pgkit.kinds import KINDS, Callback, CallbackRun, Logger, Network, Trainer, TrainerSpec
-from pgkit.testing.contracts.common import OBSERVATIONS, check_spec, check_state, instance
+from pgkit.kinds import KINDS, Callback, CallbackRun, Combination, Logger, Network, Trainer, TrainerSpec
+from pgkit.testing.contracts.common import DISCRETE, FRAMES, OBSERVATIONS, check_spec, check_state, instance
 
 
-def check_network(network: Network | type[Network]) -> None:
+def check_network(network: Network | type[Network], observation_space: gym.Space | None = None) -> None:
     """The torso maps a batch of observations to [B, out_features] features with gradients; its
-    ensemble maps them to [K, B, out_features] (the first ``members`` if asked) with independent members."""
+    ensemble maps them to [K, B, out_features] (the first ``members`` if asked) with independent members.
+    ``observation_space``: where to check it; by default the first of a flat Box and uint8 frames it reads."""
     network = instance(network)
     check_spec(network)
     check_state(network)
-    torso = network.build(OBSERVATIONS)
-    out = torso(torch.randn(6, 4))
+    known = (OBSERVATIONS, FRAMES)
+    spaces = [observation_space] if observation_space is not None else [s for s in known if network.incompatibility(Combination("contract-env", s, DISCRETE, {"network": network})) is None]
+    assert spaces, f"{network.name} reads none of {', '.join(map(str, known))}; pass the observation_space it reads"
+    space = spaces[0]
+    space.seed(0)
+    observations = lambda count: torch.as_tensor(np.stack([space.sample() for _ in range(count)]))  # noqa: E731
+    torso = network.build(space)
+    out = torso(observations(6))
     assert out.shape == (6, torso.out_features), f"{network.name}: features must be [B, out_features]"
     out.sum().backward()
     assert all(p.grad is not None for p in torso.parameters()), f"{network.name}: gradients must reach every parameter"
-    ensemble = network.build_ensemble(OBSERVATIONS, 3)
-    x = torch.randn(6, 4)
+    ensemble = network.build_ensemble(space, 3)
+    x = observations(6)
     features = ensemble(x)
     assert features.shape == (3, 6, ensemble.out_features), f"{network.name}: an ensemble's features must be [K, B, out_features]"
     assert torch.equal(ensemble(x, members=1), features[:1]), f"{network.name}: members=1 must give the first member's features"
