@@ -88,6 +88,24 @@ def test_exported_policies_act_as_pgkit_does(tmp_path, recipe):
         np.testing.assert_allclose(actions, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+@pytest.mark.parametrize("env_id, network, head", [
+    ("pgkit-test/Dials-v0", "mlp", "multi_categorical"), ("pgkit-test/Buttons-v0", "mlp", "bernoulli"), ("pgkit-test/Frames-v0", "cnn", "categorical"),
+])
+def test_exported_policies_of_other_spaces_act_as_pgkit_does(tmp_path, env_id, network, head):
+    """MultiDiscrete (int64, offset by start) and MultiBinary (int8) actions, and uint8 frames through the
+    cnn: ONNX and TorchScript give predict's actions, in the env's dtype."""
+    recipe = {"env": {"id": env_id, "num_envs": 2}, "network": network, "policy_head": head, "critic": "value", "advantage": "gae",
+              "objective": "ppo_clip", "optimizer": "adam", "trainer": {"type": "on_policy", "total_steps": 128, "steps_per_env": 32}, "logger": []}
+    agent = pgkit.train(recipe, run_dir=tmp_path / "run")
+    obs = example_observations(agent, 16, seed=5).numpy()
+    expected, _ = agent.predict(obs)
+    from_onnx = onnxruntime.InferenceSession(str(pgkit.export(tmp_path / "run", tmp_path / "policy.onnx"))).run(None, {"obs": obs})[0]
+    from_torchscript = torch.jit.load(str(pgkit.export(tmp_path / "run", tmp_path / "policy.pt")))(torch.as_tensor(obs)).numpy()
+    for actions in (from_onnx, from_torchscript):
+        assert actions.dtype == expected.dtype and np.array_equal(actions, expected)
+
+
 def test_export_command(tmp_path, capsys):
     run = tmp_path / "run"
     pgkit.train(RECIPES / "cartpole-ppo.yaml", overrides=["trainer.total_steps=512", "logger=[]"], run_dir=run)
