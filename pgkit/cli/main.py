@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("path", type=path_argument, help="run folder or checkpoint.pt")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset (episode i: seed + i)")
-    evaluate.add_argument("--max-episode-steps", type=int, default=100_000, metavar="N", help="cut an episode the env has not ended after N steps (default 100,000; the env's own time limit comes first)")
+    evaluate.add_argument("--max-episode-steps", type=int, metavar="N", help="cut an episode the env has not ended after N steps (default 100,000; the env's own time limit comes first)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
     evaluate.add_argument("--video", type=path_argument, metavar="DIR", help="record every episode as a video in DIR")
     evaluate.set_defaults(command=_eval)
@@ -144,10 +144,6 @@ def _train(args: argparse.Namespace) -> int:
         if args.recipe is not None or args.run_dir is not None:
             raise PgkitError("--resume continues a run folder with its own recipe: give no RECIPE or --run-dir")
         recipe, checkpoint = load_for_resume(args.resume, args.overrides, fresh_envs=args.fresh_envs)
-        total = recipe.slots["trainer"].spec.total_steps
-        if checkpoint["step"] >= total:
-            raise PgkitError(f"the run in {args.resume} is finished ({checkpoint['step']:,} of {total:,} steps); "
-                             f"to train longer: pgkit train --resume {args.resume} trainer.total_steps=N")
         print(f"resuming {args.resume} at step {checkpoint['step']:,}", file=sys.stderr)
         _, run = train(recipe, args.resume, resume=checkpoint)
         run_dir = args.resume
@@ -169,9 +165,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from pgkit.recipe.settings import MAX_SEED
-    from pgkit.runtime.evaluation import evaluate
+    from pgkit.runtime.evaluation import MAX_EPISODE_STEPS, evaluate
     from pgkit.runtime.loading import load_agent
 
+    if args.max_episode_steps is None:
+        args.max_episode_steps = MAX_EPISODE_STEPS
     if not 1 <= args.episodes <= 1_000_000 or args.max_episode_steps < 1:
         raise PgkitError("--episodes must be from 1 to 1,000,000 and --max-episode-steps at least 1")
     if not 0 <= args.seed <= MAX_SEED - args.episodes:

@@ -15,6 +15,9 @@ from pgkit.kinds.agent import Agent
 from pgkit.kinds.component import Component, Spec
 
 
+MAX_EPISODE_STEPS = 100_000  # by default an evaluation episode the env does not end is cut here, so evaluation ends
+
+
 class EvaluationSpec(Spec):
     """Evaluation during training: ``trainer.eval`` of any trainer, or the ``evaluation`` callback."""
 
@@ -25,7 +28,7 @@ class EvaluationSpec(Spec):
     stop_at: float | None = Field(None, description="End training once the mean eval return reaches this (null: never).")
     keep_best: bool = Field(True, description="Save the agent with the best mean eval return so far as best.pt in the run folder.")
     max_episode_steps: int = Field(
-        100_000, ge=1, description="An evaluation episode still running after this many steps is cut there (the env's own time limit comes first)."
+        MAX_EPISODE_STEPS, ge=1, description="An evaluation episode still running after this many steps is cut there (the env's own time limit comes first)."
     )
 
 

@@ -10,12 +10,10 @@ import gymnasium as gym
 import numpy as np
 
 from pgkit.kinds.agent import Agent
+from pgkit.kinds.callback import MAX_EPISODE_STEPS
 from pgkit.envs.making import make_env
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import EnvironmentFault, PgkitError
-
-
-MAX_EPISODE_STEPS = 100_000  # by default an episode the env does not end is cut here, so evaluation ends
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from pgkit.plugins.registry import Registry, default_registry
 from pgkit.recipe import Recipe, apply_overrides, resolve
 from pgkit.recipe.compatibility import check_compatibility
 from pgkit.recipe.resolve import SETTINGS_KEYS
+from pgkit.runtime.allocations import allocations_of
 from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.runtime.loop import run_training
-from pgkit.runtime.allocations import allocations_of
 from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device
 
 
@@ -86,8 +86,8 @@ def train(
 def load_for_resume(
     run_dir: Path, overrides: list[str] | None = None, registry: Registry | None = None, fresh_envs: bool = False
 ) -> tuple[Recipe, dict]:
-    """The recipe and checkpoint of ``run_dir``, ready for ``train(recipe, run_dir, resume=checkpoint)``.
-    Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer). ``fresh_envs`` drops the
+    """The recipe and checkpoint of ``run_dir``, ready for ``train(recipe, run_dir, resume=checkpoint)``;
+    a finished run is refused. Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer). ``fresh_envs`` drops the
     environments' saved state, so they restart from new resets: for a checkpoint that another user or
     machine wrote, whose env state pgkit will not unpickle (see ``pgkit.runtime.signing``)."""
     checkpoint_path = run_dir / CHECKPOINT_FILE
@@ -102,6 +102,10 @@ def load_for_resume(
     if unchangeable:
         raise RecipeError(str(checkpoint_path), unchangeable)
     recipe = resolve(document, registry or default_registry(), source=str(checkpoint_path))
+    total = recipe.slots["trainer"].spec.total_steps
+    if checkpoint["step"] >= total:
+        raise PgkitError(f"the run in {run_dir} is finished ({checkpoint['step']:,} of {total:,} steps); "
+                         f"to train longer: pgkit train --resume {run_dir} trainer.total_steps=N")
     return recipe, checkpoint
 
 
@@ -121,6 +125,6 @@ def _unchangeable_overrides(saved: dict, document: dict) -> list[Problem]:
             problems.append(Problem(
                 key, "cannot change when resuming: the checkpoint's state was built for the run as it was",
                 "start a new run to change it (pgkit train RECIPE ...); a resume may change the budget, the optimizer's, "
-                "objective's, advantage's and callbacks' parameters, the loggers and checkpoint_every",
+                "objective's and advantage's parameters, trainer.eval, the loggers and checkpoint_every",
             ))
     return problems
