@@ -86,9 +86,24 @@ class FramesEnv(gym.Env):
         return np.full((4, 36, 36), self.level, np.uint8), self.level / 255, False, False, {}
 
 
-FRAMES_ID = "pgkit-test/Frames-v0"
+class ScreenEnv(FramesEnv):
+    """FramesEnv seen as one 48x48 RGB screen (for the wrappers that read screens: grayscale, resize)."""
+
+    observation_space = gym.spaces.Box(0, 255, (48, 48, 3), np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        _, info = super().reset(seed=seed)
+        return np.full((48, 48, 3), self.level, np.uint8), info
+
+    def step(self, action):
+        _, reward, terminated, truncated, info = super().step(action)
+        return np.full((48, 48, 3), self.level, np.uint8), reward, terminated, truncated, info
+
+
+FRAMES_ID, SCREEN_ID = "pgkit-test/Frames-v0", "pgkit-test/Screen-v0"
 if FRAMES_ID not in gym.registry:
     gym.register(FRAMES_ID, entry_point=FramesEnv, max_episode_steps=32)
+    gym.register(SCREEN_ID, entry_point=ScreenEnv, max_episode_steps=32)
 
 BUTTONS_ID, DIALS_ID = "pgkit-test/Buttons-v0", "pgkit-test/Dials-v0"
 if BUTTONS_ID not in gym.registry:
@@ -119,3 +134,44 @@ class UnsummedGaussian(Gaussian):
         module = super().build(in_features, action_space)
         module.forward = lambda features: torch.distributions.Normal(module.mean(features), module.log_std.exp())
         return module
+
+
+class CueEnv(gym.Env):
+    """Structured observations: a cue (Discrete(4)) and a sign (Box) together say which of 4 actions pays 1:
+    the cue when the sign is positive, 3 - cue otherwise, so a policy must read both parts. ``layout``:
+    ``dict`` ({"cue", "sign"}), ``tuple`` ((cue, sign)) or ``nested`` ({"cue", "more": (sign, MultiBinary)})."""
+
+    metadata: dict = {"render_modes": []}
+    action_space = gym.spaces.Discrete(4)
+
+    def __init__(self, layout: str = "dict"):
+        self.layout = layout
+        cue, sign = gym.spaces.Discrete(4), gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.observation_space = {
+            "dict": gym.spaces.Dict({"cue": cue, "sign": sign}),
+            "tuple": gym.spaces.Tuple((cue, sign)),
+            "nested": gym.spaces.Dict({"cue": cue, "more": gym.spaces.Tuple((sign, gym.spaces.MultiBinary(2)))}),
+        }[layout]
+
+    def _show(self):
+        self.cue, self.sign = int(self.np_random.integers(4)), float(self.np_random.choice([-1.0, 1.0]))
+        sign = np.array([self.sign], np.float32)
+        if self.layout == "dict":
+            return {"cue": self.cue, "sign": sign}
+        if self.layout == "tuple":
+            return (self.cue, sign)
+        return {"cue": self.cue, "more": (sign, self.np_random.integers(0, 2, 2).astype(np.int8))}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._show(), {}
+
+    def step(self, action):
+        paid = int(action) == (self.cue if self.sign > 0 else 3 - self.cue)
+        return self._show(), float(paid), False, False, {}
+
+
+CUE_IDS = {layout: f"pgkit-test/Cue{layout.title()}-v0" for layout in ("dict", "tuple", "nested")}
+for _layout, _id in CUE_IDS.items():
+    if _id not in gym.registry:
+        gym.register(_id, entry_point=CueEnv, max_episode_steps=16, kwargs={"layout": _layout})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgkit.kinds import KINDS
-from pgkit.recipe.resolve import LIST_SLOTS
+from pgkit.recipe.resolve import LIST_KINDS
 from pgkit.recipe.settings import RunSettings
 from pgkit.plugins.registry import Registry
 
@@ -40,7 +40,9 @@ def recipe_schema(registry: Registry) -> dict[str, Any]:
                 "additionalProperties": False,
             })
         component = {"anyOf": [{"enum": names, "description": f"a registered {kind}, with default parameters"}, *choices]}
-        if kind in LIST_SLOTS:
+        if not KINDS[kind].is_slot:  # env.wrappers: a list inside the env settings
+            definitions["EnvSettings"]["properties"]["wrappers"]["items"] = component
+        elif kind in LIST_KINDS:
             properties[kind] = {"anyOf": [component, {"type": "array", "items": component}], "description": f"one or more {kind}s"}
         else:
             properties[kind] = {"anyOf": [component, {"type": "null"}], "description": KINDS[kind].base.__doc__.strip().splitlines()[0]}

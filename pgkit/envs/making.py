@@ -8,33 +8,61 @@ transition of a ``[T, N]`` batch is real (NEXT_STEP autoreset would insert a dea
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Callable
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
 from pgkit.envs.settings import EnvSettings
-from pgkit.errors import Problem
+from pgkit.errors import PgkitError, Problem
+
+
+class EnvPipelineError(PgkitError):
+    """A wrapper of ``env.wrappers`` could not wrap the env it was given (``index`` says which)."""
+
+    def __init__(self, index: int, step: object, exc: BaseException):
+        self.index = index
+        self.problem = Problem(f"env.wrappers[{index}]", f"{step.entry()['type']} cannot wrap this env: {type(exc).__name__}: {exc}",  # type: ignore[attr-defined]
+                               "check the wrappers' order (the first is innermost) and what each reads")
+        super().__init__(str(self.problem))
+
+
+def env_source(settings: EnvSettings) -> str | EnvSpec:
+    """What gymnasium makes the envs from: the id (after importing ``env.modules``), or a spec of the
+    entry point. Raises ImportError for a module that is not installed."""
+    for module in settings.modules:
+        importlib.import_module(module)
+    if settings.entry_point is None:
+        return settings.id
+    return EnvSpec(id=settings.id, entry_point=settings.entry_point)
 
 
 def make_env(settings: EnvSettings, render_mode: str | None = None) -> gym.Env:
     kwargs = dict(settings.kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    env = gym.make(settings.id, **kwargs)
-    for wrap in settings.wrappers():
-        env = wrap(env)
+    env = gym.make(env_source(settings), **kwargs)
+    for index, wrap in enumerate(settings.pipeline()):
+        try:
+            env = wrap(env)
+        except Exception as exc:
+            env.close()
+            if index >= len(settings.wrappers):
+                raise
+            raise EnvPipelineError(index, settings.wrappers[index], exc) from exc
     return env
 
 
 def make_vector_env(settings: EnvSettings, num_envs: int | None = None) -> gym.vector.VectorEnv:
     return gym.make_vec(
-        settings.id,
+        env_source(settings),
         num_envs=num_envs or settings.num_envs,
         vectorization_mode=settings.vectorization,
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        wrappers=settings.wrappers() or None,
+        wrappers=settings.pipeline() or None,
         **settings.kwargs,
     )
 
@@ -55,15 +83,44 @@ def with_final_observations(next_obs: np.ndarray, info: dict, prepare: Callable[
 
 def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem:
     """(observation_space, action_space) of one env, or a Problem saying why it cannot be made."""
-    if settings.id not in gym.registry:
-        close = difflib.get_close_matches(settings.id, list(gym.registry), n=3)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "see gymnasium.registry for the ids"
-        return Problem("env.id", f"unknown environment '{settings.id}'", hint)
+    problem = _source_problem(settings)
+    if problem is not None:
+        return problem
     try:
         env = make_env(settings)
+    except EnvPipelineError as exc:
+        return exc.problem
     except Exception as exc:  # e.g. a missing optional dependency such as box2d
         return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", "check env.kwargs and the env's extra dependencies")
     try:
         return env.observation_space, env.action_space
     finally:
         env.close()
+
+
+def _source_problem(settings: EnvSettings) -> Problem | None:
+    """Why the env's modules, entry point or id cannot be found, or None."""
+    module_id, _, env_id = settings.id.rpartition(":")
+    needed = [(f"env.modules[{i}]", module) for i, module in enumerate(settings.modules)]
+    if settings.entry_point is not None:
+        needed.append(("env.entry_point", settings.entry_point.partition(":")[0]))
+    elif module_id:
+        needed.append(("env.id", module_id))
+    for path, module in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            return Problem(path, f"cannot import '{module}': {exc}", f"install the package that provides '{module}' into this environment (pip install ...)")
+    if settings.entry_point is not None:
+        module, _, name = settings.entry_point.partition(":")
+        target = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part, None)
+        if not callable(target):
+            return Problem("env.entry_point", f"'{module}' has no env class or function '{name}'", "name a class or function of that module")
+        return None
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "see gymnasium.registry for the ids, or import the package that registers it with env.modules"
+        return Problem("env.id", f"unknown environment '{env_id}'", hint)
+    return None

@@ -1,12 +1,41 @@
-"""The ``env`` section of a recipe: which gymnasium environment, how many, normalization."""
+"""The ``env`` section of a recipe: which gymnasium environment, how it is wrapped, how many, normalization."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+import re
+from typing import Annotated, Any, Callable, Literal, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_serializer
+
+
+@runtime_checkable
+class PipelineStep(Protocol):
+    """What ``env.wrappers`` holds: pgkit.kinds.EnvWrapper components, resolved from the recipe's entries."""
+
+    def wrap(self, env: gym.Env) -> gym.Env: ...
+
+    def entry(self) -> dict[str, Any]: ...
+
+
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+ENTRY_POINT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def _module_name(value: str) -> str:
+    if not MODULE_NAME.match(value):
+        raise ValueError("must be an importable module name such as ale_py or my_package.envs (a name, not a path)")
+    return value
+
+
+def _entry_point(value: str) -> str:
+    if not ENTRY_POINT.match(value):
+        raise ValueError("must be 'package.module:Name', an env class or function in an installed module")
+    return value
+
+
+ModuleName = Annotated[str, AfterValidator(_module_name)]
 
 
 class NormalizeSettings(BaseModel):
@@ -24,9 +53,24 @@ class NormalizeSettings(BaseModel):
 class EnvSettings(BaseModel):
     """The ``env`` section of a recipe."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, arbitrary_types_allowed=True)
 
-    id: str = Field(description="A registered gymnasium id, e.g. CartPole-v1.")
+    id: str = Field(
+        description="A gymnasium id, e.g. CartPole-v1, or 'module:EnvId' (gymnasium's form: the module is imported "
+        "first, e.g. ale_py:ALE/Pong-v5); with entry_point, the name given to that env."
+    )
+    modules: tuple[ModuleName, ...] = Field(
+        (), description="Installed modules imported before the env is made, for packages that register their envs on import."
+    )
+    entry_point: Annotated[str, AfterValidator(_entry_point)] | None = Field(
+        None,
+        description="'package.module:Name' of an env class or function that no package registers (gymnasium.register's "
+        "entry_point), made with env.kwargs; env.id then names it.",
+    )
+    wrappers: Annotated[
+        tuple[PipelineStep, ...],
+        WithJsonSchema({"type": "array", "items": {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"]}}),
+    ] = Field((), description="Wrappers applied to every env in order, the first innermost: a list of {type: NAME, ...} (pgkit components --kind env_wrapper).")
     num_envs: int = Field(1, ge=1, le=4096, description="Environments stepped together (N).")
     vectorization: Literal["sync", "async"] = Field(
         "sync", description="sync: one process; async: one subprocess per env (for slow envs)."
@@ -35,9 +79,13 @@ class EnvSettings(BaseModel):
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings, description="Observation and reward normalization.")
     rescale_actions: bool = Field(False, description="Present a Box action space as [-1, 1] (gymnasium's RescaleAction).")
 
-    def wrappers(self) -> list[Callable[[gym.Env], gym.Env]]:
-        """Wrappers applied to each env, innermost first."""
-        return [_rescale_to_unit_box] if self.rescale_actions else []
+    @field_serializer("wrappers")
+    def _entries(self, wrappers: tuple[PipelineStep, ...]) -> list[dict[str, Any]]:
+        return [step.entry() for step in wrappers]
+
+    def pipeline(self) -> list[Callable[[gym.Env], gym.Env]]:
+        """Every wrapping step, innermost first: env.wrappers, then rescale_actions."""
+        return [step.wrap for step in self.wrappers] + ([_rescale_to_unit_box] if self.rescale_actions else [])
 
 
 def _rescale_to_unit_box(env: gym.Env) -> gym.Env:

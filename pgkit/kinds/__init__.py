@@ -13,6 +13,7 @@ from pgkit.kinds.capabilities import Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component, PluginInfo, Spec
 from pgkit.kinds.critic import Critic
+from pgkit.kinds.env_wrapper import EnvWrapper
 from pgkit.kinds.callback import Callback, CallbackRun, EvaluationSpec, Report
 from pgkit.kinds.logger import Logger, RunFolderPath
 from pgkit.kinds.network import Network
@@ -26,9 +27,15 @@ from pgkit.kinds.trainer import Trainer, TrainerSpec, TrainingContext
 
 @dataclass(frozen=True)
 class Kind:
-    name: str  # the recipe slot, e.g. "policy_head"
+    name: str  # e.g. "policy_head"
     hook: str  # e.g. "register_policy_heads"
     base: type[Component]
+    path: str = ""  # where a recipe chooses it when that is not the top-level slot ``name``
+
+    @property
+    def is_slot(self) -> bool:
+        """Whether the recipe chooses this kind in a top-level slot of its name."""
+        return not self.path
 
 
 KINDS: dict[str, Kind] = {
@@ -44,11 +51,15 @@ KINDS: dict[str, Kind] = {
         Kind("trainer", "register_trainers", Trainer),
         Kind("logger", "register_loggers", Logger),
         Kind("callback", "register_callbacks", Callback),
+        Kind("env_wrapper", "register_env_wrappers", EnvWrapper, path="env.wrappers"),
     ]
 }
+SLOTS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.is_slot)
+"""The recipe's top-level component slots."""
 
 __all__ = [
     "KINDS",
+    "SLOTS",
     "Advantage",
     "AdvantageSpec",
     "DiscountedSpec",
@@ -59,6 +70,7 @@ __all__ = [
     "Combination",
     "Component",
     "Critic",
+    "EnvWrapper",
     "HeadModule",
     "Kind",
     "Logger",

@@ -84,12 +84,12 @@ class Agent:
     @property
     def obs_dtype(self) -> torch.dtype:
         """How observations are stored (batches, the replay buffer) and fed to the modules, which convert
-        them: integer Box observations (uint8 frames) keep their dtype unless normalized, other Box
+        them: integer and boolean Box observations (uint8 frames) keep their dtype unless normalized, other Box
         observations are float32, Discrete ones long."""
         space = self.observation_space
         if not isinstance(space, gym.spaces.Box):
             return torch.long
-        if self.obs_normalizer is None and np.issubdtype(space.dtype, np.integer):
+        if self.obs_normalizer is None and (np.issubdtype(space.dtype, np.integer) or space.dtype == np.bool_):
             return torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
         return torch.float32
 

@@ -70,3 +70,8 @@ def register_loggers(register: Register) -> None:
 @hookspec
 def register_callbacks(register: Register) -> None:
     """Register code run after every training iteration (evaluation, early stopping, trackers), subclasses of pgkit.kinds.Callback."""
+
+
+@hookspec
+def register_env_wrappers(register: Register) -> None:
+    """Register steps of the environment pipeline (a recipe's ``env.wrappers``), subclasses of pgkit.kinds.EnvWrapper."""

@@ -9,13 +9,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pgkit.errors import ComponentLookupError, Problem, RecipeError
-from pgkit.kinds import KINDS
+from pgkit.kinds import KINDS, SLOTS
 from pgkit.recipe.recipe import Choice, Recipe, SlotValue
 from pgkit.recipe.settings import RunSettings
 from pgkit.plugins.registry import Registry
 
 SETTINGS_KEYS = tuple(RunSettings.model_fields)
-LIST_SLOTS = frozenset({"logger", "callback"})
+LIST_KINDS = frozenset({"logger", "callback", "env_wrapper"})
 LOOP_SLOTS = frozenset({"logger", "callback"})  # the training loop's, so every trainer accepts them
 SLOT_DEFAULTS: dict[str, Any] = {
     "network": "mlp",
@@ -30,13 +30,13 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
     """A Recipe from a plain document, or a RecipeError listing every problem at once."""
     problems: list[Problem] = []
     for key in document:
-        if key not in SETTINGS_KEYS and key not in KINDS:
-            known = [*SETTINGS_KEYS, *KINDS]
+        if key not in SETTINGS_KEYS and key not in SLOTS:
+            known = [*SETTINGS_KEYS, *SLOTS]
             close = difflib.get_close_matches(str(key), known, n=1)
             fix = f"did you mean '{close[0]}'? " if close else ""
             problems.append(Problem(str(key), "unknown top-level key", f"{fix}keys are: {', '.join(known)}"))
 
-    settings = _validate_settings(document, Path(source).stem, problems)
+    settings = _validate_settings(document, Path(source).stem, registry, problems)
 
     trainer = _slot_value("trainer", document.get("trainer") or SLOT_DEFAULTS["trainer"], registry, problems)
     if isinstance(trainer, Choice):
@@ -47,7 +47,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
         used = required = frozenset()
 
     slots: dict[str, SlotValue] = {"trainer": trainer}
-    for slot in KINDS:
+    for slot in SLOTS:
         if slot == "trainer":
             continue
         raw = document.get(slot)
@@ -69,10 +69,14 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
     return Recipe(source=source, settings=settings, slots=slots)
 
 
-def _validate_settings(document: dict[str, Any], default_name: str, problems: list[Problem]) -> RunSettings | None:
+def _validate_settings(document: dict[str, Any], default_name: str, registry: Registry, problems: list[Problem]) -> RunSettings | None:
     values = {key: document[key] for key in SETTINGS_KEYS if key in document}
     if values.get("name") is None:
         values["name"] = default_name
+    env = values.get("env")
+    if isinstance(env, dict) and env.get("wrappers") is not None:
+        wrappers = _slot_value("env_wrapper", env["wrappers"], registry, problems, path="env.wrappers")
+        values["env"] = {**env, "wrappers": tuple(choice.instantiate() for choice in wrappers)}
     try:
         return RunSettings.model_validate(values)
     except ValidationError as exc:
@@ -80,12 +84,14 @@ def _validate_settings(document: dict[str, Any], default_name: str, problems: li
         return None
 
 
-def _slot_value(slot: str, raw: Any, registry: Registry, problems: list[Problem]) -> SlotValue:
-    if slot in LIST_SLOTS and isinstance(raw, list):
-        choices = [_choice(slot, f"{slot}[{i}]", item, registry, problems) for i, item in enumerate(raw)]
+def _slot_value(kind: str, raw: Any, registry: Registry, problems: list[Problem], path: str | None = None) -> SlotValue:
+    """The choice (or, for a kind chosen as a list, the choices) in ``raw``, found at ``path`` (default: the slot)."""
+    path = path or kind
+    if kind in LIST_KINDS and isinstance(raw, list):
+        choices = [_choice(kind, f"{path}[{i}]", item, registry, problems) for i, item in enumerate(raw)]
         return tuple(c for c in choices if c is not None)
-    choice = _choice(slot, slot, raw, registry, problems)
-    if slot in LIST_SLOTS:
+    choice = _choice(kind, path, raw, registry, problems)
+    if kind in LIST_KINDS:
         return (choice,) if choice is not None else ()
     return choice
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import cloudpickle
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -98,16 +100,22 @@ class Context:
         for envs, saved in zip(self.envs, state["envs"]):
             envs.running.load_state_dict(saved["running"])
             if not _restore_envs(envs, saved["pickled"], saved.get("signature")):
-                self.note("the environments' state was not restored (not saved, or --fresh-envs): they restart from fresh resets")
+                self.note("the environments' state was not restored (--fresh-envs, or not saved: subprocess envs, or envs such as ALE's and MuJoCo's whose state does not pickle): they restart from fresh resets")
 
 
 def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
     """The observation statistics, and the sub-environments of a sync vector env pickled and signed (see
-    ``pgkit.runtime.signing``); ``pickled`` is None if they cannot be pickled (async envs, say)."""
-    try:
-        pickled = pickle.dumps(envs.env.envs)
-    except Exception:  # async or unpicklable envs
-        pickled = None
+    ``pgkit.runtime.signing``); ``pickled`` is None if they cannot be pickled (async envs, say) or would not
+    keep their state: an ``EzPickle`` env (ALE's, MuJoCo's, Box2D's) pickles as its constructor's arguments,
+    and would resume as a new env where the saved one was. cloudpickle, as gymnasium's subprocess envs use,
+    also pickles the lambdas inside gymnasium's wrappers."""
+    subenvs = getattr(envs.env, "envs", None)
+    pickled = None
+    if subenvs is not None and not any(isinstance(env.unwrapped, gym.utils.EzPickle) for env in subenvs):
+        try:
+            pickled = cloudpickle.dumps(subenvs)
+        except Exception:  # an env that cannot be pickled
+            pickled = None
     return {"running": envs.running.state_dict(), "pickled": pickled, "signature": sign(pickled) if pickled is not None else None}
 
 

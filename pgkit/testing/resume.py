@@ -3,6 +3,7 @@ SIGINT or SIGTERM and resumed from its checkpoint ends bit-identical to an unint
 
 from __future__ import annotations
 
+import collections
 import csv
 import pickle
 import signal
@@ -101,7 +102,7 @@ def _same_objects(a: Any, b: Any, seen: set[int]) -> bool:
         return a.bit_generator.state == b.bit_generator.state
     if isinstance(a, float):
         return a == b or (a != a and b != b)
-    if isinstance(a, (list, tuple)):
+    if isinstance(a, (list, tuple, collections.deque)):  # a deque: FrameStackObservation's frames
         return len(a) == len(b) and all(_same_objects(x, y, seen) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same_objects(a[k], b[k], seen) for k in a)

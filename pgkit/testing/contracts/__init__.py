@@ -10,6 +10,7 @@ from typing import Any
 from pgkit.kinds import Component
 from pgkit.testing.contracts.common import check_spec, check_state
 from pgkit.testing.contracts.critics import check_critic
+from pgkit.testing.contracts.env_wrappers import check_env_wrapper
 from pgkit.testing.contracts.estimators import check_advantage, check_baseline
 from pgkit.testing.contracts.heads import check_policy_head
 from pgkit.testing.contracts.kinds import check_callback, check_logger, check_network, check_trainer
@@ -27,6 +28,7 @@ CHECKS = {
     "trainer": check_trainer,
     "logger": check_logger,
     "callback": check_callback,
+    "env_wrapper": check_env_wrapper,
 }
 
 
@@ -42,6 +44,7 @@ __all__ = [
     "check_callback",
     "check_component",
     "check_critic",
+    "check_env_wrapper",
     "check_logger",
     "check_network",
     "check_objective",

@@ -1,0 +1,1 @@
+"""Built-in env wrappers: gymnasium's own wrappers as recipe components (``env.wrappers``)."""
