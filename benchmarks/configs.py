@@ -20,6 +20,7 @@ class Config:
     target: float  # rolling mean of 100 training episodes whose first crossing is timed
     make_sb3: Callable[[Any, int], Any]  # (vec_env, seed) -> SB3 model
     sb3_normalize_obs: bool = False
+    sb3_pgkit_envs: bool = False  # SB3 steps envs made by pgkit's make_env from the recipe (same modules, entry point, wrappers)
     learning_starts: int = 0  # off-policy: steps/s are counted from here on
     extra: dict = field(default_factory=dict)
 
@@ -77,6 +78,36 @@ def _trpo_pendulum(env, seed):
     return TRPO("MlpPolicy", env, n_steps=1024, gamma=0.9, n_critic_updates=15, seed=seed, device="cpu")  # the zoo's, without gSDE
 
 
+def _ppo_minatar(env, seed):
+    """The recipe's settings; MinAtar's torso (16 3x3 filters, 128 units) as the shared features extractor."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class MinAtarCNN(BaseFeaturesExtractor):
+        def __init__(self, space):
+            super().__init__(space, 128)
+            height, width, channels = space.shape
+            self.net = torch.nn.Sequential(
+                torch.nn.Conv2d(channels, 16, 3, 1), torch.nn.ReLU(), torch.nn.Flatten(),
+                torch.nn.Linear(16 * (height - 2) * (width - 2), 128), torch.nn.ReLU(),
+            )
+
+        def forward(self, obs):
+            return self.net(obs.permute(0, 3, 1, 2))
+
+    return PPO("CnnPolicy", env, n_steps=128, batch_size=256, n_epochs=4, gae_lambda=0.95, gamma=0.99, ent_coef=0.01,
+               learning_rate=_linear(2.5e-4), clip_range=0.2, policy_kwargs={"features_extractor_class": MinAtarCNN, "normalize_images": False},
+               seed=seed, device="cpu")
+
+
+def _ppo_atari(env, seed):
+    from stable_baselines3 import PPO
+
+    return PPO("CnnPolicy", env, n_steps=128, batch_size=256, n_epochs=4, gae_lambda=0.95, gamma=0.99, ent_coef=0.01, vf_coef=0.5,
+               learning_rate=_linear(2.5e-4), clip_range=_linear(0.1), seed=seed, device="cpu")  # the zoo's Atari PPO
+
+
 CONFIGS = {
     c.name: c
     for c in [
@@ -93,5 +124,9 @@ CONFIGS = {
         Config("sac-pendulum", RECIPES / "pendulum-sac.yaml", [], "Pendulum-v1", 1, 20_000, -250, _sac_pendulum, learning_starts=100),
         Config("trpo-cartpole", RECIPES / "cartpole-trpo.yaml", [], "CartPole-v1", 2, 100_000, 475, _trpo_cartpole),
         Config("trpo-pendulum", RECIPES / "pendulum-trpo.yaml", [], "Pendulum-v1", 2, 100_000, -250, _trpo_pendulum),
+        Config("ppo-minatar-breakout", RECIPES / "minatar-breakout-ppo.yaml", ["trainer.total_steps=250000"], "MinAtar/Breakout-v1", 8, 250_000, 4,
+               _ppo_minatar, sb3_pgkit_envs=True),
+        Config("ppo-atari-pong", RECIPES / "atari-pong-ppo.yaml", ["trainer.total_steps=100000"], "ALE/Pong-v5", 8, 100_000, 0,
+               _ppo_atari, sb3_pgkit_envs=True),
     ]
 }

@@ -6,15 +6,21 @@ from pgkit.data.episodes import Episode, EpisodeStatistics, RunningEpisodes
 from pgkit.data.memory import check_memory
 from pgkit.data.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from pgkit.data.replay import ReplayBuffer
+from pgkit.data.structured import Part, flat_layout, flatten_batch, is_structured, unsupported_part
 
 __all__ = [
     "Batch",
     "Episode",
     "EpisodeStatistics",
     "ObservationNormalizer",
+    "Part",
     "ReplayBuffer",
     "RewardScaler",
     "RunningEpisodes",
     "RunningMeanStd",
     "check_memory",
+    "flat_layout",
+    "flatten_batch",
+    "is_structured",
+    "unsupported_part",
 ]

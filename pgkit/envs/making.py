@@ -77,8 +77,18 @@ def with_final_observations(next_obs: np.ndarray, info: dict, prepare: Callable[
         return next_obs
     patched = next_obs.copy()
     for i in np.flatnonzero(ended):
-        patched[i] = prepare(np.asarray(info["final_obs"][i])[None])[0]
+        patched[i] = prepare(batch_of_one(info["final_obs"][i]))[0]
     return patched
+
+
+def batch_of_one(obs: object) -> np.ndarray:
+    """One observation as a batch of one: an array gains a leading axis; a Dict or Tuple observation is put
+    in a one-element object array."""
+    if isinstance(obs, (dict, tuple)):
+        batch = np.empty(1, dtype=object)
+        batch[0] = obs
+        return batch
+    return np.asarray(obs)[None]
 
 
 def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from pgkit.data.normalization import ObservationNormalizer
+from pgkit.data.structured import flatten_batch, is_structured
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
@@ -74,7 +75,8 @@ class Agent:
             objective_module = objective_module.to(device)
         normalizer = None
         if env is not None and env.normalize.obs:
-            normalizer = ObservationNormalizer(observation_space.shape, env.normalize.clip_obs)
+            shape = (gym.spaces.flatdim(observation_space),) if is_structured(observation_space) else observation_space.shape
+            normalizer = ObservationNormalizer(shape, env.normalize.clip_obs)
         return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module)
 
     @property
@@ -85,16 +87,27 @@ class Agent:
     def obs_dtype(self) -> torch.dtype:
         """How observations are stored (batches, the replay buffer) and fed to the modules, which convert
         them: integer and boolean Box observations (uint8 frames) keep their dtype unless normalized, other Box
-        observations are float32, Discrete ones long."""
+        observations are float32, Discrete ones long, Dict and Tuple ones flat float32 vectors."""
         space = self.observation_space
+        if is_structured(space):
+            return torch.float32
         if not isinstance(space, gym.spaces.Box):
             return torch.long
         if self.obs_normalizer is None and (np.issubdtype(space.dtype, np.integer) or space.dtype == np.bool_):
             return torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
         return torch.float32
 
-    def prepare(self, obs: np.ndarray, update_statistics: bool = False) -> np.ndarray:
-        """Raw env observations -> what the networks read (normalized, if the recipe asks for it)."""
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """The shape of one observation as batches and replay buffers store it (Dict and Tuple: flattened)."""
+        space = self.observation_space
+        return (gym.spaces.flatdim(space),) if is_structured(space) else tuple(space.shape or ())
+
+    def prepare(self, obs: Any, update_statistics: bool = False) -> np.ndarray:
+        """Raw env observations -> what the networks read: Dict and Tuple observations flattened
+        (``pgkit.data.structured``), then normalized if the recipe asks for it."""
+        if is_structured(self.observation_space):
+            obs = flatten_batch(self.observation_space, obs)
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs, update_statistics)
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
@@ -106,9 +119,16 @@ class Agent:
         """``(actions, state)`` for one raw observation or a batch of them, as Stable-Baselines3's predict:
         the policy's mode when ``deterministic`` (else a sample), observation normalization applied.
         ``state`` is the recurrent state, passed through (None: these policies have none)."""
-        batch = np.asarray(obs)
-        single = batch.shape == tuple(self.observation_space.shape or ())
-        actions = self.act(batch[None] if single else batch, deterministic)
+        if is_structured(self.observation_space):
+            single = self.observation_space.contains(obs)
+            batch = np.empty(1, dtype=object) if single else obs
+            if single:
+                batch[0] = obs
+        else:
+            batch = np.asarray(obs)
+            single = batch.shape == tuple(self.observation_space.shape or ())
+            batch = batch[None] if single else batch
+        actions = self.act(batch, deterministic)
         return (actions[0] if single else actions), state
 
     def modules(self) -> dict[str, nn.Module]:

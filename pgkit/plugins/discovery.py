@@ -22,6 +22,7 @@ BUILTIN_PLUGIN = "pgkit"
 BUILTIN_MODULES = (
     "pgkit.builtins.networks.mlp",
     "pgkit.builtins.networks.cnn",
+    "pgkit.builtins.networks.multi_input",
     "pgkit.builtins.policy_heads.categorical",
     "pgkit.builtins.policy_heads.gaussian",
     "pgkit.builtins.policy_heads.deterministic",

@@ -11,7 +11,7 @@ import numpy as np
 
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import MAX_EPISODE_STEPS
-from pgkit.envs.making import make_env
+from pgkit.envs.making import batch_of_one, make_env
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import EnvironmentFault, PgkitError
 
@@ -58,7 +58,7 @@ def evaluate(
             obs, _ = _env_call(env.id, "reset", single.reset, seed=seed + episode)
             total, done, steps = 0.0, False, 0
             while not done:
-                action = agent.act(np.asarray(obs)[None], deterministic)[0]
+                action = agent.act(batch_of_one(obs), deterministic)[0]
                 obs, reward, terminated, truncated, _ = _env_call(env.id, "step", single.step, action)
                 total, steps = total + float(reward), steps + 1
                 done = terminated or truncated or steps >= max_episode_steps

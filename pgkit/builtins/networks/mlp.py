@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Spec, hookimpl
+from pgkit.data import is_structured, unsupported_part
 from pgkit.kinds import Network
 
 # name -> (the layer shown in the module tree, the same function called in forward)
@@ -26,17 +27,20 @@ ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
 
 
 class ObservationEncoder(nn.Module):
-    """Box observations -> flat float vectors; Discrete observations (of any ``start``) -> one-hot vectors."""
+    """Box observations -> flat float vectors; Discrete observations (of any ``start``) -> one-hot vectors;
+    Dict and Tuple observations arrive flat already (``Agent.prepare``)."""
 
     def __init__(self, space: gym.Space):
         super().__init__()
+        if is_structured(space):
+            space = gym.spaces.flatten_space(space)
         self.first_class = int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
         if isinstance(space, gym.spaces.Discrete):
             self.num_classes, self.out_features = int(space.n), int(space.n)
         elif isinstance(space, gym.spaces.Box):
             self.num_classes, self.out_features = 0, int(math.prod(space.shape))
         else:
-            raise TypeError(f"mlp reads Box or Discrete observations, not {space}")
+            raise TypeError(f"mlp reads Box, Discrete, Dict or Tuple observations, not {space}")
         self.start = 0 if isinstance(space, gym.spaces.Box) and space.shape == () else -len(getattr(space, "shape", ()))
 
     def forward(self, obs: Tensor) -> Tensor:
@@ -113,14 +117,19 @@ class MLPSpec(Spec):
 
 
 class MLP(Network):
-    """Multi-layer perceptron over the flattened observation (one-hot for Discrete observations)."""
+    """Multi-layer perceptron over the flattened observation (one-hot for Discrete observations and the Discrete parts of Dict and Tuple ones)."""
 
     name = "mlp"
     Spec = MLPSpec
 
     def incompatibility(self, combo) -> str | None:
-        if not isinstance(combo.observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
-            return f"reads Box or Discrete observations, but {combo.env_id} has {combo.observation_space}"
+        space = combo.observation_space
+        if is_structured(space) and (part := unsupported_part(space)) is not None:
+            return (f"reads Dict and Tuple observations made of Box, Discrete, MultiDiscrete and MultiBinary parts, but {combo.env_id} has "
+                    f"{part}; drop that part with an env wrapper (env.wrappers: [{{type: filter, keys: [...]}}])")
+        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)) and not is_structured(space):
+            return (f"reads Box, Discrete, Dict or Tuple observations, but {combo.env_id} has {space}; "
+                    "turn it into one of those with an env wrapper (env.wrappers), or register a network that reads it")
         return None
 
     def caution(self, combo) -> str | None:

@@ -66,7 +66,7 @@ class OffPolicy(Trainer):
         self.rng = np.random.default_rng(ctx.seed)
         self.noise = agent.components["policy_head"].exploration_noise(self.envs.num_envs, action_shape, self.rng)
         self.replay = ReplayBuffer(
-            spec.buffer_size, agent.observation_space.shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device, self.envs.num_envs
+            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device, self.envs.num_envs
         )
         self.sampler = torch.Generator().manual_seed(ctx.seed)
         self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))

@@ -19,6 +19,7 @@ MULTI_DISCRETE = gym.spaces.MultiDiscrete([3, 2, 4], start=[0, -1, 5])
 MULTI_BINARY = gym.spaces.MultiBinary(3)
 OBSERVATIONS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 FRAMES = gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)  # 4 stacked frames, the smallest the Nature CNN reads
+STRUCTURED = gym.spaces.Dict({"frames": FRAMES, "cue": gym.spaces.Discrete(3), "more": gym.spaces.Tuple((OBSERVATIONS, gym.spaces.MultiBinary(2)))})
 
 
 def instance(component: Component | type[Component]) -> Component:

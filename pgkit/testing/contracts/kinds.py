@@ -12,22 +12,27 @@ import torch
 
 from pgkit.envs import EnvSettings
 from pgkit.kinds import KINDS, Callback, CallbackRun, Combination, Logger, Network, Trainer, TrainerSpec
-from pgkit.testing.contracts.common import DISCRETE, FRAMES, OBSERVATIONS, check_spec, check_state, instance
+from pgkit.data import flatten_batch, is_structured
+from pgkit.testing.contracts.common import DISCRETE, FRAMES, OBSERVATIONS, STRUCTURED, check_spec, check_state, instance
 
 
 def check_network(network: Network | type[Network], observation_space: gym.Space | None = None) -> None:
     """The torso maps a batch of observations to [B, out_features] features with gradients; its
     ensemble maps them to [K, B, out_features] (the first ``members`` if asked) with independent members.
-    ``observation_space``: where to check it; by default the first of a flat Box and uint8 frames it reads."""
+    ``observation_space``: where to check it; by default the first it reads of a flat Box, uint8 frames and a
+    Dict of both and more (fed flat, as ``Agent.prepare`` makes them)."""
     network = instance(network)
     check_spec(network)
     check_state(network)
-    known = (OBSERVATIONS, FRAMES)
+    known = (OBSERVATIONS, FRAMES, STRUCTURED)
     spaces = [observation_space] if observation_space is not None else [s for s in known if network.incompatibility(Combination("contract-env", s, DISCRETE, {"network": network})) is None]
     assert spaces, f"{network.name} reads none of {', '.join(map(str, known))}; pass the observation_space it reads"
     space = spaces[0]
     space.seed(0)
-    observations = lambda count: torch.as_tensor(np.stack([space.sample() for _ in range(count)]))  # noqa: E731
+    def observations(count: int) -> torch.Tensor:
+        samples = [space.sample() for _ in range(count)]
+        return torch.as_tensor(flatten_batch(space, samples) if is_structured(space) else np.stack(samples))
+
     torso = network.build(space)
     out = torso(observations(6))
     assert out.shape == (6, torso.out_features), f"{network.name}: features must be [B, out_features]"

@@ -1,0 +1,87 @@
+"""Network ``multi_input``: one encoder per entry of a Dict or Tuple observation, then an MLP over their
+features joined (as Stable-Baselines3's CombinedExtractor and MultiInputPolicy): images (Box of 2 or 3
+dimensions) through a CNN, every other entry as its flat vector (Discrete parts one-hot)."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import Field, PositiveInt
+from torch import Tensor, nn
+
+from pgkit import Spec, hookimpl
+from pgkit.builtins.networks.cnn import CNNSpec, CNNTorso
+from pgkit.builtins.networks.mlp import ACTIVATIONS
+from pgkit.data import Part, flat_layout, is_structured, unsupported_part
+from pgkit.kinds import Network
+
+
+def is_image(space: gym.Space) -> bool:
+    return isinstance(space, gym.spaces.Box) and len(space.shape) in (2, 3) and min(space.shape[-2:]) >= 8
+
+
+class MultiInputTorso(nn.Module):
+    """flat obs [B, D] -> cut into its parts -> image parts through a CNN each, other parts as they are ->
+    joined -> (Linear -> activation) per hidden size -> [B, out_features]."""
+
+    def __init__(self, space: gym.Space, image: CNNSpec, hidden_sizes: list[int], activation: str):
+        super().__init__()
+        self.parts = flat_layout(space)
+        self.images = nn.ModuleDict({
+            str(part.key): CNNTorso(part.space, [tuple(layer) for layer in image.layers], image.features, image.layout, _scale(image, part.space))
+            for part in self.parts if is_image(part.space)
+        })
+        width = sum(self.images[str(p.key)].out_features if str(p.key) in self.images else p.size for p in self.parts)
+        layers: list[nn.Module] = []
+        for size in hidden_sizes:
+            linear = nn.Linear(width, size)
+            nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+            nn.init.zeros_(linear.bias)
+            layers += [linear, ACTIVATIONS[activation][0]()]
+            width = size
+        self.mlp = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.mlp(torch.cat([self._encode(part, obs) for part in self.parts], dim=-1))
+
+    def _encode(self, part: Part, obs: Tensor) -> Tensor:
+        values = obs[..., part.offset : part.offset + part.size]
+        encoder = self.images[str(part.key)] if str(part.key) in self.images else None
+        return values if encoder is None else encoder(values.reshape(*obs.shape[:-1], *part.space.shape))
+
+
+def _scale(image: CNNSpec, space: gym.spaces.Box) -> float:
+    return image.scale if image.scale is not None else (1 / 255 if space.dtype == np.uint8 else 1.0)
+
+
+class MultiInputSpec(Spec):
+    image: CNNSpec = Field(default_factory=CNNSpec, description="The CNN of each image entry (network cnn's parameters; the Nature DQN's by default).")
+    hidden_sizes: list[PositiveInt] = Field([64, 64], description="Widths of the MLP over the joined features; [] passes them on as they are.")
+    activation: str = Field("tanh", pattern="^(tanh|relu|elu|gelu|silu)$", description="Nonlinearity of the MLP: tanh, relu, elu, gelu or silu.")
+
+
+class MultiInput(Network):
+    """Dict and Tuple observations read entry by entry: a CNN for each image, the flat vector of every other entry, then an MLP over them joined (SB3's MultiInputPolicy)."""
+
+    name = "multi_input"
+    Spec = MultiInputSpec
+
+    def incompatibility(self, combo) -> str | None:
+        space = combo.observation_space
+        if not is_structured(space):
+            return f"reads Dict or Tuple observations, but {combo.env_id} has {space}; use network mlp or cnn"
+        if (part := unsupported_part(space)) is not None:
+            return f"reads entries of Box, Discrete, MultiDiscrete and MultiBinary spaces, but {combo.env_id} has {part}; drop it with env.wrappers: [{{type: filter, keys: [...]}}]"
+        return None
+
+    def build(self, observation_space: gym.Space) -> nn.Module:
+        return MultiInputTorso(observation_space, self.spec.image, list(self.spec.hidden_sizes), self.spec.activation)
+
+
+@hookimpl
+def register_networks(register):
+    register(MultiInput)
