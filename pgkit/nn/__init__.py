@@ -1,8 +1,9 @@
 """Torch helpers (public: plugins may import these): lean action distributions with exact KL
 divergences, the mapping of squashed actions onto Box bounds, exploration noise processes, and the
-choice of bfloat16 where the hardware runs it natively."""
+choice of bfloat16 where the hardware runs it natively, the convolutional torso of images."""
 
 from pgkit.nn.bounds import box_bounds, to_box
+from pgkit.nn.convolution import CNNTorso, image_layout, output_size
 from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
@@ -10,6 +11,7 @@ from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
 __all__ = [
     "ActionNoise",
     "Bernoulli",
+    "CNNTorso",
     "Categorical",
     "DiagonalGaussian",
     "GaussianNoise",
@@ -19,7 +21,9 @@ __all__ = [
     "Precision",
     "SquashedDiagonalGaussian",
     "box_bounds",
+    "image_layout",
     "native_bfloat16",
+    "output_size",
     "resolve_precision",
     "to_box",
 ]

@@ -5,6 +5,7 @@ dimensions) through a CNN, every other entry as its flat vector (Discrete parts 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -13,10 +14,21 @@ from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from pgkit import Spec, hookimpl
-from pgkit.builtins.networks.cnn import CNNSpec, CNNTorso
-from pgkit.builtins.networks.mlp import ACTIVATIONS
 from pgkit.data import Part, flat_layout, is_structured, unsupported_part
 from pgkit.kinds import Network
+from pgkit.nn import CNNTorso
+
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+class ImageSpec(Spec):
+    layers: list[tuple[PositiveInt, PositiveInt, PositiveInt]] = Field(
+        [(32, 8, 4), (64, 4, 2), (64, 3, 1)], description="Convolutions as [out_channels, kernel, stride], each followed by ReLU; the default is the Nature DQN's."
+    )
+    features: PositiveInt = Field(256, description="Units of the fully connected layer after the convolutions (SB3's CombinedExtractor: 256).")
+    layout: Literal["auto", "channels_first", "channels_last"] = Field("auto", description="Where an image's channels are; auto: the smaller of its first and last dimensions.")
+    scale: float | None = Field(None, gt=0, description="Factor applied to images; null: 1/255 for uint8 images, else 1.")
 
 
 def is_image(space: gym.Space) -> bool:
@@ -27,7 +39,7 @@ class MultiInputTorso(nn.Module):
     """flat obs [B, D] -> cut into its parts -> image parts through a CNN each, other parts as they are ->
     joined -> (Linear -> activation) per hidden size -> [B, out_features]."""
 
-    def __init__(self, space: gym.Space, image: CNNSpec, hidden_sizes: list[int], activation: str):
+    def __init__(self, space: gym.Space, image: ImageSpec, hidden_sizes: list[int], activation: str):
         super().__init__()
         self.parts = flat_layout(space)
         self.images = nn.ModuleDict({
@@ -40,7 +52,7 @@ class MultiInputTorso(nn.Module):
             linear = nn.Linear(width, size)
             nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
             nn.init.zeros_(linear.bias)
-            layers += [linear, ACTIVATIONS[activation][0]()]
+            layers += [linear, ACTIVATIONS[activation]()]
             width = size
         self.mlp = nn.Sequential(*layers)
         self.out_features = width
@@ -54,14 +66,14 @@ class MultiInputTorso(nn.Module):
         return values if encoder is None else encoder(values.reshape(*obs.shape[:-1], *part.space.shape))
 
 
-def _scale(image: CNNSpec, space: gym.spaces.Box) -> float:
+def _scale(image: ImageSpec, space: gym.spaces.Box) -> float:
     return image.scale if image.scale is not None else (1 / 255 if space.dtype == np.uint8 else 1.0)
 
 
 class MultiInputSpec(Spec):
-    image: CNNSpec = Field(default_factory=CNNSpec, description="The CNN of each image entry (network cnn's parameters; the Nature DQN's by default).")
+    image: ImageSpec = Field(default_factory=ImageSpec, description="The CNN of each image entry (the Nature DQN's layers by default).")
     hidden_sizes: list[PositiveInt] = Field([64, 64], description="Widths of the MLP over the joined features; [] passes them on as they are.")
-    activation: str = Field("tanh", pattern="^(tanh|relu|elu|gelu|silu)$", description="Nonlinearity of the MLP: tanh, relu, elu, gelu or silu.")
+    activation: Literal["tanh", "relu", "elu", "gelu", "silu"] = Field("tanh", description="Nonlinearity of the MLP.")
 
 
 class MultiInput(Network):
