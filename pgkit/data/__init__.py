@@ -6,7 +6,7 @@ from pgkit.data.episodes import Episode, EpisodeStatistics, RunningEpisodes
 from pgkit.data.memory import check_memory
 from pgkit.data.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from pgkit.data.replay import ReplayBuffer
-from pgkit.data.structured import Part, flat_layout, flatten_batch, is_structured, unsupported_part
+from pgkit.data.structured import Part, flat_layout, flatten_batch, is_structured, stored_shape, unsupported_part
 
 __all__ = [
     "Batch",
@@ -22,5 +22,6 @@ __all__ = [
     "flat_layout",
     "flatten_batch",
     "is_structured",
+    "stored_shape",
     "unsupported_part",
 ]

@@ -19,6 +19,12 @@ def is_structured(space: gym.Space) -> bool:
     return isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple))
 
 
+def stored_shape(space: gym.Space) -> tuple[int, ...]:
+    """The shape of one observation as batches, replay buffers and normalizers hold it: (flatdim,) for Dict
+    and Tuple spaces, the space's own shape otherwise."""
+    return (gym.spaces.flatdim(space),) if is_structured(space) else tuple(space.shape or ())
+
+
 def unsupported_part(space: gym.Space, path: str = "observation") -> str | None:
     """The first part of ``space`` that cannot be flattened into a fixed vector (Text, Graph, Sequence,
     OneOf, ...), as 'path: space', or None."""

@@ -6,9 +6,9 @@ Importing it registers ``pgkit/RandomMDP-v0`` (a tabular MDP whose policy gradie
 
 from pgkit.envs.factories import register_env_factory
 from pgkit.envs.making import make_env, make_vector_env, probe_spaces, with_final_observations
-from pgkit.envs.settings import EnvSettings, NormalizeSettings, PipelineStep
+from pgkit.envs.settings import EnvSettings, NormalizeSettings, PipelineStep, rescale_box_actions
 from pgkit.envs.tabular import TabularMDP, TabularMDPEnv, register_tabular_envs
 
 register_tabular_envs()
 
-__all__ = ["EnvSettings", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "with_final_observations"]
+__all__ = ["EnvSettings", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]

@@ -88,8 +88,13 @@ class EnvSettings(BaseModel):
         return [step.wrap for step in self.wrappers] + ([_rescale_to_unit_box] if self.rescale_actions else [])
 
 
+def rescale_box_actions(env: gym.Env, low: float, high: float) -> gym.Env:
+    """``env`` whose Box action space is presented as [low, high] in every dimension (gymnasium's RescaleAction)."""
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise ValueError(f"rescaling actions needs a Box action space, not {space}")
+    return gym.wrappers.RescaleAction(env, np.full(space.shape, low, dtype=space.dtype), np.full(space.shape, high, dtype=space.dtype))
+
+
 def _rescale_to_unit_box(env: gym.Env) -> gym.Env:
-    if isinstance(env.action_space, gym.spaces.Box):
-        bound = np.ones(env.action_space.shape, dtype=env.action_space.dtype)
-        return gym.wrappers.RescaleAction(env, min_action=-bound, max_action=bound)
-    return env
+    return rescale_box_actions(env, -1.0, 1.0) if isinstance(env.action_space, gym.spaces.Box) else env

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from pgkit.data.normalization import ObservationNormalizer
-from pgkit.data.structured import flatten_batch, is_structured
+from pgkit.data.structured import flatten_batch, is_structured, stored_shape
+from pgkit.envs.making import batch_of_one
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
@@ -75,8 +76,7 @@ class Agent:
             objective_module = objective_module.to(device)
         normalizer = None
         if env is not None and env.normalize.obs:
-            shape = (gym.spaces.flatdim(observation_space),) if is_structured(observation_space) else observation_space.shape
-            normalizer = ObservationNormalizer(shape, env.normalize.clip_obs)
+            normalizer = ObservationNormalizer(stored_shape(observation_space), env.normalize.clip_obs)
         return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module)
 
     @property
@@ -100,8 +100,7 @@ class Agent:
     @property
     def obs_shape(self) -> tuple[int, ...]:
         """The shape of one observation as batches and replay buffers store it (Dict and Tuple: flattened)."""
-        space = self.observation_space
-        return (gym.spaces.flatdim(space),) if is_structured(space) else tuple(space.shape or ())
+        return stored_shape(self.observation_space)
 
     def prepare(self, obs: Any, update_statistics: bool = False) -> np.ndarray:
         """Raw env observations -> what the networks read: Dict and Tuple observations flattened
@@ -119,16 +118,10 @@ class Agent:
         """``(actions, state)`` for one raw observation or a batch of them, as Stable-Baselines3's predict:
         the policy's mode when ``deterministic`` (else a sample), observation normalization applied.
         ``state`` is the recurrent state, passed through (None: these policies have none)."""
-        if is_structured(self.observation_space):
-            single = self.observation_space.contains(obs)
-            batch = np.empty(1, dtype=object) if single else obs
-            if single:
-                batch[0] = obs
-        else:
-            batch = np.asarray(obs)
-            single = batch.shape == tuple(self.observation_space.shape or ())
-            batch = batch[None] if single else batch
-        actions = self.act(batch, deterministic)
+        space = self.observation_space
+        batch = obs if is_structured(space) else np.asarray(obs)
+        single = space.contains(obs) if is_structured(space) else batch.shape == tuple(space.shape or ())
+        actions = self.act(batch_of_one(obs) if single else batch, deterministic)
         return (actions[0] if single else actions), state
 
     def modules(self) -> dict[str, nn.Module]:

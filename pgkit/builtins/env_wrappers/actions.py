@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 from pydantic import Field, model_validator
 
 from pgkit import Spec, hookimpl
+from pgkit.envs import rescale_box_actions
 from pgkit.kinds import EnvWrapper
 
 
@@ -37,11 +37,7 @@ class RescaleAction(EnvWrapper):
     Spec = RescaleActionSpec
 
     def wrap(self, env: gym.Env) -> gym.Env:
-        space = env.action_space
-        if not isinstance(space, gym.spaces.Box):
-            raise ValueError(f"rescale_action reads a Box action space, not {space}")
-        low, high = (np.full(space.shape, bound, dtype=space.dtype) for bound in (self.spec.low, self.spec.high))
-        return gym.wrappers.RescaleAction(env, low, high)
+        return rescale_box_actions(env, self.spec.low, self.spec.high)
 
 
 @hookimpl

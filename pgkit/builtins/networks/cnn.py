@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 import gymnasium as gym
-import numpy as np
 from pydantic import Field, PositiveInt
 from torch import nn
 
@@ -49,8 +48,7 @@ class CNN(Network):
         return None
 
     def build(self, observation_space: gym.Space) -> nn.Module:
-        scale = self.spec.scale if self.spec.scale is not None else (1 / 255 if observation_space.dtype == np.uint8 else 1.0)
-        return CNNTorso(observation_space, [tuple(layer) for layer in self.spec.layers], self.spec.features, self.spec.layout, scale)
+        return CNNTorso(observation_space, [tuple(layer) for layer in self.spec.layers], self.spec.features, self.spec.layout, self.spec.scale)
 
 
 @hookimpl

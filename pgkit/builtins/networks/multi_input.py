@@ -8,7 +8,6 @@ import math
 from typing import Literal
 
 import gymnasium as gym
-import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 from torch import Tensor, nn
@@ -43,7 +42,7 @@ class MultiInputTorso(nn.Module):
         super().__init__()
         self.parts = flat_layout(space)
         self.images = nn.ModuleDict({
-            str(part.key): CNNTorso(part.space, [tuple(layer) for layer in image.layers], image.features, image.layout, _scale(image, part.space))
+            str(part.key): CNNTorso(part.space, [tuple(layer) for layer in image.layers], image.features, image.layout, image.scale)
             for part in self.parts if is_image(part.space)
         })
         width = sum(self.images[str(p.key)].out_features if str(p.key) in self.images else p.size for p in self.parts)
@@ -64,10 +63,6 @@ class MultiInputTorso(nn.Module):
         values = obs[..., part.offset : part.offset + part.size]
         encoder = self.images[str(part.key)] if str(part.key) in self.images else None
         return values if encoder is None else encoder(values.reshape(*obs.shape[:-1], *part.space.shape))
-
-
-def _scale(image: ImageSpec, space: gym.spaces.Box) -> float:
-    return image.scale if image.scale is not None else (1 / 255 if space.dtype == np.uint8 else 1.0)
 
 
 class MultiInputSpec(Spec):
