@@ -97,7 +97,7 @@ def _ppo_minatar(env, seed):
             return self.net(obs.permute(0, 3, 1, 2))
 
     return PPO("CnnPolicy", env, n_steps=128, batch_size=256, n_epochs=4, gae_lambda=0.95, gamma=0.99, ent_coef=0.01,
-               learning_rate=_linear(2.5e-4), clip_range=0.2, policy_kwargs={"features_extractor_class": MinAtarCNN, "normalize_images": False},
+               learning_rate=_linear(2.5e-4), clip_range=0.2, policy_kwargs={"features_extractor_class": MinAtarCNN, "normalize_images": False, "net_arch": []},
                seed=seed, device="cpu")
 
 

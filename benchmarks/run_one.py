@@ -57,7 +57,7 @@ def run_sb3(config: Config, seed: int) -> dict:
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    env = make_vec_env(_sb3_env(config), n_envs=config.num_envs, seed=seed)
+    env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed)
     if config.sb3_normalize_obs:
         env = VecNormalize(env, norm_obs=True, norm_reward=False)
     model = config.make_sb3(env, seed)
@@ -81,7 +81,7 @@ def run_sb3(config: Config, seed: int) -> dict:
     wall = time.perf_counter() - started
     s0, t0 = clock.learning_from if config.learning_starts else (0, 0.0)
     steps_per_second = (model.num_timesteps - s0) / (wall - t0)
-    eval_env = make_vec_env(_sb3_env(config), n_envs=1, seed=10_000 + seed)
+    eval_env = make_vec_env(sb3_env(config), n_envs=1, seed=10_000 + seed)
     if config.sb3_normalize_obs:
         eval_env = VecNormalize(eval_env, norm_obs=True, norm_reward=False, training=False)
         eval_env.obs_rms = env.obs_rms
@@ -89,7 +89,7 @@ def run_sb3(config: Config, seed: int) -> dict:
     return {"steps_per_second": steps_per_second, "time_to_target": clock.to_target, "eval": float(mean), "wall": wall}
 
 
-def _sb3_env(config: Config):
+def sb3_env(config: Config):
     """The env id, or (sb3_pgkit_envs) a factory of the envs pgkit makes from the recipe, wrappers and all."""
     if not config.sb3_pgkit_envs:
         return config.env_id

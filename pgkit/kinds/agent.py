@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -17,6 +18,7 @@ from pgkit.envs.making import batch_of_one
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
+from pgkit.nn.reuse import outputs_reused
 
 Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
 
@@ -123,6 +125,11 @@ class Agent:
         single = space.contains(obs) if is_structured(space) else batch.shape == tuple(space.shape or ())
         actions = self.act(batch_of_one(obs) if single else batch, deterministic)
         return (actions[0] if single else actions), state
+
+    def torso_once(self) -> AbstractContextManager[None]:
+        """A block in which the policy's torso runs once per input tensor (``pgkit.nn.outputs_reused``): a
+        critic sharing it reads the features the policy loss computed, forward and backward."""
+        return outputs_reused(self.policy.torso)
 
     def modules(self) -> dict[str, nn.Module]:
         optional = {"critic": self.critic, "objective": self.objective_module}

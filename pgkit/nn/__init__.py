@@ -1,12 +1,14 @@
 """Torch helpers (public: plugins may import these): lean action distributions with exact KL
 divergences, the mapping of squashed actions onto Box bounds, exploration noise processes, and the
-choice of bfloat16 where the hardware runs it natively, the convolutional torso of images."""
+choice of bfloat16 where the hardware runs it natively, the convolutional torso of images, and one
+forward pass of a torso that several losses share."""
 
 from pgkit.nn.bounds import box_bounds, to_box
 from pgkit.nn.convolution import CNNTorso, image_layout, output_size
 from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
+from pgkit.nn.reuse import outputs_reused
 
 __all__ = [
     "ActionNoise",
@@ -24,6 +26,7 @@ __all__ = [
     "image_layout",
     "native_bfloat16",
     "output_size",
+    "outputs_reused",
     "resolve_precision",
     "to_box",
 ]

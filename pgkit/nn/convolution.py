@@ -55,5 +55,7 @@ class CNNTorso(nn.Module):
             obs = obs.unsqueeze(-3)
         elif self.channels_last:
             obs = obs.movedim(-1, -3)
-        images = obs.contiguous(memory_format=torch.channels_last).float() * self.scale  # moved while still bytes
+        images = obs.contiguous(memory_format=torch.channels_last).float()  # moved while still bytes
+        if self.scale != 1.0:
+            images = images * self.scale
         return self.linear(self.convolutions(images))

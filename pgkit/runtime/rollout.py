@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
 
 from pgkit.data.batch import Batch
 from pgkit.data.episodes import RunningEpisodes
@@ -20,7 +21,8 @@ class RolloutCollector:
     """Steps ``envs`` with the agent's policy and returns one Batch per ``collect()``.
 
     Observations are stored as the networks read them (normalized if the recipe asks); rewards are
-    scaled by ``reward_scaler`` if given. Episodes carry on across batches; ``prior_rewards`` and
+    scaled by ``reward_scaler`` if given. With a critic, V(s_t) comes with each step's action (a torso the
+    policy and the critic share runs once for both, as in SB3). Episodes carry on across batches; ``prior_rewards`` and
     ``prior_steps`` tell what each running episode gathered before (in the env's own rewards).
 
     With ``whole_episodes`` a batch holds whole episodes only: each env steps at least ``num_steps``
@@ -80,14 +82,15 @@ class RolloutCollector:
         rewards = env_rewards if self.reward_scaler is None else np.empty((num_steps, num_envs), dtype=np.float32)
         terminated = np.empty((num_steps, num_envs), dtype=bool)
         truncated = np.empty((num_steps, num_envs), dtype=bool)
-        actions, log_probs = [], []
+        actions, log_probs, values = [], [], []
         with torch.inference_mode():
             for t in range(num_steps):
                 obs[t] = self.obs
-                distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
+                distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
+                values.append(value)
                 raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(head.env_action(action).cpu().numpy())
                 self.obs = agent.prepare(raw, update_statistics=True)
                 next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
@@ -95,12 +98,12 @@ class RolloutCollector:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
         self.episodes.record(env_rewards, terminated | truncated)
         # stacked outside inference mode: ordinary tensors autograd may use
-        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), rewards, terminated, truncated, next_obs, prior_rewards, prior_steps)
+        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, prior_rewards, prior_steps)
 
     def _collect_whole_episodes(self) -> Batch:
         agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         num_envs = self.num_envs
-        steps: list[tuple] = []  # (obs, action, log_prob, reward, terminated, truncated, next_obs) per step, each [N]
+        steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs) per step, each [N]
         stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
         with torch.inference_mode():
             while (stop < 0).any():
@@ -108,21 +111,23 @@ class RolloutCollector:
                 if t >= self.num_steps + self.MAX_EPISODE_STEPS:
                     raise TrainingError(f"trainer.complete_episodes: an episode ran {self.MAX_EPISODE_STEPS:,} steps without ending; "
                                         "whole-episode batches need episodes that end (give the env a time limit, or set complete_episodes: false)")
-                distribution = agent.policy(torch.as_tensor(self.obs, dtype=dtype, device=device))
+                distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 raw, env_reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
                 obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
                 done = terminated | truncated
                 reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)
                 next_obs = with_final_observations(self.obs, info, agent.prepare)
-                steps.append((obs, action, distribution.log_prob(action), reward, terminated, truncated, np.array(next_obs)))  # copies: envs may reuse their buffers
+                steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, np.array(next_obs)))  # copies: envs may reuse their buffers
                 stop[(stop < 0) & done & (t >= self.num_steps - 1)] = t
         self.dropped_steps = int((len(steps) - 1 - stop).sum())
         kept = (np.arange(len(steps))[:, None] <= stop).T.reshape(-1)  # [N * T]: env after env, each in time order
 
-        def column(values: tuple) -> Tensor | np.ndarray:
+        def column(values: tuple) -> Tensor | np.ndarray | None:
             """Per-step [N, ...] values -> the kept steps of env 0, then env 1, ...: [L, 1, ...]."""
             stacked = _stack(values)
+            if stacked is None:  # no critic, no values
+                return None
             env_major = stacked.swapaxes(0, 1).reshape(-1, *stacked.shape[2:])
             return env_major[kept if isinstance(env_major, np.ndarray) else torch.from_numpy(kept)][:, None]
 
@@ -130,16 +135,26 @@ class RolloutCollector:
         self._reset_envs()
         return self._batch(*(column(field) for field in zip(*steps)), *whole)
 
+    def _act(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
+        """pi(.|s_t) and, with a critic, V(s_t) (None without one)."""
+        critic = self.agent.critic
+        if critic is None:
+            return self.agent.policy(obs), None
+        with self.agent.torso_once():
+            return self.agent.policy(obs), critic(obs)
+
     def _reset_envs(self) -> None:
         """Fresh episodes for the next whole-episode batch (the envs stepped on past their kept episodes)."""
         raw, _ = self.envs.reset()
         self.obs = self.agent.prepare(raw, update_statistics=True)
         self.episodes = RunningEpisodes(self.num_envs)
 
-    def _batch(self, obs, actions: Tensor, log_probs: Tensor, rewards, terminated, truncated, next_obs, prior_rewards, prior_steps) -> Batch:
+    def _batch(self, obs, actions: Tensor, log_probs: Tensor, values: Tensor | None, rewards, terminated, truncated, next_obs, prior_rewards, prior_steps) -> Batch:
         """A Batch on the agent's device from time-major ``[T, N]`` arrays (numpy or torch)."""
         device, dtype = self.agent.device, self.agent.obs_dtype
         check_shape(self.agent.components["policy_head"], "log_prob", log_probs, tuple(rewards.shape), "[B] per step: one log-probability per action, summed over action dimensions")
+        if values is not None:
+            check_shape(self.agent.components["critic"], "V(s)", values, tuple(rewards.shape), "[B] per step: one value per observation")
         return Batch(
             obs=torch.as_tensor(obs, dtype=dtype, device=device),
             actions=actions,
@@ -150,10 +165,13 @@ class RolloutCollector:
             next_obs=torch.as_tensor(next_obs, dtype=dtype, device=device),
             prior_rewards=torch.as_tensor(prior_rewards, device=device),
             prior_steps=torch.as_tensor(prior_steps, device=device),
+            values=values,
         )
 
 
-def _stack(values: tuple) -> Tensor | np.ndarray:
-    """Per-step values ([N] each) -> [T, N, ...], as torch if they are tensors."""
+def _stack(values: tuple | list) -> Tensor | np.ndarray | None:
+    """Per-step values ([N] each) -> [T, N, ...], as torch if they are tensors (None if they are None)."""
+    if values[0] is None:
+        return None
     return torch.stack(values) if isinstance(values[0], Tensor) else np.stack(values)
 

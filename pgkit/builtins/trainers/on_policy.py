@@ -108,7 +108,7 @@ class OnPolicy(Trainer):
         LossContext for it (the old policy refreshed to the policy that collected it)."""
         agent, slots = ctx.agent, ctx.agent.components
         batch = self.collector.collect()
-        self._fill_values(ctx, batch)
+        self._fill_next_values(ctx, batch)
         baseline = slots["baseline"](batch)
         check_shape(slots["baseline"], "b(s)", baseline, batch.rewards.shape, "[T, N], like batch.rewards")
         slots["advantage"](batch, baseline)
@@ -121,14 +121,18 @@ class OnPolicy(Trainer):
         return {"explained_variance": _explained_variance(self._last_batch)} if self._last_batch is not None else {}
 
     @staticmethod
-    def _fill_values(ctx: TrainingContext, batch: Batch) -> None:
-        """V(s_t) and V(s_{t+1}) from the critic (the final observation's value where an episode ended)."""
-        if ctx.agent.critic is None:
+    def _fill_next_values(ctx: TrainingContext, batch: Batch) -> None:
+        """V(s_{t+1}) beside the collector's V(s_t): the next row's V(s) where the episode went on (s_{t+1} is
+        that row's observation); the critic's value of next_obs where it ended (the final observation) and
+        at the batch's last step."""
+        critic = ctx.agent.critic
+        if critic is None:
             return
-        with torch.no_grad():  # one critic call for both
-            values = ctx.agent.critic(torch.cat([batch.obs, batch.next_obs]).flatten(0, 1))
-        check_shape(ctx.agent.components["critic"], "V(s)", values, (2 * batch.num_steps * batch.num_envs,), "[B]: one value per observation")
-        batch.values, batch.next_values = values.view(2, batch.num_steps, batch.num_envs).unbind()
+        batch.next_values = batch.values.roll(-1, dims=0)
+        ended = batch.terminated | batch.truncated
+        ended[-1] = True
+        with torch.no_grad():
+            batch.next_values[ended] = critic(batch.next_obs[ended])
 
     def _update(self, ctx: TrainingContext, batch: Batch, context: LossContext) -> dict[str, float]:
         """Epochs of minibatch steps; returns each metric averaged over the steps taken."""
@@ -136,7 +140,7 @@ class OnPolicy(Trainer):
         collected: dict[str, list[float]] = {}
         for _ in range(self.spec.epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, self.shuffle):
-                with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"):
+                with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"), ctx.agent.torso_once():
                     loss, metrics = objective.loss(minibatch, context)
                     check_shape(objective, "loss", loss, (), "a scalar")
                     if objective.stop_early(metrics):
