@@ -20,6 +20,7 @@ class Config:
     target: float  # rolling mean of 100 training episodes whose first crossing is timed
     make_sb3: Callable[[Any, int], Any]  # (vec_env, seed) -> SB3 model
     sb3_normalize_obs: bool = False
+    sb3_normalize_reward: bool = False  # with sb3_normalize_obs: VecNormalize scales rewards too (pgkit's env.normalize.reward)
     sb3_pgkit_envs: bool = False  # SB3 steps envs made by pgkit's make_env from the recipe (same modules, entry point, wrappers)
     learning_starts: int = 0  # off-policy: steps/s are counted from here on
     extra: dict = field(default_factory=dict)
@@ -101,6 +102,16 @@ def _ppo_minatar(env, seed):
                seed=seed, device="cpu")
 
 
+def _recurrent_ppo_cartpole_novel(env, seed):
+    """sb3-contrib's RecurrentPPO with rl-baselines3-zoo's ppo_lstm settings for CartPoleNoVel-v1."""
+    import torch
+    from sb3_contrib import RecurrentPPO
+
+    policy = dict(ortho_init=False, activation_fn=torch.nn.ReLU, lstm_hidden_size=64, enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]))
+    return RecurrentPPO("MlpLstmPolicy", env, n_steps=32, batch_size=256, n_epochs=20, gae_lambda=0.8, gamma=0.98, ent_coef=0.0,
+                        learning_rate=_linear(1e-3), clip_range=_linear(0.2), policy_kwargs=policy, seed=seed, device="cpu")
+
+
 def _ppo_atari(env, seed):
     from stable_baselines3 import PPO
 
@@ -126,6 +137,9 @@ CONFIGS = {
         Config("trpo-pendulum", RECIPES / "pendulum-trpo.yaml", [], "Pendulum-v1", 2, 100_000, -250, _trpo_pendulum),
         Config("ppo-minatar-breakout", RECIPES / "minatar-breakout-ppo.yaml", ["trainer.total_steps=250000"], "MinAtar/Breakout-v1", 8, 250_000, 4,
                _ppo_minatar, sb3_pgkit_envs=True),
+        # CartPole with only its positions (select [0, 2]): SB3 steps pgkit's envs, VecNormalize as env.normalize
+        Config("recurrent-ppo-cartpole-novel", RECIPES / "cartpole-novel-lstm-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475,
+               _recurrent_ppo_cartpole_novel, sb3_normalize_obs=True, sb3_normalize_reward=True, sb3_pgkit_envs=True),
         Config("ppo-atari-pong", RECIPES / "atari-pong-ppo.yaml", ["trainer.total_steps=100000"], "ALE/Pong-v5", 8, 100_000, 0,
                _ppo_atari, sb3_pgkit_envs=True),
     ]

@@ -66,7 +66,7 @@ def sb3_phases(config: Config, seed: int, gradient_steps: int) -> tuple[float, f
 
     env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed)
     if config.sb3_normalize_obs:
-        env = VecNormalize(env, norm_obs=True, norm_reward=False)
+        env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward)
     model = config.make_sb3(env, seed)
     totals: Counter = Counter()
     _timed(model, "collect_rollouts", totals)

@@ -59,7 +59,7 @@ def run_sb3(config: Config, seed: int) -> dict:
 
     env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed)
     if config.sb3_normalize_obs:
-        env = VecNormalize(env, norm_obs=True, norm_reward=False)
+        env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward)
     model = config.make_sb3(env, seed)
 
     class Clock(BaseCallback):

@@ -175,3 +175,32 @@ CUE_IDS = {layout: f"pgkit-test/Cue{layout.title()}-v0" for layout in ("dict", "
 for _layout, _id in CUE_IDS.items():
     if _id not in gym.registry:
         gym.register(_id, entry_point=CueEnv, max_episode_steps=16, kwargs={"layout": _layout})
+
+
+class RecallEnv(gym.Env):
+    """A memory task: the first observation shows a cue (one of two, one-hot), the next ``delay`` show
+    nothing, and the last action pays 1 if it names the cue. A memoryless policy earns 0.5 per episode;
+    one that remembers the cue earns 1."""
+
+    metadata: dict = {"render_modes": []}
+    observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, delay: int = 2):
+        self.delay = delay
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cue, self.t = int(self.np_random.integers(2)), 0
+        return np.eye(2, dtype=np.float32)[self.cue], {}
+
+    def step(self, action):
+        self.t += 1
+        last = self.t > self.delay
+        reward = float(int(action) == self.cue) if last else 0.0
+        return np.zeros(2, np.float32), reward, last, False, {}
+
+
+RECALL_ID = "pgkit-test/Recall-v0"
+if RECALL_ID not in gym.registry:
+    gym.register(RECALL_ID, entry_point=RecallEnv)

@@ -35,7 +35,11 @@ class Batch:
     next_values: Tensor | None = None  # [T, N] V(s_{t+1}) (of the final observation where one ended)
     advantages: Tensor | None = None  # [T, N] Phi_t, the weight of grad log pi(a_t|s_t)
     returns: Tensor | None = None  # [T, N] regression targets for the critic
+    starts: Tensor | None = None  # [T, N] bool: s_t begins an episode (recurrent agents: their state is zeroed there)
+    memory: Tensor | None = None  # [T, N, S] a recurrent agent's memory before step t (before the zeroing at a start)
+    next_memory: Tensor | None = None  # [T, N, S] its memory after step t: the state that reads next_obs
     extras: dict[str, Tensor] = field(default_factory=dict)  # fields added by plugins, same leading dims
+    columns: int | None = None  # a flat batch of whole env columns, time-major: how many (None: rows in any order)
 
     @property
     def num_steps(self) -> int:
@@ -57,19 +61,36 @@ class Batch:
         )
 
     def flatten(self) -> Batch:
-        """``[T, N, ...]`` -> ``[T * N, ...]``: one row per transition."""
-        return self._map_rows(lambda t: t.reshape(-1, *t.shape[2:]))
+        """``[T, N, ...]`` -> ``[T * N, ...]``: one row per transition, time-major (``columns`` = N)."""
+        return dataclasses.replace(self._map_rows(lambda t: t.reshape(-1, *t.shape[2:])), columns=self.num_envs)
 
     def rows(self, index: Tensor) -> Batch:
-        """Select rows of a flattened batch."""
-        return self._map_rows(lambda t: t[index])
+        """Select rows of a flattened batch (in any order: ``columns`` is dropped)."""
+        return dataclasses.replace(self._map_rows(lambda t: t[index]), columns=None)
 
     def minibatches(self, size: int | None, generator: torch.Generator | None = None) -> Iterator[Batch]:
-        """Shuffled minibatches of a flattened batch; ``size=None`` yields the whole batch once."""
+        """Shuffled minibatches of a flattened batch; ``size=None`` yields the whole batch once. A batch with
+        a recurrent agent's memory is cut into whole env columns instead (sequences are never shuffled
+        inside): ``max(1, size // T)`` columns per minibatch, in shuffled order."""
         total = self.rewards.shape[0]
         if size is None or size >= total:
             yield self
             return
+        if self.memory is not None:
+            yield from self._column_minibatches(size, generator)
+            return
         shuffled = self.rows(torch.randperm(total, generator=generator))  # one gather per field, then views
         for start in range(0, total, size):
             yield shuffled._map_rows(lambda t: t[start : start + size])
+
+    def _column_minibatches(self, size: int, generator: torch.Generator | None) -> Iterator[Batch]:
+        columns = self.columns
+        if columns is None:
+            raise ValueError("minibatches of whole env columns need a batch flattened by Batch.flatten (its rows are shuffled)")
+        steps = self.rewards.shape[0] // columns
+        per_minibatch = max(1, size // steps)
+        order = torch.randperm(columns, generator=generator)
+        time = torch.arange(steps).unsqueeze(1) * columns
+        for start in range(0, columns, per_minibatch):
+            chosen = order[start : start + per_minibatch]
+            yield dataclasses.replace(self.rows((time + chosen).reshape(-1)), columns=len(chosen))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Union
+from functools import cached_property
+from typing import Any, Iterator, Union
 
 import gymnasium as gym
 import numpy as np
@@ -12,12 +13,14 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from pgkit.data.batch import Batch
 from pgkit.data.normalization import ObservationNormalizer
 from pgkit.data.structured import flatten_batch, is_structured, stored_shape
 from pgkit.envs.making import batch_of_one
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
+from pgkit.nn.recurrent import RecurrentTorso, Sequences
 from pgkit.nn.reuse import outputs_reused
 
 Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
@@ -111,20 +114,76 @@ class Agent:
             obs = flatten_batch(self.observation_space, obs)
         return obs if self.obs_normalizer is None else self.obs_normalizer(obs, update_statistics)
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Env-ready actions for a batch of raw observations (the mode when ``deterministic``)."""
+    def act(self, obs: np.ndarray, deterministic: bool = True, memory: Tensor | None = None, starts: Any = None) -> tuple[np.ndarray, Tensor | None]:
+        """``(actions, memory)``: env-ready actions for a batch of raw observations (the mode when
+        ``deterministic``) and, for a recurrent agent, its memory after them, from ``memory`` (None: a new
+        episode's) with the state zeroed where ``starts`` (bool per observation) is true."""
         tensor = torch.as_tensor(self.prepare(obs), dtype=self.obs_dtype, device=self.device)
-        return self.policy.act(tensor, deterministic).cpu().numpy()
+        if not self.memory_size:
+            return self.policy.act(tensor, deterministic).cpu().numpy(), None
+        columns = tensor.shape[0]
+        memory = self.initial_memory(columns) if memory is None else memory
+        starts = torch.zeros(columns, dtype=torch.bool) if starts is None else torch.as_tensor(starts, dtype=torch.bool).reshape(columns)
+        with self.sequences(memory, starts.view(1, columns).to(self.device)) as stepped:
+            actions = self.policy.act(tensor, deterministic).cpu().numpy()
+        return actions, stepped.final
 
-    def predict(self, obs: Any, state: Any = None, deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, Any]:
         """``(actions, state)`` for one raw observation or a batch of them, as Stable-Baselines3's predict:
         the policy's mode when ``deterministic`` (else a sample), observation normalization applied.
-        ``state`` is the recurrent state, passed through (None: these policies have none)."""
+        ``state`` is a recurrent agent's memory (None: a new episode's; pass back what it returned) and
+        ``episode_start`` says where an episode began (the state is zeroed there); stateless agents return None."""
         space = self.observation_space
         batch = obs if is_structured(space) else np.asarray(obs)
         single = space.contains(obs) if is_structured(space) else batch.shape == tuple(space.shape or ())
-        actions = self.act(batch_of_one(obs) if single else batch, deterministic)
+        starts = None if episode_start is None else np.asarray(episode_start, dtype=bool).reshape(-1)
+        actions, state = self.act(batch_of_one(obs) if single else batch, deterministic, state, starts)
         return (actions[0] if single else actions), state
+
+    @cached_property
+    def recurrent_torsos(self) -> tuple[RecurrentTorso, ...]:
+        """The torsos with memory in the policy and the critic, each once (a shared torso is one)."""
+        modules = [*self.policy.modules(), *(self.critic.modules() if self.critic is not None else ())]
+        return tuple({id(m): m for m in modules if isinstance(m, RecurrentTorso)}.values())
+
+    @property
+    def memory_size(self) -> int:
+        """S: the width of one env's memory, its recurrent torsos' states side by side (0: no memory)."""
+        return sum(torso.state_size for torso in self.recurrent_torsos)
+
+    def initial_memory(self, columns: int) -> Tensor:
+        """A new episode's memory for ``columns`` envs: ``[columns, S]`` zeros."""
+        return torch.zeros(columns, self.memory_size, device=self.device)
+
+    @contextmanager
+    def sequences(self, memory: Tensor, starts: Tensor) -> Iterator[Sequences]:
+        """A block in which the recurrent torsos read their calls' rows as ``starts.shape`` = [T, M] time-major
+        steps of M sequences, from ``memory [M, S]``, zeroed where ``starts``; the yielded ``Sequences`` holds the
+        memory after the last step in ``final`` once the block ends (a torso not called keeps its state; for an agent
+        without memory: a no-op)."""
+        whole = Sequences(memory, starts)
+        parts = []
+        for torso, state in zip(self.recurrent_torsos, memory.split([t.state_size for t in self.recurrent_torsos], dim=-1)):
+            torso.sequences = Sequences(state, starts)
+            parts.append(torso.sequences)
+        try:
+            yield whole
+        finally:
+            for torso in self.recurrent_torsos:
+                torso.sequences = None
+            if parts:  # a torso the block did not call keeps its state
+                whole.final = torch.cat([part.state if part.final is None else part.final for part in parts], dim=-1)
+
+    def sequences_of(self, batch: Batch) -> AbstractContextManager[Any]:
+        """``sequences`` for a flat batch of whole env columns (time-major rows, ``batch.columns`` of them),
+        from the memory stored at their first step; a no-op for an agent without memory."""
+        if not self.memory_size:
+            return nullcontext()
+        if batch.columns is None or batch.memory is None:
+            raise RuntimeError("a recurrent agent reads batches of whole env columns with their memory (Batch.flatten, "
+                               "Batch.minibatches of a batch collected with memory), not shuffled rows")
+        steps = batch.rewards.shape[0] // batch.columns
+        return self.sequences(batch.memory.view(steps, batch.columns, -1)[0], batch.starts.view(steps, batch.columns))
 
     def torso_once(self) -> AbstractContextManager[None]:
         """A block in which the policy's torso runs once per input tensor (``pgkit.nn.outputs_reused``): a

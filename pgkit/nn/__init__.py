@@ -1,13 +1,15 @@
 """Torch helpers (public: plugins may import these): lean action distributions with exact KL
 divergences, the mapping of squashed actions onto Box bounds, exploration noise processes, and the
-choice of bfloat16 where the hardware runs it natively, the convolutional torso of images, and one
-forward pass of a torso that several losses share."""
+choice of bfloat16 where the hardware runs it natively, the convolutional torso of images, one
+forward pass of a torso that several losses share, and torsos with memory."""
 
 from pgkit.nn.bounds import box_bounds, to_box
 from pgkit.nn.convolution import CNNTorso, image_layout, output_size
+from pgkit.nn.encoder import ObservationEncoder
 from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
+from pgkit.nn.recurrent import RecurrentTorso, Sequences
 from pgkit.nn.reuse import outputs_reused
 
 __all__ = [
@@ -19,8 +21,11 @@ __all__ = [
     "GaussianNoise",
     "MultiCategorical",
     "NoNoise",
+    "ObservationEncoder",
     "OrnsteinUhlenbeckNoise",
     "Precision",
+    "RecurrentTorso",
+    "Sequences",
     "SquashedDiagonalGaussian",
     "box_bounds",
     "image_layout",

@@ -23,6 +23,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.networks.mlp",
     "pgkit.builtins.networks.cnn",
     "pgkit.builtins.networks.multi_input",
+    "pgkit.builtins.networks.recurrent",
     "pgkit.builtins.policy_heads.categorical",
     "pgkit.builtins.policy_heads.gaussian",
     "pgkit.builtins.policy_heads.deterministic",

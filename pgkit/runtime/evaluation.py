@@ -56,9 +56,10 @@ def evaluate(
     try:
         for episode in range(episodes):
             obs, _ = _env_call(env.id, "reset", single.reset, seed=seed + episode)
-            total, done, steps = 0.0, False, 0
+            total, done, steps, memory = 0.0, False, 0, None  # memory: a recurrent agent's, new each episode
             while not done:
-                action = agent.act(batch_of_one(obs), deterministic)[0]
+                actions, memory = agent.act(batch_of_one(obs), deterministic, memory)
+                action = actions[0]
                 obs, reward, terminated, truncated, _ = _env_call(env.id, "step", single.step, action)
                 total, steps = total + float(reward), steps + 1
                 done = terminated or truncated or steps >= max_episode_steps

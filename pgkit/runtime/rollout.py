@@ -50,14 +50,18 @@ class RolloutCollector:
         raw, _ = envs.reset(seed=seed)
         self.obs = agent.prepare(raw, update_statistics=True)
         self.episodes = RunningEpisodes(self.num_envs)
+        self.starts = np.ones(self.num_envs, dtype=bool)  # the current observation begins an episode
+        self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # a recurrent agent's, carried across batches
 
     def state_dict(self) -> dict:
-        """What continuing exactly needs besides the envs themselves: the current observation,
-        running episodes and the reward scaler."""
+        """What continuing exactly needs besides the envs themselves: the current observation, running
+        episodes, the reward scaler and a recurrent agent's memory."""
         return {
             "obs": torch.as_tensor(self.obs).clone(),
             "episodes": self.episodes.state_dict(),
             "reward_scaler": self.reward_scaler.state_dict() if self.reward_scaler else None,
+            "starts": torch.as_tensor(self.starts).clone(),
+            "memory": None if self.memory is None else self.memory.clone(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -65,6 +69,9 @@ class RolloutCollector:
         self.episodes.load_state_dict(state["episodes"])
         if self.reward_scaler is not None:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
+        if "starts" in state:  # checkpoints from before recurrent agents lack them (and had no memory)
+            self.starts = state["starts"].numpy().copy()
+            self.memory = None if state["memory"] is None else state["memory"].to(self.agent.device)
 
     def collect(self) -> Batch:
         """The next batch: ``[T, N]`` windows, or ``[L, 1]`` whole episodes (see the class)."""
@@ -83,27 +90,32 @@ class RolloutCollector:
         terminated = np.empty((num_steps, num_envs), dtype=bool)
         truncated = np.empty((num_steps, num_envs), dtype=bool)
         actions, log_probs, values = [], [], []
+        starts, memory, next_memory = np.empty((num_steps, num_envs), dtype=bool), [], []
         with torch.inference_mode():
             for t in range(num_steps):
-                obs[t] = self.obs
+                obs[t], starts[t] = self.obs, self.starts
+                memory.append(self.memory)
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
+                next_memory.append(self.memory)
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
                 values.append(value)
                 raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(head.env_action(action).cpu().numpy())
+                self.starts = terminated[t] | truncated[t]
                 self.obs = agent.prepare(raw, update_statistics=True)
                 next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
                 if self.reward_scaler is not None:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
         self.episodes.record(env_rewards, terminated | truncated)
         # stacked outside inference mode: ordinary tensors autograd may use
-        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, prior_rewards, prior_steps)
+        recurrent = (starts, _stack(memory), _stack(next_memory))
+        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *recurrent, prior_rewards, prior_steps)
 
     def _collect_whole_episodes(self) -> Batch:
         agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         num_envs = self.num_envs
-        steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs) per step, each [N]
+        steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs, starts, memory, next_memory) per step, each [N]
         stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
         with torch.inference_mode():
             while (stop < 0).any():
@@ -111,14 +123,16 @@ class RolloutCollector:
                 if t >= self.num_steps + self.MAX_EPISODE_STEPS:
                     raise TrainingError(f"trainer.complete_episodes: an episode ran {self.MAX_EPISODE_STEPS:,} steps without ending; "
                                         "whole-episode batches need episodes that end (give the env a time limit, or set complete_episodes: false)")
+                starts, memory = self.starts, self.memory
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 raw, env_reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
                 obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
-                done = terminated | truncated
+                done = self.starts = terminated | truncated
                 reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)
                 next_obs = with_final_observations(self.obs, info, agent.prepare)
-                steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, np.array(next_obs)))  # copies: envs may reuse their buffers
+                steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, np.array(next_obs),  # copies: envs may reuse their buffers
+                              starts, memory, self.memory))
                 stop[(stop < 0) & done & (t >= self.num_steps - 1)] = t
         self.dropped_steps = int((len(steps) - 1 - stop).sum())
         kept = (np.arange(len(steps))[:, None] <= stop).T.reshape(-1)  # [N * T]: env after env, each in time order
@@ -136,7 +150,15 @@ class RolloutCollector:
         return self._batch(*(column(field) for field in zip(*steps)), *whole)
 
     def _act(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
-        """pi(.|s_t) and, with a critic, V(s_t) (None without one)."""
+        """pi(.|s_t) and, with a critic, V(s_t) (None without one); a recurrent agent's memory carried on."""
+        if self.memory is None:
+            return self._policy_and_value(obs)
+        with self.agent.sequences(self.memory, torch.as_tensor(self.starts, device=obs.device).unsqueeze(0)) as stepped:
+            result = self._policy_and_value(obs)
+        self.memory = stepped.final
+        return result
+
+    def _policy_and_value(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
         critic = self.agent.critic
         if critic is None:
             return self.agent.policy(obs), None
@@ -148,8 +170,10 @@ class RolloutCollector:
         raw, _ = self.envs.reset()
         self.obs = self.agent.prepare(raw, update_statistics=True)
         self.episodes = RunningEpisodes(self.num_envs)
+        self.starts = np.ones(self.num_envs, dtype=bool)
 
-    def _batch(self, obs, actions: Tensor, log_probs: Tensor, values: Tensor | None, rewards, terminated, truncated, next_obs, prior_rewards, prior_steps) -> Batch:
+    def _batch(self, obs, actions: Tensor, log_probs: Tensor, values: Tensor | None, rewards, terminated, truncated, next_obs,
+               starts, memory: Tensor | None, next_memory: Tensor | None, prior_rewards, prior_steps) -> Batch:
         """A Batch on the agent's device from time-major ``[T, N]`` arrays (numpy or torch)."""
         device, dtype = self.agent.device, self.agent.obs_dtype
         check_shape(self.agent.components["policy_head"], "log_prob", log_probs, tuple(rewards.shape), "[B] per step: one log-probability per action, summed over action dimensions")
@@ -166,6 +190,9 @@ class RolloutCollector:
             prior_rewards=torch.as_tensor(prior_rewards, device=device),
             prior_steps=torch.as_tensor(prior_steps, device=device),
             values=values,
+            starts=None if memory is None else torch.as_tensor(starts, device=device),  # recurrent agents only
+            memory=memory,
+            next_memory=next_memory,
         )
 
 

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from pgkit import Spec, hookimpl
 from pgkit.data import is_structured, unsupported_part
 from pgkit.kinds import Network
+from pgkit.nn import ObservationEncoder
 
 # name -> (the layer shown in the module tree, the same function called in forward)
 ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
@@ -24,31 +25,6 @@ ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
     "gelu": (nn.GELU, F.gelu),
     "silu": (nn.SiLU, F.silu),
 }
-
-
-class ObservationEncoder(nn.Module):
-    """Box observations -> flat float vectors; Discrete observations (of any ``start``) -> one-hot vectors;
-    Dict and Tuple observations arrive flat already (``Agent.prepare``)."""
-
-    def __init__(self, space: gym.Space):
-        super().__init__()
-        if is_structured(space):
-            space = gym.spaces.flatten_space(space)
-        self.first_class = int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
-        if isinstance(space, gym.spaces.Discrete):
-            self.num_classes, self.out_features = int(space.n), int(space.n)
-        elif isinstance(space, gym.spaces.Box):
-            self.num_classes, self.out_features = 0, int(math.prod(space.shape))
-        else:
-            raise TypeError(f"mlp reads Box, Discrete, Dict or Tuple observations, not {space}")
-        self.start = 0 if isinstance(space, gym.spaces.Box) and space.shape == () else -len(getattr(space, "shape", ()))
-
-    def forward(self, obs: Tensor) -> Tensor:
-        if self.num_classes:
-            return nn.functional.one_hot(obs.long() - self.first_class, self.num_classes).float()
-        if self.start == 0:
-            return obs.float().unsqueeze(-1)
-        return obs.float().flatten(start_dim=obs.dim() + self.start)
 
 
 class MLPTorso(nn.Sequential):

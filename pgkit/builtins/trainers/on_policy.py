@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import nullcontext
 
 import torch
 from pydantic import Field
@@ -12,7 +13,7 @@ from torch import Tensor
 from pgkit import Batch, hookimpl
 from pgkit.data import RewardScaler
 from pgkit.kinds import LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SINGLE_PASS, WHOLE_EPISODES, Capability
+from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SEQUENCES, SINGLE_PASS, WHOLE_EPISODES, Capability
 from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import GradientStep, RolloutCollector
 
@@ -49,7 +50,7 @@ class OnPolicy(Trainer):
     @property
     def provides(self) -> frozenset[Capability]:
         optional = {SINGLE_PASS} if self.spec.epochs == 1 else set()
-        return frozenset({ON_POLICY_BATCHES, OLD_POLICY, REWARD_SCALING} | optional | ({WHOLE_EPISODES} if self.spec.complete_episodes else set()))
+        return frozenset({ON_POLICY_BATCHES, OLD_POLICY, REWARD_SCALING, SEQUENCES} | optional | ({WHOLE_EPISODES} if self.spec.complete_episodes else set()))
 
     def setup(self, ctx: TrainingContext) -> None:
         agent = ctx.agent
@@ -80,10 +81,13 @@ class OnPolicy(Trainer):
         lr = self.optimizer.set_learning_rate(ctx.progress) if self.optimizer is not None else 0.0
         flat = batch.flatten()
         if self._policy_steps_itself:
-            metrics = {**objective.step(flat, context), **self._fit_critic(ctx, flat, self.optimizer)}
+            with ctx.agent.sequences_of(flat):
+                metrics = objective.step(flat, context)
+            metrics.update(self._fit_critic(ctx, flat, self.optimizer))
         else:
             metrics = self._update(ctx, flat, context)
-        metrics.update(objective.end_batch(flat, context))
+        with ctx.agent.sequences_of(flat):
+            metrics.update(objective.end_batch(flat, context))
         self._last_batch = batch
         if self.spec.complete_episodes:
             metrics["dropped_steps"] = float(self.collector.dropped_steps)
@@ -93,7 +97,8 @@ class OnPolicy(Trainer):
         policy = ctx.agent.policy
         batch, context = self._next_batch(ctx)
         flat = batch.flatten()
-        loss, _ = ctx.agent.components["objective"].loss(flat, context)
+        with ctx.agent.sequences_of(flat):
+            loss, _ = ctx.agent.components["objective"].loss(flat, context)
         parameters = [p for p in policy.parameters() if p.requires_grad]
         gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(-loss, parameters, allow_unused=False)])
         if critic_epochs > 0 and ctx.agent.critic is not None:
@@ -131,7 +136,9 @@ class OnPolicy(Trainer):
         batch.next_values = batch.values.roll(-1, dims=0)
         ended = batch.terminated | batch.truncated
         ended[-1] = True
-        with torch.no_grad():
+        agent = ctx.agent
+        continuing = agent.sequences(batch.next_memory[ended], ended.new_zeros(1, int(ended.sum()))) if agent.memory_size else nullcontext()
+        with torch.no_grad(), continuing:  # a recurrent critic reads next_obs from the state after step t
             batch.next_values[ended] = critic(batch.next_obs[ended])
 
     def _update(self, ctx: TrainingContext, batch: Batch, context: LossContext) -> dict[str, float]:
@@ -140,7 +147,7 @@ class OnPolicy(Trainer):
         collected: dict[str, list[float]] = {}
         for _ in range(self.spec.epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, self.shuffle):
-                with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"), ctx.agent.torso_once():
+                with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"), ctx.agent.torso_once(), ctx.agent.sequences_of(minibatch):
                     loss, metrics = objective.loss(minibatch, context)
                     check_shape(objective, "loss", loss, (), "a scalar")
                     if objective.stop_early(metrics):
@@ -164,7 +171,8 @@ class OnPolicy(Trainer):
         losses = []
         for _ in range(self.spec.epochs if epochs is None else epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, self.shuffle):
-                value_loss = critic.loss(ctx.agent.critic, minibatch)
+                with ctx.agent.sequences_of(minibatch):
+                    value_loss = critic.loss(ctx.agent.critic, minibatch)
                 step.minimize(value_loss, "critic loss")
                 losses.append(value_loss.item())
         return {"value_loss": sum(losses) / len(losses)}

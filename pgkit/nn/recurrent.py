@@ -1,0 +1,52 @@
+"""Torsos with memory: features that depend on the episode's observations so far (LSTM, GRU)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+
+class Sequences:
+    """What a recurrent torso reads beside its observations: ``state [M, S]`` where each of M sequences
+    (env columns) starts, ``starts [T, M]`` where episodes begin inside its T steps (the state is zeroed
+    there), and, once the torso ran, ``final [M, S]``: the state after the last step."""
+
+    __slots__ = ("state", "starts", "final")
+
+    def __init__(self, state: Tensor, starts: Tensor):
+        self.state, self.starts = state, starts
+        self.final: Tensor | None = None
+
+
+class RecurrentTorso(nn.Module):
+    """A torso with memory. ``forward(obs [T * M, ...]) -> [T * M, out_features]`` reads the rows as T
+    time-major steps of M sequences, from the ``Sequences`` the agent set on ``self.sequences``
+    (``Agent.sequences``), and records the state after them there. Stepping one observation at a time
+    (T = 1, the state carried) and running the whole sequence give the same features."""
+
+    state_size: int  # S: the width of one sequence's packed state
+    out_features: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sequences: Sequences | None = None
+
+    def forward(self, obs: Tensor) -> Tensor:
+        sequences = self.sequences
+        if sequences is None:
+            raise RuntimeError(f"{type(self).__name__} is recurrent: call it inside Agent.sequences(...), which gives it "
+                               "each sequence's state and episode starts")
+        steps, columns = sequences.starts.shape
+        features, sequences.final = self.run(obs.reshape(steps, columns, *obs.shape[1:]), sequences.state, sequences.starts)
+        return features.reshape(steps * columns, -1)
+
+    def initial_state(self, columns: int) -> Tensor:
+        """The state of a new episode: zeros ``[columns, S]``."""
+        return torch.zeros(columns, self.state_size, device=next(self.parameters()).device)
+
+    @abstractmethod
+    def run(self, obs: Tensor, state: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
+        """``obs [T, M, ...]``, ``state [M, S]``, ``starts [T, M]`` (bool: zero the state before that step) ->
+        ``(features [T, M, out_features], state after the last step [M, S])``."""
