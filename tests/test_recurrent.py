@@ -114,3 +114,26 @@ def test_where_memory_cannot_be_carried_the_recipe_is_refused(registry, changes,
     document = {key: value for key, value in document.items() if value is not None}
     with pytest.raises(CompatibilityError, match=message):
         check_compatibility(resolve(document, registry), registry)
+
+
+def test_an_export_of_a_policy_with_memory_is_refused_with_the_way_to_deploy_it(registry, tmp_path):
+    from pgkit.errors import PgkitError
+    from pgkit.runtime.export import export_policy
+
+    agent, _ = collected(registry, "gru", False)
+    with pytest.raises(PgkitError, match=r"predict\(obs, state, episode_start\)"):
+        export_policy(agent, tmp_path / "policy.onnx", "onnx")
+
+
+def test_the_collectors_memory_is_saved_and_restored(registry):
+    """A resume continues from the memory each env had (the resume contract checks whole runs)."""
+    recipe = recurrent_recipe(registry)
+    env = gym.make(RECALL_ID)
+    agent = Agent.build(recipe.instantiate(), env.observation_space, env.action_space)
+    collector = RolloutCollector(make_vector_env(EnvSettings(id=RECALL_ID, num_envs=4)), agent, num_steps=5, seed=0)
+    collector.collect()
+    state = collector.state_dict()
+    assert torch.equal(state["memory"], collector.memory) and collector.memory.abs().sum() > 0
+    other = RolloutCollector(make_vector_env(EnvSettings(id=RECALL_ID, num_envs=4)), agent, num_steps=5, seed=1)
+    other.load_state_dict(state)
+    assert torch.equal(other.memory, collector.memory) and np.array_equal(other.starts, collector.starts)

@@ -57,6 +57,9 @@ def export_policy(agent: Agent, out: Path, fmt: str) -> Path:
     "action"; torchscript: a traced module); returns the path."""
     if fmt not in FORMATS:
         raise PgkitError(f"unknown export format '{fmt}'; formats: {', '.join(FORMATS)}")
+    if agent.memory_size:
+        raise PgkitError("this policy has memory (a recurrent network): an export takes observations alone and would drop it; "
+                         "deploy it with pgkit.load(...).predict(obs, state, episode_start), which carries the state")
     module, example = DeployedPolicy(agent), example_observations(agent)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import gymnasium as gym
+from pydantic import Field
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pgkit import hookimpl
+from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
 from pgkit.kinds.capabilities import DISCRETE_ACTIONS, ENTROPY, KL, LOG_PROB
 from pgkit.nn import Categorical as CategoricalDistribution
 
 
 class CategoricalModule(HeadModule):
-    def __init__(self, in_features: int, num_actions: int, start: int):
+    def __init__(self, in_features: int, num_actions: int, start: int, init_gain: float = 0.01):
         super().__init__()
         self.logits = nn.Linear(in_features, num_actions)
-        nn.init.orthogonal_(self.logits.weight, gain=0.01)  # near-uniform initial policy
+        nn.init.orthogonal_(self.logits.weight, gain=init_gain)
         nn.init.zeros_(self.logits.bias)
         self.start = start
 
@@ -27,15 +28,23 @@ class CategoricalModule(HeadModule):
         return action + self.start if self.start else action
 
 
+class CategoricalSpec(Spec):
+    init_gain: float = Field(
+        0.01, gt=0, description="Gain of W's orthogonal initialization: 0.01 starts near the uniform policy (SB3, CleanRL); a recurrent "
+        "torso learns its memory faster behind a larger one (1.0), whose gradient reaches it unshrunk."
+    )
+
+
 class Categorical(PolicyHead):
     """pi(a|s) = softmax(W h(s) + b)_a over a Discrete action space."""
 
     name = "categorical"
+    Spec = CategoricalSpec
     provides = frozenset({LOG_PROB, ENTROPY, KL})
     requires = frozenset({DISCRETE_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
-        return CategoricalModule(in_features, int(action_space.n), int(action_space.start))
+        return CategoricalModule(in_features, int(action_space.n), int(action_space.start), self.spec.init_gain)
 
 
 @hookimpl
