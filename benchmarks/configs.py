@@ -138,7 +138,7 @@ CONFIGS = {
         Config("ppo-minatar-breakout", RECIPES / "minatar-breakout-ppo.yaml", ["trainer.total_steps=250000"], "MinAtar/Breakout-v1", 8, 250_000, 4,
                _ppo_minatar, sb3_pgkit_envs=True),
         # CartPole with only its positions (select [0, 2]): SB3 steps pgkit's envs, VecNormalize as env.normalize
-        Config("recurrent-ppo-cartpole-novel", RECIPES / "cartpole-novel-lstm-ppo.yaml", ["trainer.total_steps=100000"], "CartPole-v1", 8, 100_000, 475,
+        Config("recurrent-ppo-cartpole-novel", RECIPES / "cartpole-novel-lstm-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475,
                _recurrent_ppo_cartpole_novel, sb3_normalize_obs=True, sb3_normalize_reward=True, sb3_pgkit_envs=True),
         Config("ppo-atari-pong", RECIPES / "atari-pong-ppo.yaml", ["trainer.total_steps=100000"], "ALE/Pong-v5", 8, 100_000, 0,
                _ppo_atari, sb3_pgkit_envs=True),
