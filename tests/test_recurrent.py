@@ -57,7 +57,7 @@ def test_the_loss_re_runs_the_recurrence_that_collected_the_batch(registry, netw
     minibatches of whole env columns."""
     agent, batch = collected(registry, network, shared_torso)
     assert batch.memory.shape == (7, 4, agent.memory_size) and batch.starts[1:].any()
-    OnPolicy._fill_next_values(SimpleNamespace(agent=agent), batch)
+    OnPolicy._fill_values(SimpleNamespace(agent=agent), batch)
     flat = batch.flatten()
     minibatches = list(flat.minibatches(14, torch.Generator().manual_seed(0)))
     assert [m.columns for m in minibatches] == [2, 2]

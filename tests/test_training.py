@@ -111,9 +111,10 @@ def test_prior_steps_carry_across_batches(registry):
 
 @pytest.mark.parametrize("terminate_at, whole_episodes, shared_torso", [(1000, False, False), (2, False, True), (2, True, False), (1000, True, True)])
 def test_values_collected_and_read_off_the_next_row_are_the_critics(registry, terminate_at, whole_episodes, shared_torso):
-    """V(s_t) comes with each step's action (a shared torso running once for both); V(s_{t+1}) is taken from
-    the next row's V(s) where an episode went on and computed from next_obs where it ended: either way they
-    must equal the critic's values of obs and next_obs."""
+    """V(s_t) comes with each step's action where the critic shares the policy's torso (which runs once for
+    both), else from one pass after collection; V(s_{t+1}) is taken from the next row's V(s) where an episode
+    went on and computed from next_obs where it ended: either way they must equal the critic's values of obs
+    and next_obs."""
     from types import SimpleNamespace
 
     from pgkit.builtins.trainers.on_policy import OnPolicy
@@ -127,7 +128,8 @@ def test_values_collected_and_read_off_the_next_row_are_the_critics(registry, te
     agent = Agent.build(recipe.instantiate(), env.observation_space, env.action_space)
     envs = make_vector_env(EnvSettings(id=COUNTER_ID, num_envs=3, kwargs={"terminate_at": terminate_at}))
     batch = RolloutCollector(envs, agent, num_steps=7, seed=0, whole_episodes=whole_episodes).collect()
-    OnPolicy._fill_next_values(SimpleNamespace(agent=agent), batch)
+    assert (batch.values is not None) == shared_torso  # collected with the actions only where the pass is shared
+    OnPolicy._fill_values(SimpleNamespace(agent=agent), batch)
     with torch.no_grad():
         expected_values = agent.critic(batch.obs.flatten(0, 1)).view_as(batch.rewards)
         expected_next = agent.critic(batch.next_obs.flatten(0, 1)).view_as(batch.rewards)

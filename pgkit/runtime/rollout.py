@@ -21,8 +21,8 @@ class RolloutCollector:
     """Steps ``envs`` with the agent's policy and returns one Batch per ``collect()``.
 
     Observations are stored as the networks read them (normalized if the recipe asks); rewards are
-    scaled by ``reward_scaler`` if given. With a critic, V(s_t) comes with each step's action (a torso the
-    policy and the critic share runs once for both, as in SB3). Episodes carry on across batches; ``prior_rewards`` and
+    scaled by ``reward_scaler`` if given. V(s_t) comes with each step's action where the agent says so
+    (``Agent.values_with_actions``: a torso the policy and the critic share then runs once for both, as in SB3). Episodes carry on across batches; ``prior_rewards`` and
     ``prior_steps`` tell what each running episode gathered before (in the env's own rewards).
 
     With ``whole_episodes`` a batch holds whole episodes only: each env steps at least ``num_steps``
@@ -150,7 +150,7 @@ class RolloutCollector:
         return self._batch(*(column(field) for field in zip(*steps)), *whole)
 
     def _act(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
-        """pi(.|s_t) and, with a critic, V(s_t) (None without one); a recurrent agent's memory carried on."""
+        """pi(.|s_t) and V(s_t) (None unless ``Agent.values_with_actions``); a recurrent agent's memory carried on."""
         if self.memory is None:
             return self._policy_and_value(obs)
         with self.agent.sequences(self.memory, torch.as_tensor(self.starts, device=obs.device).unsqueeze(0)) as stepped:
@@ -159,11 +159,10 @@ class RolloutCollector:
         return result
 
     def _policy_and_value(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
-        critic = self.agent.critic
-        if critic is None:
+        if not self.agent.values_with_actions:
             return self.agent.policy(obs), None
         with self.agent.torso_once():
-            return self.agent.policy(obs), critic(obs)
+            return self.agent.policy(obs), self.agent.critic(obs)
 
     def _reset_envs(self) -> None:
         """Fresh episodes for the next whole-episode batch (the envs stepped on past their kept episodes)."""

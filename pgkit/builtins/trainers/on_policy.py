@@ -113,7 +113,7 @@ class OnPolicy(Trainer):
         LossContext for it (the old policy refreshed to the policy that collected it)."""
         agent, slots = ctx.agent, ctx.agent.components
         batch = self.collector.collect()
-        self._fill_next_values(ctx, batch)
+        self._fill_values(ctx, batch)
         baseline = slots["baseline"](batch)
         check_shape(slots["baseline"], "b(s)", baseline, batch.rewards.shape, "[T, N], like batch.rewards")
         slots["advantage"](batch, baseline)
@@ -126,13 +126,18 @@ class OnPolicy(Trainer):
         return {"explained_variance": _explained_variance(self._last_batch)} if self._last_batch is not None else {}
 
     @staticmethod
-    def _fill_next_values(ctx: TrainingContext, batch: Batch) -> None:
-        """V(s_{t+1}) beside the collector's V(s_t): the next row's V(s) where the episode went on (s_{t+1} is
-        that row's observation); the critic's value of next_obs where it ended (the final observation) and
-        at the batch's last step."""
+    def _fill_values(ctx: TrainingContext, batch: Batch) -> None:
+        """V(s_t), unless the collector gave it with the actions (one critic pass over the batch), and V(s_{t+1}):
+        the next row's V(s) where the episode went on (s_{t+1} is that row's observation); the critic's value
+        of next_obs where it ended (the final observation) and at the batch's last step."""
         critic = ctx.agent.critic
         if critic is None:
             return
+        if batch.values is None:
+            with torch.no_grad():
+                values = critic(batch.obs.flatten(0, 1))
+            check_shape(ctx.agent.components["critic"], "V(s)", values, (batch.num_steps * batch.num_envs,), "[B]: one value per observation")
+            batch.values = values.view(batch.num_steps, batch.num_envs)
         batch.next_values = batch.values.roll(-1, dims=0)
         ended = batch.terminated | batch.truncated
         ended[-1] = True
