@@ -132,7 +132,7 @@ OFF_POLICY = {
     [
         ({"advantage": "flat_advantage"}, "advantage 'flat_advantage' (plugin broken 0) returned advantages of shape (16,); expected (8, 2) ([T, N], like batch.rewards)"),
         ({"baseline": "column_baseline"}, "baseline 'column_baseline' (plugin broken 0) returned b(s) of shape (8, 2, 1); expected (8, 2)"),
-        ({"critic": "column_value"}, "critic 'column_value' (plugin broken 0) returned V(s) of shape (16, 1); expected (16,) ([B]: one value per observation)"),
+        ({"critic": "column_value"}, "critic 'column_value' (plugin broken 0) returned V(s) of shape (18, 1); expected (18,) ([B]: one value per observation)"),
         ({"env": {"id": "Pendulum-v1", "num_envs": 2}, "policy_head": "unsummed_gaussian"},
          "policy_head 'unsummed_gaussian' (plugin broken 0) returned log_prob of shape (8, 2, 1); expected (8, 2)"),
         ({"objective": "vector_loss"}, "objective 'vector_loss' (plugin broken 0) returned loss of shape (16,); expected () (a scalar)"),

@@ -151,9 +151,7 @@ class Agent:
         """Whether collection computes V(s_t) beside each action: when the critic shares the policy's torso
         (that pass is then free) or has memory (its state must advance step by step). Else one pass over the
         batch afterwards is cheaper (for a small MLP critic, per-step calls cost A2C 18% of its speed)."""
-        if self.critic is None:
-            return False
-        return self.memory_size > 0 or any(module is self.policy.torso for module in self.critic.modules())
+        return self.critic is not None and (self.memory_size > 0 or self.shares_torso)
 
     @property
     def memory_size(self) -> int:
@@ -196,8 +194,14 @@ class Agent:
 
     def torso_once(self) -> AbstractContextManager[None]:
         """A block in which the policy's torso runs once per input tensor (``pgkit.nn.outputs_reused``): a
-        critic sharing it reads the features the policy loss computed, forward and backward."""
-        return outputs_reused(self.policy.torso)
+        critic sharing it reads the features the policy loss computed, forward and backward (a no-op where
+        no critic shares it)."""
+        return outputs_reused(self.policy.torso) if self.shares_torso else nullcontext()
+
+    @cached_property
+    def shares_torso(self) -> bool:
+        """Whether the critic reads the policy's torso (one network, two heads)."""
+        return self.critic is not None and any(module is self.policy.torso for module in self.critic.modules())
 
     def modules(self) -> dict[str, nn.Module]:
         optional = {"critic": self.critic, "objective": self.objective_module}

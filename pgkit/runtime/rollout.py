@@ -90,27 +90,32 @@ class RolloutCollector:
         terminated = np.empty((num_steps, num_envs), dtype=bool)
         truncated = np.empty((num_steps, num_envs), dtype=bool)
         actions, log_probs, values = [], [], []
-        starts, memory, next_memory = np.empty((num_steps, num_envs), dtype=bool), [], []
+        recurrent = self.memory is not None
+        starts, memory, next_memory = np.empty((num_steps, num_envs), dtype=bool), [], []  # recurrent agents only
         with torch.inference_mode():
             for t in range(num_steps):
-                obs[t], starts[t] = self.obs, self.starts
-                memory.append(self.memory)
+                obs[t] = self.obs
+                if recurrent:
+                    starts[t] = self.starts
+                    memory.append(self.memory)
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
-                next_memory.append(self.memory)
+                if recurrent:
+                    next_memory.append(self.memory)
                 action = distribution.sample()
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
                 values.append(value)
                 raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(head.env_action(action).cpu().numpy())
-                self.starts = terminated[t] | truncated[t]
+                if recurrent:
+                    self.starts = terminated[t] | truncated[t]
                 self.obs = agent.prepare(raw, update_statistics=True)
                 next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
                 if self.reward_scaler is not None:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
         self.episodes.record(env_rewards, terminated | truncated)
         # stacked outside inference mode: ordinary tensors autograd may use
-        recurrent = (starts, _stack(memory), _stack(next_memory))
-        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *recurrent, prior_rewards, prior_steps)
+        memories = (starts, _stack(memory), _stack(next_memory)) if recurrent else (None, None, None)
+        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *memories, prior_rewards, prior_steps)
 
     def _collect_whole_episodes(self) -> Batch:
         agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
@@ -197,7 +202,7 @@ class RolloutCollector:
 
 def _stack(values: tuple | list) -> Tensor | np.ndarray | None:
     """Per-step values ([N] each) -> [T, N, ...], as torch if they are tensors (None if they are None)."""
-    if values[0] is None:
+    if not len(values) or values[0] is None:
         return None
     return torch.stack(values) if isinstance(values[0], Tensor) else np.stack(values)
 

@@ -133,14 +133,18 @@ class OnPolicy(Trainer):
         critic = ctx.agent.critic
         if critic is None:
             return
-        if batch.values is None:
-            with torch.no_grad():
-                values = critic(batch.obs.flatten(0, 1))
-            check_shape(ctx.agent.components["critic"], "V(s)", values, (batch.num_steps * batch.num_envs,), "[B]: one value per observation")
-            batch.values = values.view(batch.num_steps, batch.num_envs)
-        batch.next_values = batch.values.roll(-1, dims=0)
         ended = batch.terminated | batch.truncated
         ended[-1] = True
+        if batch.values is None:  # one call for V(s_t) and the V(s_{t+1}) that are not the next row's
+            rows = batch.num_steps * batch.num_envs
+            with torch.no_grad():
+                values = critic(torch.cat([batch.obs.flatten(0, 1), batch.next_obs[ended]]))
+            check_shape(ctx.agent.components["critic"], "V(s)", values, (rows + int(ended.sum()),), "[B]: one value per observation")
+            batch.values = values[:rows].view(batch.num_steps, batch.num_envs)
+            batch.next_values = batch.values.roll(-1, dims=0)
+            batch.next_values[ended] = values[rows:]
+            return
+        batch.next_values = batch.values.roll(-1, dims=0)
         agent = ctx.agent
         continuing = agent.sequences(batch.next_memory[ended], ended.new_zeros(1, int(ended.sum()))) if agent.memory_size else nullcontext()
         with torch.no_grad(), continuing:  # a recurrent critic reads next_obs from the state after step t
