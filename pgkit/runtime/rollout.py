@@ -22,8 +22,10 @@ class RolloutCollector:
 
     Observations are stored as the networks read them (normalized if the recipe asks); rewards are
     scaled by ``reward_scaler`` if given. V(s_t) comes with each step's action where the agent says so
-    (``Agent.values_with_actions``: a torso the policy and the critic share then runs once for both, as in SB3). Episodes carry on across batches; ``prior_rewards`` and
-    ``prior_steps`` tell what each running episode gathered before (in the env's own rewards).
+    (``Agent.values_with_actions``: a torso the policy and the critic share then runs once for both, as in
+    SB3); a recurrent agent's memory is carried and stored. Episodes carry on across batches;
+    ``prior_rewards`` and ``prior_steps`` tell what each running episode gathered before (in the env's
+    own rewards).
 
     With ``whole_episodes`` a batch holds whole episodes only: each env steps at least ``num_steps``
     times and then on to the end of the episode it is in; its steps after that (while the other envs
