@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
-import torch
 from torch import Tensor, nn
 
 
@@ -41,10 +40,6 @@ class RecurrentTorso(nn.Module):
         steps, columns = sequences.starts.shape
         features, sequences.final = self.run(obs.reshape(steps, columns, *obs.shape[1:]), sequences.state, sequences.starts)
         return features.reshape(steps * columns, -1)
-
-    def initial_state(self, columns: int) -> Tensor:
-        """The state of a new episode: zeros ``[columns, S]``."""
-        return torch.zeros(columns, self.state_size, device=next(self.parameters()).device)
 
     @abstractmethod
     def run(self, obs: Tensor, state: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
