@@ -4,6 +4,11 @@ key of the session."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -204,3 +209,26 @@ class RecallEnv(gym.Env):
 RECALL_ID = "pgkit-test/Recall-v0"
 if RECALL_ID not in gym.registry:
     gym.register(RECALL_ID, entry_point=RecallEnv)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory) -> Iterator[str]:
+    """A real local Ray cluster for the session (``ray start --head``, 2 CPUs, on 127.0.0.1): its address,
+    which runs join as ``trainer.workers.address``. This process joins it too, and leaves it at the end."""
+    import ray
+
+    executable = str(Path(sys.executable).parent / "ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("ray")
+    subprocess.run([executable, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                    "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"],
+                   check=True, capture_output=True, timeout=120)
+    address = f"127.0.0.1:{port}"
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        yield address
+    finally:
+        ray.shutdown()
+        subprocess.run([executable, "stop", "--force"], capture_output=True, timeout=120)

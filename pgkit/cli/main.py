@@ -1,4 +1,4 @@
-"""The ``pgkit`` command: train, eval, export, check, components, variance, plot, schema, plugins.
+"""The ``pgkit`` command: train, tune, eval, export, check, components, variance, plot, schema, plugins.
 
 A user's mistake (a bad recipe, a missing file) prints a short message and exits with code 2."""
 
@@ -72,7 +72,24 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace the run that --run-dir holds (deleted first); without it an existing run is refused")
     train.add_argument("--fresh-envs", action="store_true", help="with --resume: restart the environments from new resets instead of loading their saved state (for a checkpoint another user or machine wrote)")
     train.add_argument("--seeds", metavar="S,S,...", help="train one run per seed in parallel processes (up to the core count), then compare their evals")
+    train.add_argument("--address", metavar="RAY", help="with --seeds: train the seeds as Ray tasks on the cluster at RAY (auto: the running local one; HOST:PORT)")
     train.set_defaults(command=_train)
+
+    tune = commands.add_parser("tune", help="search a recipe's fields with Optuna (TPE sampler, median pruner) in a study database that processes share")
+    tune.add_argument("recipe", type=path_argument)
+    tune.add_argument("overrides", nargs="*", metavar="key=RANGE|key=value",
+                      help="search ranges: path=float:LOW:HIGH, log:LOW:HIGH, int:LOW:HIGH or choice:A,B (e.g. advantage.lam=float:0.8:1.0); "
+                      "other key=value items override the recipe (e.g. a shorter trainer.total_steps)")
+    tune.add_argument("--trials", type=int, default=20, help="finished trials the study should have (default 20); a re-run continues the study up to it")
+    tune.add_argument("--space", type=path_argument, metavar="FILE", help="YAML file of search ranges, one `path: RANGE` per line")
+    tune.add_argument("--out", type=path_argument, help="folder for the study database and best.yaml (default runs/tune-<recipe name>)")
+    tune.add_argument("--storage", metavar="URL", help="the study's database as an SQLAlchemy URL (default sqlite:///OUT/study.db; postgresql://... for several machines)")
+    tune.add_argument("--study", metavar="NAME", help="study name in the database (default: the recipe's name)")
+    tune.add_argument("--jobs", type=int, default=1, help="trials run at once, as processes here, or as Ray tasks with --address (default 1)")
+    tune.add_argument("--address", metavar="RAY", help="run the jobs as Ray tasks on the cluster at RAY (auto: the running local one; HOST:PORT)")
+    tune.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final policy's mode a trial is scored on (default 10)")
+    tune.add_argument("--heartbeat", type=int, default=60, help="seconds between a running trial's heartbeats; a trial silent for two is failed and run again (default 60)")
+    tune.set_defaults(command=_tune)
 
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
     evaluate.add_argument("path", type=path_argument, help="run folder or checkpoint.pt")
@@ -136,6 +153,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.fresh_envs and args.resume is None:
         raise PgkitError("--fresh-envs goes with --resume RUN_DIR")
+    if args.address is not None and args.seeds is None:
+        raise PgkitError("--address goes with --seeds (the seeds run as Ray tasks); a single run collects on Ray through trainer.workers")
     if args.seeds is not None:
         return _train_seeds(args)
     if args.resume is not None:
@@ -250,16 +269,60 @@ def _train_seeds(args: argparse.Namespace) -> int:
         raise PgkitError(f"--seeds takes distinct seeds from 0 to {MAX_SEED} (got {args.seeds!r})")
     recipe = _load_checked(args.recipe, args.overrides)  # validate once, before starting processes
     root = args.run_dir or new_run_dir(recipe)
-    workers = min(len(seeds), os.cpu_count() or 1)
-    print(f"training {recipe.name} with seeds {seeds} in {workers} processes -> {root}", file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(train_one_seed, str(args.recipe), list(args.overrides), seed, str(root / f"seed-{seed}"), args.force) for seed in seeds]
-        results = [job.result() for job in jobs]
+    jobs = [(str(args.recipe.resolve()), list(args.overrides), seed, str((root / f"seed-{seed}").resolve()), args.force) for seed in seeds]
+    if args.address is not None:
+        from pgkit.runtime.ray_cluster import connect_ray
+
+        ray = connect_ray(args.address, 1, "--address")
+        print(f"training {recipe.name} with seeds {seeds} as Ray tasks on {args.address} -> {root}", file=sys.stderr)
+        task = ray.remote(num_cpus=1)(train_one_seed)
+        results = ray.get([task.remote(*job) for job in jobs])
+    else:
+        workers = min(len(seeds), os.cpu_count() or 1)
+        print(f"training {recipe.name} with seeds {seeds} in {workers} processes -> {root}", file=sys.stderr)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = [future.result() for future in [pool.submit(train_one_seed, *job) for job in jobs]]
     for seed, (mean, std) in zip(seeds, results):
         print(f"seed {seed}: eval mean return {mean:.2f} +/- {std:.2f}  ({root / f'seed-{seed}'})")
     means = [mean for mean, _ in results]
     spread = (sum((m - sum(means) / len(means)) ** 2 for m in means) / len(means)) ** 0.5
     print(f"across {len(seeds)} seeds: eval mean {sum(means) / len(means):.2f} +/- {spread:.2f}  (plot: pgkit plot {root}/seed-*)")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pgkit.cli.tune import Study, is_dimension, load_space, results, run_share, yaml_value
+
+    if args.trials < 1 or args.jobs < 1 or args.eval_episodes < 1 or args.heartbeat < 1:
+        raise PgkitError("--trials, --jobs, --eval-episodes and --heartbeat must be at least 1")
+    if args.space is not None and not args.space.is_file():
+        raise PgkitError(f"--space {args.space}: no such file")
+    overrides = [item for item in args.overrides if not is_dimension(item)]
+    dimensions = load_space([item for item in args.overrides if is_dimension(item)], args.space)
+    for end in ("low", "high"):  # every path and both ends of each range make a valid recipe
+        values = [d.choices[0 if end == "low" else -1] if d.kind == "choice" else yaml_value(getattr(d, end)) for d in dimensions]
+        recipe = _load_checked(args.recipe, [*overrides, *(f"{d.path}={value}" for d, value in zip(dimensions, values))])
+    out = args.out or Path("runs") / f"tune-{recipe.name}"
+    writable_folder(out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    study = Study(str(args.recipe.resolve()), tuple(overrides), tuple(dimensions), storage, args.study or recipe.name,
+                  args.trials, args.eval_episodes, args.heartbeat)
+    study.load()  # creates the study (once) before the jobs share it
+    print(f"tuning {recipe.name}: {len(dimensions)} fields, up to {args.trials} trials, {args.jobs} at once -> {storage}", file=sys.stderr)
+    if args.address is not None:
+        from pgkit.runtime.ray_cluster import connect_ray
+
+        ray = connect_ray(args.address, args.jobs, "--address")
+        ran = sum(ray.get([ray.remote(num_cpus=1)(run_share).remote(study) for _ in range(args.jobs)]))
+    elif args.jobs > 1:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            ran = sum(pool.map(run_share, [study] * args.jobs))
+    else:
+        ran = run_share(study)
+    print(f"{ran} trials run now\n{results(study, out)}")
     return 0
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from pgkit.kinds.logger import Logger
-from pgkit.recipe import load_recipe
+from pgkit.recipe import Recipe, load_recipe
 from pgkit.runtime.evaluation import evaluate
 from pgkit.runtime.training import train
 
@@ -38,12 +38,16 @@ class SeedProgress(Logger):
         print(f"seed {self.seed}: {min(step / self.total, 1):.0%} ({step:,} steps), return {ret:.1f}", file=sys.stderr, flush=True)
 
 
+def without_console(recipe: Recipe) -> Recipe:
+    """``recipe`` without its console logger (a progress bar), for runs that report their own way."""
+    loggers = tuple(choice for choice in recipe.slots.get("logger") or () if choice.registration.name != "console")
+    return type(recipe)(recipe.source, recipe.settings, {**recipe.slots, "logger": loggers})
+
+
 def train_one_seed(recipe_path: str, overrides: list[str], seed: int, run_dir: str, replace: bool = False) -> tuple[float, float]:
     """Train ``recipe_path`` with ``seed`` into ``run_dir`` (progress lines instead of a progress bar),
     then evaluate the mode of the policy; returns (mean, std) of the eval returns."""
-    recipe = load_recipe(recipe_path, [*overrides, f"seed={seed}"])
-    loggers = tuple(choice for choice in recipe.slots.get("logger") or () if choice.registration.name != "console")
-    recipe = type(recipe)(recipe.source, recipe.settings, {**recipe.slots, "logger": loggers})
+    recipe = without_console(load_recipe(recipe_path, [*overrides, f"seed={seed}"]))
     agent, _ = train(recipe, Path(run_dir), loggers=[SeedProgress(seed)], replace=replace)
     result = evaluate(agent, recipe.settings.env, EVAL_EPISODES, seed=10_000 + seed)
     return result.mean, result.std

@@ -68,6 +68,28 @@ class Batch:
         """Select rows of a flattened batch (in any order: ``columns`` is dropped)."""
         return dataclasses.replace(self._map_rows(lambda t: t[index]), columns=None)
 
+    @classmethod
+    def join(cls, batches: list[Batch], along_time: bool = False, device: torch.device | str | None = None) -> Batch:
+        """One batch of several collected side by side (by workers): ``[T, N_i]`` windows joined along the
+        env axis into ``[T, sum N_i]``, or with ``along_time`` whole-episode batches (one column ``[L_i, 1]``
+        each) joined back to back into ``[sum L_i, 1]``. On ``device`` if given."""
+        axis = 0 if along_time else 1
+
+        def joined(name: str, values: list) -> Tensor | None:
+            if values[0] is None:
+                return None
+            if name in PER_ENV_FIELDS:
+                tensor = values[0] if along_time else torch.cat(values)  # episodes back to back began in this batch
+            else:
+                tensor = torch.cat(values, dim=axis)
+            return tensor if device is None else tensor.to(device)
+
+        first = batches[0]
+        fields = {f.name: joined(f.name, [getattr(b, f.name) for b in batches])
+                  for f in dataclasses.fields(first) if f.name not in ("extras", "columns")}
+        extras = {key: joined(key, [b.extras[key] for b in batches]) for key in first.extras}
+        return cls(**fields, extras=extras, columns=None)
+
     def minibatches(self, size: int | None, generator: torch.Generator | None = None) -> Iterator[Batch]:
         """Shuffled minibatches of a flattened batch; ``size=None`` yields the whole batch once. A batch with
         a recurrent agent's memory is cut into whole env columns instead (sequences are never shuffled

@@ -16,12 +16,27 @@ class RunningMeanStd:
         self.count = 1e-4
 
     def update(self, batch: np.ndarray) -> None:
-        batch_mean, batch_var, batch_count = batch.mean(axis=0), batch.var(axis=0), batch.shape[0]
-        delta = batch_mean - self.mean
-        total = self.count + batch_count
-        self.mean = self.mean + delta * batch_count / total
-        self.var = (self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total) / total
+        self.merge(batch.mean(axis=0), batch.var(axis=0), batch.shape[0])
+
+    def merge(self, mean: np.ndarray, var: np.ndarray, count: float) -> None:
+        """Add the moments of ``count`` more samples (from a batch, or from another process's stream)."""
+        delta = mean - self.mean
+        total = self.count + count
+        self.mean = self.mean + delta * count / total
+        self.var = (self.var * self.count + var * count + delta**2 * self.count * count / total) / total
         self.count = total
+
+    def since(self, earlier: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
+        """(mean, var, count) of the samples merged in since ``earlier`` (this stream's ``state_dict`` then):
+        ``merge`` undone, so that workers can send only what they saw to be merged into the learner's statistics."""
+        before_mean, before_var, before_count = np.asarray(earlier["mean"]), np.asarray(earlier["var"]), float(earlier["count"])
+        count = self.count - before_count
+        if count <= 0:
+            return np.zeros_like(self.mean), np.ones_like(self.var), 0.0
+        mean = (self.mean * self.count - before_mean * before_count) / count
+        delta = mean - before_mean
+        squares = self.var * self.count - before_var * before_count - delta**2 * before_count * count / self.count
+        return mean, np.maximum(squares / count, 0.0), count
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}

@@ -8,12 +8,13 @@ and exact resume. A trainer writes only ``setup`` and ``iterate``.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import gymnasium as gym
 import torch
 from pydantic import Field
 
+from pgkit.data.episodes import Episode
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import EvaluationSpec
@@ -27,6 +28,7 @@ class TrainingContext(Protocol):
     seed: int  # the recipe's seed
     device: torch.device  # where the agent's modules live
     env: EnvSettings  # the recipe's env settings
+    recipe: dict[str, Any]  # the whole recipe, resolved, as its YAML document reads (what workers build the same agent from)
     total_steps: int  # the budget, from the trainer's spec
 
     @property
@@ -42,6 +44,11 @@ class TrainingContext(Protocol):
         autoreset (``info["final_obs"]`` holds an ended episode's last observation). Their steps count
         toward the budget, their finished episodes are logged (return_mean, length_mean), their
         state is checkpointed, and the loop closes them."""
+
+    def record_steps(self, steps: int, episodes: list[Episode]) -> None:
+        """Count ``steps`` taken and ``episodes`` finished by envs that ``make_envs`` did not make (a
+        collector's workers in other processes or on other machines) toward the budget and the logged
+        statistics, as if they were the loop's own envs."""
 
     def note(self, text: str) -> None:
         """Tell the user something about the run (on stderr)."""
@@ -92,6 +99,10 @@ class Trainer(Component):
         to fit V(s) to the fixed policy. ``pgkit.runtime.gradient_estimates`` and ``pgkit variance`` call it. Default:
         trainers without a policy gradient (evolution strategies) raise NotImplementedError."""
         raise NotImplementedError(f"{self.describe()} has no policy-gradient estimate (it learns without one)")
+
+    def close(self) -> None:
+        """Release what ``setup`` started outside this process (a collector's workers); the loop calls it
+        when training ends, however it ends. The envs from ``make_envs`` are the loop's to close. Default: nothing."""
 
     def log_metrics(self, ctx: TrainingContext) -> dict[str, float]:
         """Metrics worth computing only for a logged row (diagnostics too costly for every iteration);

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.data.episodes import EpisodeStatistics
+from pgkit.data.episodes import Episode, EpisodeStatistics
 from pgkit.envs.making import make_vector_env
 from pgkit.errors import ComponentError, PgkitError, TrainingError, TrainingInterrupted
 from pgkit.kinds.agent import Agent
@@ -51,6 +51,7 @@ class Context:
         self.seed = run.seed
         self.device = agent.device
         self.env = run.recipe.settings.env
+        self.recipe = run.recipe.to_dict()
         self.counter = StepCounter()
         self.statistics = EpisodeStatistics(log_window)
         self.envs: list[MonitoredVectorEnv] = []
@@ -69,6 +70,10 @@ class Context:
         envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)
         self.envs.append(envs)
         return envs
+
+    def record_steps(self, steps: int, episodes: list[Episode]) -> None:
+        self.counter.steps += steps
+        self.statistics.extend(episodes)
 
     def note(self, text: str) -> None:
         self._run.note(text)
@@ -292,5 +297,6 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
     finally:
         for callback in callbacks:
             callback.close()
+        trainer.close()
         ctx.close()
         run.close()

@@ -75,6 +75,13 @@ class RolloutCollector:
             self.starts = state["starts"].numpy().copy()
             self.memory = None if state["memory"] is None else state["memory"].to(self.agent.device)
 
+    def metrics(self) -> dict[str, float]:
+        """What the last batch is worth logging: the steps a whole-episode batch dropped."""
+        return {"dropped_steps": float(self.dropped_steps)} if self.whole_episodes else {}
+
+    def close(self) -> None:
+        """Nothing to release: the envs are the loop's (``ctx.make_envs``) or the caller's to close."""
+
     def collect(self) -> Batch:
         """The next batch: ``[T, N]`` windows, or ``[L, 1]`` whole episodes (see the class)."""
         return self._collect_whole_episodes() if self.whole_episodes else self._collect_window()

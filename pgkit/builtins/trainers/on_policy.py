@@ -15,7 +15,7 @@ from pgkit.data import RewardScaler
 from pgkit.kinds import LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
 from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SEQUENCES, SINGLE_PASS, WHOLE_EPISODES, Capability
 from pgkit.nn import Precision, resolve_precision
-from pgkit.runtime import GradientStep, RolloutCollector
+from pgkit.runtime import GradientStep, RayCollector, RayWorkersSpec, RolloutCollector
 
 
 class OnPolicySpec(TrainerSpec):
@@ -33,6 +33,10 @@ class OnPolicySpec(TrainerSpec):
         description="Matrix products and convolutions of the minibatch steps: float32, bfloat16 under torch.autocast (weights and "
         "optimizer stay float32), or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively. It pays off for "
         "convolutional torsos (3x for the Nature CNN's updates on an Intel Xeon with AMX), not for small MLPs.",
+    )
+    workers: RayWorkersSpec | None = Field(
+        None, description="Collect on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs with the "
+        "learner's weights, broadcast once per batch; null: the envs step in this process.",
     )
 
 
@@ -54,10 +58,13 @@ class OnPolicy(Trainer):
 
     def setup(self, ctx: TrainingContext) -> None:
         agent = ctx.agent
-        envs = ctx.make_envs()
-        normalize = ctx.env.normalize
-        scaler = RewardScaler(envs.num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
-        self.collector = RolloutCollector(envs, agent, self.spec.steps_per_env, ctx.seed, scaler, self.spec.complete_episodes)
+        if self.spec.workers is not None:
+            self.collector = RayCollector(self.spec.workers, ctx, self.spec.steps_per_env, self.spec.complete_episodes)
+        else:
+            envs = ctx.make_envs()
+            normalize = ctx.env.normalize
+            scaler = RewardScaler(envs.num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
+            self.collector = RolloutCollector(envs, agent, self.spec.steps_per_env, ctx.seed, scaler, self.spec.complete_episodes)
         objective = agent.components["objective"]
         wants_old_policy = OLD_POLICY in objective.requires  # a copy refreshed every batch costs ~5% of A2C
         self._old_policy = copy.deepcopy(agent.policy).requires_grad_(False) if wants_old_policy else None
@@ -89,9 +96,12 @@ class OnPolicy(Trainer):
         with ctx.agent.sequences_of(flat):
             metrics.update(objective.end_batch(flat, context))
         self._last_batch = batch
-        if self.spec.complete_episodes:
-            metrics["dropped_steps"] = float(self.collector.dropped_steps)
-        return {**metrics, "learning_rate": lr}
+        return {**metrics, **self.collector.metrics(), "learning_rate": lr}
+
+    def close(self) -> None:
+        collector = getattr(self, "collector", None)  # None: setup failed before making it
+        if collector is not None:
+            collector.close()
 
     def policy_gradient(self, ctx: TrainingContext, critic_epochs: int = 0) -> tuple[Tensor, int]:
         policy = ctx.agent.policy

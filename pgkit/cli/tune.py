@@ -1,0 +1,236 @@
+"""``pgkit tune``: an Optuna study over a recipe's fields (as rl-baselines3-zoo's hyperparameter search),
+kept in a real database through Optuna's RDB storage, so that several processes, machines or Ray tasks
+share one study and a re-run continues it.
+
+Each trial trains the recipe with sampled values, reports the rolling training return at each tenth of
+its budget to a median pruner, and is worth the mean return of the final policy's mode over
+``eval_episodes`` episodes. TPE samples the values. A trial whose process dies stops sending heartbeats;
+the next process to look fails it and runs its values again."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pgkit.errors import PgkitError
+from pgkit.kinds.logger import Logger
+
+KINDS = {"float": "float:LOW:HIGH", "log": "log:LOW:HIGH", "int": "int:LOW:HIGH", "choice": "choice:A,B,..."}
+STARTUP_TRIALS = 5  # random trials before TPE models the results, and before the pruner prunes
+WARMUP_TENTHS = 3  # the pruner leaves every trial's first 30% alone
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One recipe field's search range: float, log (a float sampled on a log scale), int, or choice."""
+
+    path: str
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[str, ...] = ()  # YAML texts (Optuna's categorical values are plain scalars)
+
+    @classmethod
+    def parse(cls, path: str, text: str) -> Dimension:
+        kind, _, rest = str(text).partition(":")
+        if kind not in KINDS or not rest:
+            raise PgkitError(f"search space {path}={text}: not a range; write {path}=" + " or ".join(KINDS.values()))
+        if kind == "choice":
+            choices = tuple(choice.strip() for choice in rest.split(",") if choice.strip())
+            if len(choices) < 2:
+                raise PgkitError(f"search space {path}={text}: a choice needs at least two values, e.g. {path}=choice:tanh,relu")
+            return cls(path, kind, choices=choices)
+        try:
+            low, high = (int(bound) if kind == "int" else float(bound) for bound in rest.split(":"))
+        except ValueError:
+            raise PgkitError(f"search space {path}={text}: write {path}={KINDS[kind]} with {kind} numbers") from None
+        if not low < high or (kind == "log" and low <= 0):
+            raise PgkitError(f"search space {path}={text}: needs LOW < HIGH" + (" and LOW > 0 on a log scale" if kind == "log" else ""))
+        return cls(path, kind, low, high)
+
+    def suggest(self, trial: Any) -> Any:
+        if self.kind == "choice":
+            return yaml.safe_load(trial.suggest_categorical(self.path, list(self.choices)))
+        if self.kind == "int":
+            return trial.suggest_int(self.path, int(self.low), int(self.high))
+        return trial.suggest_float(self.path, self.low, self.high, log=self.kind == "log")
+
+    def value(self, sampled: Any) -> Any:
+        """A value Optuna stored for this dimension, as the recipe takes it."""
+        return yaml.safe_load(sampled) if self.kind == "choice" else sampled
+
+
+def is_dimension(item: str) -> bool:
+    """Whether a command-line ``path=value`` is a search range (``path=float:...``) rather than an override."""
+    _, _, value = item.partition("=")
+    return value.partition(":")[0] in KINDS
+
+
+def load_space(items: list[str], space_file: Path | None) -> list[Dimension]:
+    """The dimensions given on the command line (``path=kind:...``) and in a YAML file (``path: kind:...``)."""
+    entries = [tuple(item.split("=", 1)) for item in items]
+    if space_file is not None:
+        try:
+            document = yaml.safe_load(space_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise PgkitError(f"--space {space_file}: {exc}") from None
+        if not isinstance(document, dict):
+            raise PgkitError(f"--space {space_file}: write one `path: kind:...` line per field, e.g. advantage.lam: float:0.8:1.0")
+        entries += [(str(path), str(text)) for path, text in document.items()]
+    dimensions = [Dimension.parse(path, text) for path, text in entries]
+    if not dimensions:
+        raise PgkitError("pgkit tune needs a search space: e.g. advantage.lam=float:0.8:1.0 optimizer.lr=log:1e-5:1e-2, or --space FILE")
+    paths = [dimension.path for dimension in dimensions]
+    if len(set(paths)) != len(paths):
+        raise PgkitError(f"search space: a field is given twice ({', '.join(sorted({p for p in paths if paths.count(p) > 1}))})")
+    return dimensions
+
+
+@dataclass(frozen=True)
+class Study:
+    """What every process of a study needs (it travels to worker processes and Ray tasks)."""
+
+    recipe: str  # the recipe file
+    overrides: tuple[str, ...]
+    dimensions: tuple[Dimension, ...]
+    storage: str  # an SQLAlchemy URL
+    name: str
+    trials: int  # finished (complete or pruned) trials the study should reach
+    eval_episodes: int = 10
+    heartbeat: int = 60  # seconds between a running trial's heartbeats; stale after two
+
+    def load(self) -> Any:
+        import optuna
+
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are, since Optuna 2.8
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # pgkit prints a line per trial
+        retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+        storage = optuna.storages.RDBStorage(
+            self.storage, heartbeat_interval=self.heartbeat, grace_period=2 * self.heartbeat,
+            heartbeat_stale_trial_callback=retry(max_retry=2),
+        )
+        return optuna.create_study(
+            study_name=self.name, storage=storage, direction="maximize", load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(n_startup_trials=STARTUP_TRIALS),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_TENTHS),
+        )
+
+
+def run_share(study_settings: Study) -> int:
+    """Run trials in this process until the study has ``trials`` finished or running ones; returns how many
+    this process ran. Stale trials (their process died) are failed first, and their values queued again."""
+    import optuna
+
+    study = study_settings.load()
+    ran = 0
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        counted = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                                                           optuna.trial.TrialState.RUNNING))
+        if len(counted) >= study_settings.trials:
+            return ran
+        study.optimize(lambda trial: run_trial(study_settings, trial), n_trials=1, callbacks=[_print_trial])
+        ran += 1
+
+
+def _print_trial(study: Any, trial: Any) -> None:
+    outcome = f"value {trial.value:.2f}" if trial.value is not None else trial.state.name.lower()
+    reason = trial.user_attrs.get("error")
+    params = ", ".join(f"{path}={_shown(value)}" for path, value in trial.params.items())
+    print(f"trial #{trial.number}: {outcome}  ({params}){'  ' + reason if reason else ''}", file=sys.stderr, flush=True)
+
+
+def run_trial(study: Study, trial: Any) -> float:
+    """Train the recipe with the trial's values; the mean return of its mode over ``eval_episodes`` episodes."""
+    import optuna
+
+    from pgkit.cli.seeds import without_console
+    from pgkit.recipe import load_recipe
+    from pgkit.runtime.evaluation import evaluate
+    from pgkit.runtime.training import train
+
+    trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")
+    sampled = [f"{d.path}={yaml_value(d.suggest(trial))}" for d in study.dimensions]
+    try:
+        recipe = without_console(load_recipe(study.recipe, [*study.overrides, *sampled]))
+        agent, _ = train(recipe, loggers=[TrialReporter(trial)])
+    except PgkitError as exc:  # values the recipe refuses, or a run that diverged: pruned, with the reason kept
+        trial.set_user_attr("error", " ".join(str(exc).split())[:500])
+        raise optuna.TrialPruned(str(exc)) from None
+    result = evaluate(agent, recipe.settings.env, study.eval_episodes, seed=10_000)
+    return result.mean
+
+
+class TrialReporter(Logger):
+    """Reports the rolling training return at each tenth of the budget to the trial, and prunes it when the
+    pruner says so."""
+
+    name = "trial_reporter"
+
+    def __init__(self, trial: Any):
+        super().__init__()
+        self.trial, self.total, self.reported = trial, 1, 0
+
+    def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
+        self.total = total_steps
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        import optuna
+
+        tenth = min(10, step * 10 // self.total)
+        value = metrics.get("return_mean", math.nan)
+        if tenth <= self.reported or not math.isfinite(value):
+            return
+        self.reported = tenth
+        self.trial.report(value, tenth)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"return {value:.1f} at {tenth}0% of the budget is below the median of earlier trials")
+
+
+
+def results(study_settings: Study, out: Path) -> str:
+    """The results table (the best trials first) and the best recipe, written to ``out/best.yaml``."""
+    import optuna
+
+    from pgkit.recipe import apply_overrides, load_recipe
+
+    study = study_settings.load()
+    trials = study.get_trials(deepcopy=False)
+    states = {state.name.lower(): sum(t.state == state for t in trials) for state in optuna.trial.TrialState}
+    complete = sorted((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: -t.value)
+    lines = [f"study {study_settings.name} in {study_settings.storage}: " + ", ".join(f"{n} {s}" for s, n in states.items() if n)]
+    if not complete:
+        return "\n".join([*lines, "no trial completed yet"])
+    paths = [d.path for d in study_settings.dimensions]
+    lines.append("  ".join(["trial", "value", *paths, "process"]))
+    for t in complete[:10]:
+        lines.append("  ".join([f"#{t.number}", f"{t.value:.2f}", *(_shown(t.params.get(p)) for p in paths), t.user_attrs.get("process", "?")]))
+    best = complete[0]
+    chosen = [f"{d.path}={yaml_value(d.value(best.params[d.path]))}" for d in study_settings.dimensions if d.path in best.params]
+    document = apply_overrides(yaml.safe_load(Path(study_settings.recipe).read_text()), chosen, source="the best trial")
+    document.setdefault("name", Path(study_settings.recipe).stem)
+    load_recipe(study_settings.recipe, chosen)  # the written recipe is valid
+    out.mkdir(parents=True, exist_ok=True)
+    header = (f"# pgkit tune: {Path(study_settings.recipe).name} with the values of the best of {states.get('complete', 0)} complete trials "
+              f"of study {study_settings.name}\n# (trial #{best.number}: mean eval return {best.value:.2f} over {study_settings.eval_episodes} episodes"
+              + (f"; the trials ran with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
+    (out / "best.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False))
+    lines.append(f"best recipe: {out / 'best.yaml'}  (check it on more seeds: pgkit train {out / 'best.yaml'} --seeds 0,1,2)")
+    return "\n".join(lines)
+
+
+def yaml_value(value: Any) -> str:
+    """``value`` as the right-hand side of a ``key=value`` override."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,53 @@
+"""Joining a Ray cluster (an optional extra: ``pip install 'pgkit[ray]'``) with clear errors instead of
+Ray's minutes of retries, or tasks waiting forever for CPUs the cluster does not have."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from pgkit.errors import PgkitError
+
+
+def connect_ray(address: str | None, cpus: float, what: str) -> Any:
+    """The ``ray`` module, joined (once per process) to the cluster at ``address`` (auto: the running local
+    one or RAY_ADDRESS; HOST:PORT; ray://HOST:PORT; None: a Ray instance started in this process), which
+    must have ``cpus`` CPUs for ``what`` (the recipe field or option that asked, named in errors)."""
+    try:
+        import ray
+    except ImportError:
+        raise PgkitError(f"{what}: Ray is not installed; install it with: pip install 'pgkit[ray]'") from None
+    if not ray.is_initialized():
+        fix = "    fix: start one with `ray start --head` and give its HOST:PORT (or auto), or no address to start Ray inside the run"
+        unreachable = _unreachable(address)
+        if unreachable:
+            raise PgkitError(f"{what}: cannot join the Ray cluster at {address!r}: {unreachable}\n{fix}")
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise PgkitError(f"{what}: cannot join the Ray cluster at {address!r}: {first_line(exc)}\n{fix}") from None
+    available = ray.cluster_resources().get("CPU", 0.0)
+    if cpus > available:
+        raise PgkitError(f"{what}: needs {cpus:g} CPUs, and the Ray cluster has {available:g}; its tasks would wait forever\n"
+                         "    fix: fewer workers or jobs, fewer CPUs each, or more nodes in the cluster")
+    return ray
+
+
+def _unreachable(address: str | None, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at a HOST:PORT or ray://HOST:PORT address (None: something does, or the address
+    is auto or None)."""
+    if address is None or address == "auto":
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return "not of the form HOST:PORT"
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        return f"nothing answers there ({exc.strerror or exc})"
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

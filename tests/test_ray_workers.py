@@ -1,0 +1,195 @@
+"""Collection on Ray workers (``trainer.workers``), on a real local Ray cluster started once per session:
+the workers' batches join into the recipe's batch, one worker reproduces the in-process run exactly,
+statistics merge across workers, a dead worker is replaced, a run with workers resumes."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import pgkit
+from pgkit.data import Batch, RunningMeanStd
+from pgkit.errors import PgkitError
+from pgkit.recipe import resolve
+from pgkit.plugins.registry import default_registry
+from pgkit.runtime import RayCollector, RayWorkersSpec
+from pgkit.runtime.training import build_agent
+
+PPO = {
+    "seed": 3,
+    "env": {"id": "CartPole-v1", "num_envs": 4},
+    "network": {"type": "mlp", "hidden_sizes": [16]},
+    "policy_head": "categorical",
+    "critic": {"type": "value"},
+    "baseline": "none",
+    "advantage": {"type": "gae", "gamma": 0.99, "lam": 0.95},
+    "objective": {"type": "ppo_clip"},
+    "optimizer": {"type": "adam", "lr": 0.001},
+    "trainer": {"type": "on_policy", "total_steps": 1024, "steps_per_env": 32, "epochs": 2, "minibatch_size": 64},
+}
+
+
+def recipe(**changes) -> dict:
+    document = copy.deepcopy(PPO)
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            document[section] = {**document[section], field: value}
+        else:
+            document[key] = value
+    return document
+
+
+def test_moments_since_an_earlier_state_merge_back_to_the_whole_stream():
+    rng = np.random.default_rng(0)
+    first, second, third = (rng.normal(size=(n, 3)) * 2 + 1 for n in (50, 70, 30))
+    worker = RunningMeanStd((3,))
+    worker.update(first)
+    earlier = worker.state_dict()
+    worker.update(second)
+    learner = RunningMeanStd((3,))
+    learner.update(first)
+    learner.update(third)
+    learner.merge(*worker.since(earlier))  # what the worker saw after `earlier`, merged into another stream
+    everything = np.concatenate([first, third, second])
+    assert learner.count == pytest.approx(len(everything) + 1e-4)
+    np.testing.assert_allclose(learner.mean, everything.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(learner.var, everything.var(axis=0), rtol=1e-4)
+
+
+def test_batches_join_along_envs_or_back_to_back_in_time():
+    def batch(steps: int, envs: int, offset: float) -> Batch:
+        values = torch.arange(steps * envs, dtype=torch.float32).view(steps, envs) + offset
+        flags = torch.zeros(steps, envs, dtype=torch.bool)
+        return Batch(values[..., None], values.long(), values, values, flags, flags, values[..., None],
+                     prior_rewards=torch.full((envs,), offset), prior_steps=torch.zeros(envs, dtype=torch.long))
+
+    windows = Batch.join([batch(4, 2, 0.0), batch(4, 3, 100.0)])
+    assert windows.rewards.shape == (4, 5) and windows.obs.shape == (4, 5, 1)
+    assert windows.rewards[:, 2].tolist() == [100.0, 103.0, 106.0, 109.0]
+    assert windows.prior_rewards.tolist() == [0, 0, 100, 100, 100]
+    episodes = Batch.join([batch(3, 1, 0.0), batch(5, 1, 100.0)], along_time=True)
+    assert episodes.rewards.shape == (8, 1) and episodes.rewards[3, 0] == 100.0
+    assert episodes.prior_rewards.tolist() == [0.0]
+
+
+def test_one_worker_trains_exactly_as_the_in_process_collector(ray_cluster):
+    """Worker 0's envs and sampling generator are seeded as the in-process run's, so the runs are one."""
+    local = pgkit.train(recipe())
+    remote = pgkit.train(recipe(trainer__workers={"num_workers": 1, "address": ray_cluster}))
+    for a, b in zip(local.parameters(), remote.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_two_workers_fill_the_recipes_batch_and_log_their_episodes(ray_cluster, tmp_path):
+    pgkit.train(recipe(trainer__workers={"num_workers": 2, "address": ray_cluster}), run_dir=tmp_path / "run")
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    header, last = rows[0].split(","), dict(zip(rows[0].split(","), rows[-1].split(",")))
+    assert {"collect_time", "broadcast_time", "worker_time", "transfer_time"} <= set(header)
+    assert int(last["step"]) == 1024 and len(rows) - 1 == 1024 // (32 * 4)  # [32, 2 + 2] per batch
+    assert float(last["episodes"]) > 10 and 10 < float(last["return_mean"]) < 200  # CartPole episodes from both workers
+
+
+def test_workers_observation_statistics_merge_into_the_learners(ray_cluster):
+    document = recipe(env={"id": "CartPole-v1", "num_envs": 4, "normalize": {"obs": True, "reward": True}},
+                      trainer__workers={"num_workers": 2, "address": ray_cluster})
+    agent = pgkit.train(document)
+    stats = agent.obs_normalizer.stats
+    assert stats.count == pytest.approx(1024 + 4 + 1e-4)  # every step's observation and the 4 first resets
+    assert np.all(np.abs(stats.mean) < 1.0) and np.all(stats.var > 1e-4)
+
+
+class Context:
+    """What RayCollector reads of the loop's TrainingContext."""
+
+    def __init__(self, document: dict):
+        resolved = resolve(document, default_registry())
+        self.agent, self.env, self.seed = build_agent(resolved), resolved.settings.env, resolved.settings.seed
+        self.recipe, self.steps, self.episodes, self.notes = resolved.to_dict(), 0, [], []
+
+    def record_steps(self, steps, episodes):
+        self.steps += steps
+        self.episodes += episodes
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+def test_a_dead_worker_is_replaced_and_the_batch_stays_whole(ray_cluster):
+    import ray
+
+    spec = RayWorkersSpec(num_workers=2, address=ray_cluster)
+    ctx = Context(recipe())
+    collector = RayCollector(spec, ctx, 16, whole_episodes=False)
+    try:
+        first = collector.collect()
+        ray.kill(collector._workers[0])
+        second = collector.collect()
+    finally:
+        collector.close()
+    assert first.rewards.shape == second.rewards.shape == (16, 4)
+    assert ctx.steps == 2 * 16 * 4 and collector.started == 3
+    assert len(ctx.notes) == 1 and "worker 0 died" in ctx.notes[0] and "replaced" in ctx.notes[0]
+
+
+def test_whole_episode_batches_of_workers_join_back_to_back(ray_cluster):
+    spec = RayWorkersSpec(num_workers=2, address=ray_cluster)
+    ctx = Context(recipe(trainer__complete_episodes=True))
+    collector = RayCollector(spec, ctx, 16, whole_episodes=True)
+    try:
+        batch = collector.collect()
+    finally:
+        collector.close()
+    ended = batch.terminated | batch.truncated
+    assert batch.num_envs == 1 and bool(ended[-1, 0]) and int(ended.sum()) >= 4  # each env's kept steps end an episode
+    assert ctx.steps == batch.num_steps + collector.dropped_steps
+
+
+def test_a_run_with_workers_resumes(ray_cluster, tmp_path, capsys):
+    from pgkit.cli import main
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe(trainer__workers={"num_workers": 2, "address": ray_cluster}, trainer__total_steps=512)))
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "run"), "trainer.total_steps=1024"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming" in err and "fresh resets" in err
+    steps = [int(row.split(",")[0]) for row in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps[-1] == 1024 and steps == sorted(steps)
+
+
+def test_workers_the_cluster_cannot_hold_are_refused_not_awaited(ray_cluster):
+    with pytest.raises(PgkitError, match="trainer.workers: needs 3 CPUs, and the Ray cluster has 2"):
+        pgkit.train(recipe(env={"id": "CartPole-v1", "num_envs": 3}, trainer__workers={"num_workers": 3, "address": ray_cluster}))
+
+
+def test_envs_that_do_not_split_over_the_workers_are_refused(ray_cluster):
+    with pytest.raises(PgkitError, match="does not split evenly over 3 workers"):
+        pgkit.train(recipe(trainer__workers={"num_workers": 3, "address": ray_cluster}))
+
+
+def run_cli(tmp_path, workers: dict) -> subprocess.CompletedProcess:
+    """``pgkit train`` in a process of its own (not joined to the session's cluster)."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe(trainer__workers=workers, trainer__total_steps=256)))
+    command = [sys.executable, "-m", "pgkit.cli", "train", str(path), "--run-dir", str(tmp_path / "run")]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path):
+    result = run_cli(tmp_path, {"address": "127.0.0.1:1"})
+    assert result.returncode == 2, result.stderr
+    assert "trainer.workers: cannot join the Ray cluster at '127.0.0.1:1': nothing answers there" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_an_address_the_run_starts_ray_itself(tmp_path):
+    result = run_cli(tmp_path, {"num_workers": 1, "address": None})
+    assert result.returncode == 0, result.stderr
+    assert "done: 256 steps" in result.stdout
