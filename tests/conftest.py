@@ -213,22 +213,24 @@ if RECALL_ID not in gym.registry:
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory) -> Iterator[str]:
-    """A real local Ray cluster for the session (``ray start --head``, 2 CPUs, on 127.0.0.1): its address,
-    which runs join as ``trainer.workers.address``. This process joins it too, and leaves it at the end."""
-    import ray
+    """A real local Ray cluster for the session (``ray start --head``, 2 CPUs): its address, which runs join
+    as ``trainer.workers.address``. This process joins it too (as pgkit joins one), and leaves it at the end."""
+    from pgkit.runtime.ray_cluster import connect_ray
 
     executable = str(Path(sys.executable).parent / "ray")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     folder = tmp_path_factory.mktemp("ray")
-    subprocess.run([executable, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+    subprocess.run([executable, "start", "--head", f"--port={port}", "--num-cpus=2",
                     "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"],
                    check=True, capture_output=True, timeout=120)
     address = f"127.0.0.1:{port}"
+    ray = None
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray = connect_ray(address, 2, "the test session's Ray cluster")
         yield address
     finally:
-        ray.shutdown()
+        if ray is not None:
+            ray.shutdown()
         subprocess.run([executable, "stop", "--force"], capture_output=True, timeout=120)

@@ -5,6 +5,7 @@ statistics merge across workers, a dead worker is replaced, a run with workers r
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 
@@ -175,11 +176,12 @@ def test_envs_that_do_not_split_over_the_workers_are_refused(ray_cluster):
 
 
 def run_cli(tmp_path, workers: dict) -> subprocess.CompletedProcess:
-    """``pgkit train`` in a process of its own (not joined to the session's cluster)."""
+    """``pgkit train`` in a process of its own (not joined to the session's cluster), with a home of its own
+    (a Ray started inside a run writes ~/.ray/auth_token)."""
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe(trainer__workers=workers, trainer__total_steps=256)))
     command = [sys.executable, "-m", "pgkit.cli", "train", str(path), "--run-dir", str(tmp_path / "run")]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "HOME": str(tmp_path)})
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path):

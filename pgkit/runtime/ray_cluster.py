@@ -3,7 +3,9 @@ Ray's minutes of retries, or tasks waiting forever for CPUs the cluster does not
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from pgkit.errors import PgkitError
@@ -13,6 +15,8 @@ def connect_ray(address: str | None, cpus: float, what: str) -> Any:
     """The ``ray`` module, joined (once per process) to the cluster at ``address`` (auto: the running local
     one or RAY_ADDRESS; HOST:PORT; ray://HOST:PORT; None: a Ray instance started in this process), which
     must have ``cpus`` CPUs for ``what`` (the recipe field or option that asked, named in errors)."""
+    if address is not None:
+        _send_token_if_any()
     try:
         import ray
     except ImportError:
@@ -31,6 +35,16 @@ def connect_ray(address: str | None, cpus: float, what: str) -> Any:
         raise PgkitError(f"{what}: needs {cpus:g} CPUs, and the Ray cluster has {available:g}; its tasks would wait forever\n"
                          "    fix: fewer workers or jobs, fewer CPUs each, or more nodes in the cluster")
     return ray
+
+
+def _send_token_if_any() -> None:
+    """Ray (2.59 on) turns token authentication on in ``ray start --head`` wherever a token file exists (and a
+    local ``ray.init()`` writes one), yet a client joining by address sends the token only with
+    RAY_AUTH_MODE=token (ray-project/ray#64755): set it where there is a token and the user chose no mode.
+    A cluster without authentication accepts such a client too. Ray reads the mode when first imported."""
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+    if "RAY_AUTH_MODE" not in os.environ and ("RAY_AUTH_TOKEN" in os.environ or token_file.is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _unreachable(address: str | None, timeout: float = 5.0) -> str | None:

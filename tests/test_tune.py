@@ -1,0 +1,162 @@
+"""``pgkit tune``: search ranges parsed with clear errors, and real Optuna studies in a SQLite file that
+two processes share, that a killed process leaves resumable, and whose trials run as Ray tasks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from pgkit.cli import main
+from pgkit.cli.tune import Dimension, is_dimension, load_space
+from pgkit.errors import PgkitError
+
+RECIPE = {
+    "seed": 0,
+    "env": {"id": "CartPole-v1", "num_envs": 4},
+    "network": {"type": "mlp", "hidden_sizes": [16]},
+    "policy_head": "categorical",
+    "critic": {"type": "value"},
+    "baseline": "none",
+    "advantage": {"type": "gae", "gamma": 0.99, "lam": 0.95},
+    "objective": {"type": "ppo_clip"},
+    "optimizer": {"type": "adam", "lr": 0.001},
+    "trainer": {"type": "on_policy", "total_steps": 512, "steps_per_env": 32, "epochs": 2, "minibatch_size": 64},
+}
+SPACE = ["advantage.lam=float:0.8:1.0", "optimizer.lr=log:1e-4:1e-2", "trainer.epochs=int:1:4", "network.activation=choice:tanh,relu"]
+
+
+@pytest.fixture
+def recipe_file(tmp_path) -> Path:
+    path = tmp_path / "small-ppo.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    return path
+
+
+def tune_command(recipe: Path, out: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "pgkit.cli", "tune", str(recipe), *SPACE, "--out", str(out), "--eval-episodes", "2", *options]
+
+
+def study_trials(out: Path, name: str = "small-ppo") -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}").get_trials()
+
+
+def states(trials) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for trial in trials:
+        counted[trial.state.name] = counted.get(trial.state.name, 0) + 1
+    return counted
+
+
+def test_ranges_parse_and_bad_ones_say_how_to_write_them(tmp_path):
+    assert Dimension.parse("advantage.lam", "float:0.8:1.0") == Dimension("advantage.lam", "float", 0.8, 1.0)
+    assert Dimension.parse("trainer.epochs", "int:1:20") == Dimension("trainer.epochs", "int", 1, 20)
+    assert Dimension.parse("network.hidden_sizes", "choice:[64],[64, 64]").choices == ("[64]", "[64", "64]")  # commas split: use --space for lists
+    assert is_dimension("optimizer.lr=log:1e-5:1e-2") and not is_dimension("trainer.total_steps=5000")
+    for text, message in [("uniform:0:1", "not a range"), ("float:1:0", "LOW < HIGH"), ("log:0:1", "LOW > 0"),
+                          ("int:a:b", "int numbers"), ("choice:tanh", "at least two")]:
+        with pytest.raises(PgkitError, match=message):
+            Dimension.parse("x", text)
+    space = tmp_path / "space.yaml"
+    space.write_text("network.hidden_sizes: 'choice:[64],[256]'\n")
+    with pytest.raises(PgkitError, match="given twice"):
+        load_space(["network.hidden_sizes=choice:a,b"], space)
+    with pytest.raises(PgkitError, match="needs a search space"):
+        load_space([], None)
+
+
+def test_a_range_over_a_field_the_recipe_lacks_is_refused_before_any_trial(recipe_file, tmp_path, capsys):
+    assert main(["tune", str(recipe_file), "advantage.lamda=float:0.8:1.0", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "advantage.lamda" in err and "lam" in err
+    assert not (tmp_path / "out" / "study.db").exists()
+
+
+def test_a_study_runs_its_trials_and_writes_the_best_recipe(recipe_file, tmp_path):
+    out = tmp_path / "study"
+    result = subprocess.run(tune_command(recipe_file, out, "--trials", "3"), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    trials = study_trials(out)
+    assert states(trials) == {"COMPLETE": 3}  # the pruner waits for 5 trials
+    best = max(trials, key=lambda t: t.value)
+    written = yaml.safe_load((out / "best.yaml").read_text())
+    assert written["advantage"]["lam"] == pytest.approx(best.params["advantage.lam"])
+    assert written["network"]["activation"] == best.params["network.activation"]
+    assert written["trainer"]["total_steps"] == 512 and f"#{best.number}" in result.stdout
+    again = subprocess.run(tune_command(recipe_file, out, "--trials", "4"), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "1 trials run now" in again.stdout  # a re-run continues the study
+    assert len(study_trials(out)) == 4
+
+
+def test_two_tune_processes_share_one_study_and_lose_no_trial(recipe_file, tmp_path):
+    out = tmp_path / "shared"
+    assert main(["tune", str(recipe_file), *SPACE, "--out", str(out), "--trials", "1", "--eval-episodes", "2"]) == 0  # the study exists
+    processes = [subprocess.Popen(tune_command(recipe_file, out, "--trials", "8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(process.returncode == 0 for process in processes), outputs
+    trials = study_trials(out)
+    counted = states(trials)
+    assert set(counted) <= {"COMPLETE", "PRUNED"}  # none failed, none left running
+    ran = [int(stdout.split(" trials run now")[0].split()[-1]) for stdout, _ in outputs]
+    # each process starts trials while fewer than 8 are finished or running: both may start the 8th
+    assert min(ran) >= 1 and sum(ran) in (7, 8) and len(trials) == 1 + sum(ran)
+    assert len({trial.user_attrs["process"] for trial in trials[1:]}) == 2  # both processes ran trials of the one study
+
+
+def running(out: Path) -> bool:
+    """Whether the study in ``out`` exists and has a trial running."""
+    if not (out / "study.db").exists():
+        return False
+    try:
+        return any(t.state.name == "RUNNING" for t in study_trials(out))
+    except KeyError:  # the database exists, the study not yet
+        return False
+
+
+def test_killing_a_tune_process_and_running_it_again_continues_the_study(recipe_file, tmp_path):
+    out = tmp_path / "killed"
+    slow = ["trainer.total_steps=200000"]  # the first trial is still running when it is killed
+    process = subprocess.Popen(tune_command(recipe_file, out, *slow, "--trials", "2", "--heartbeat", "1"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not running(out):
+        time.sleep(0.5)
+    time.sleep(2.0)  # a heartbeat or two
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = study_trials(out)
+    assert states(killed) == {"RUNNING": 1}
+    time.sleep(3.0)  # past the grace period of two heartbeats
+    again = subprocess.run(tune_command(recipe_file, out, "--trials", "2", "--heartbeat", "1"), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    trials = study_trials(out)
+    counted = states(trials)
+    assert counted.pop("FAIL") == 1 and sum(counted.values()) == 2 and set(counted) <= {"COMPLETE", "PRUNED"}
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed[0].number]  # set by Optuna's retry callback
+    assert len(retried) == 1 and retried[0].params == killed[0].params  # its values ran again
+
+
+def test_trials_run_as_ray_tasks_on_the_cluster(recipe_file, tmp_path, ray_cluster):
+    out = tmp_path / "ray"
+    result = subprocess.run(tune_command(recipe_file, out, "--trials", "4", "--jobs", "2", "--address", ray_cluster),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    trials = study_trials(out)
+    assert sum(states(trials).get(state, 0) for state in ("COMPLETE", "PRUNED")) >= 4
+    assert len({trial.user_attrs["process"] for trial in trials}) == 2  # two Ray worker processes
+
+
+def test_seeds_train_as_ray_tasks_on_the_cluster(recipe_file, tmp_path, ray_cluster):
+    result = subprocess.run([sys.executable, "-m", "pgkit.cli", "train", str(recipe_file), "--seeds", "0,1", "--address", ray_cluster,
+                             "--run-dir", str(tmp_path / "seeds")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "as Ray tasks" in result.stderr and "across 2 seeds" in result.stdout
+    assert (tmp_path / "seeds" / "seed-0" / "checkpoint.pt").is_file() and (tmp_path / "seeds" / "seed-1" / "checkpoint.pt").is_file()
