@@ -4,6 +4,7 @@ also runs and is tested in-process)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ Moments = tuple[np.ndarray, np.ndarray, float]  # (mean, var, count) of the samp
 class WorkerShare:
     """What a worker sends back for one batch."""
 
-    batch: Batch  # [T, n] windows, or [L, 1] whole episodes, on the CPU
+    batch: dict[str, Any]  # the Batch's fields as numpy arrays (see ``as_arrays``): [T, n] windows, or [L, 1] whole episodes
     steps: int  # env steps taken (whole-episode batches also count the steps they dropped)
     episodes: list[Episode]  # episodes that finished during the batch
     obs_moments: Moments | None  # raw observations seen, for the learner's normalizer (None: no normalization)
@@ -70,7 +71,7 @@ class CollectionWorker:
         learner's RunningMeanStd state or None}."""
         started = time.perf_counter()
         agent, scaler = self.agent, self.collector.reward_scaler
-        agent.load_state_dict(learner["agent"])
+        agent.load_state_dict(as_tensors(learner["agent"]))
         normalizer = agent.obs_normalizer
         obs_before = normalizer.state_dict() if normalizer is not None else None
         if self._unsent is not None:
@@ -84,7 +85,7 @@ class CollectionWorker:
         episodes = list(self.statistics.finished)
         self.statistics.finished.clear()
         return WorkerShare(
-            batch=batch,
+            batch=as_arrays({f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}),
             steps=self.counter.steps - steps_before,
             episodes=episodes,
             obs_moments=normalizer.stats.since(obs_before) if normalizer is not None else None,
@@ -97,12 +98,26 @@ class CollectionWorker:
         self.envs.close()
 
 
-def cpu_state(state: Any) -> Any:
-    """A state_dict with every tensor on the CPU (what a worker loads, whatever the learner's device)."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().cpu()
-    if isinstance(state, dict):
-        return {key: cpu_state(value) for key, value in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(cpu_state(value) for value in state)
-    return state
+def as_arrays(value: Any) -> Any:
+    """Every tensor in ``value`` (nested dicts, lists, tuples) as a numpy array on the CPU: Ray sends numpy
+    arrays out of band, without copies, where pickling a tensor runs torch.save (12 small tensors: 1.6 ms
+    against 0.04 ms). Tensors numpy lacks a dtype for (bfloat16) stay tensors."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return value if value.dtype == torch.bfloat16 else value.numpy()
+    if isinstance(value, dict):
+        return {key: as_arrays(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_arrays(item) for item in value)
+    return value
+
+
+def as_tensors(value: Any) -> Any:
+    """``as_arrays`` undone: every numpy array as a tensor (a copy: Ray's arrays are read-only views of its store)."""
+    if isinstance(value, np.ndarray):
+        return torch.tensor(value)
+    if isinstance(value, dict):
+        return {key: as_tensors(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_tensors(item) for item in value)
+    return value

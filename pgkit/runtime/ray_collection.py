@@ -15,7 +15,7 @@ from pgkit.errors import PgkitError, TrainingError
 from pgkit.kinds.component import Spec
 from pgkit.kinds.trainer import TrainingContext
 from pgkit.runtime.ray_cluster import connect_ray, first_line
-from pgkit.runtime.collection_worker import CollectionWorker, WorkerShare, cpu_state
+from pgkit.runtime.collection_worker import CollectionWorker, WorkerShare, as_arrays, as_tensors
 
 SEED_STRIDE = 10_000  # worker k's envs are seeded from seed + k * SEED_STRIDE (env i of it: + i)
 
@@ -65,7 +65,7 @@ class RayCollector:
     def collect(self) -> Batch:
         ray, agent = self._ray, self._agent
         started = time.perf_counter()
-        learner = ray.put({"agent": cpu_state(agent.state_dict()), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None})
+        learner = ray.put({"agent": as_arrays(agent.state_dict()), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None})
         broadcast = time.perf_counter() - started
         pending = [worker.collect.remote(learner) for worker in self._workers]
         shares = [self._share(index, future, learner) for index, future in enumerate(pending)]
@@ -76,7 +76,7 @@ class RayCollector:
             if share.reward_moments is not None:
                 self.reward_stats.merge(*share.reward_moments)
         self.dropped_steps = sum(share.dropped_steps for share in shares)
-        batch = Batch.join([share.batch for share in shares], along_time=self.whole_episodes, device=agent.device)
+        batch = Batch.join([Batch(**as_tensors(share.batch)) for share in shares], along_time=self.whole_episodes, device=agent.device)
         elapsed = time.perf_counter() - started
         slowest = max(share.seconds for share in shares)
         self._timings = {"collect_time": elapsed, "broadcast_time": broadcast, "worker_time": slowest, "transfer_time": elapsed - slowest}
