@@ -5,6 +5,8 @@ statistics merge across workers, a dead worker is replaced, a run with workers r
 from __future__ import annotations
 
 import copy
+import csv
+import math
 import os
 import subprocess
 import sys
@@ -130,12 +132,12 @@ def test_a_dead_worker_is_replaced_and_the_batch_stays_whole(ray_cluster):
     collector = RayCollector(spec, ctx, 16, whole_episodes=False)
     try:
         first = collector.collect()
-        ray.kill(collector._workers[0])
+        ray.kill(collector.workers._workers[0])
         second = collector.collect()
     finally:
         collector.close()
     assert first.rewards.shape == second.rewards.shape == (16, 4)
-    assert ctx.steps == 2 * 16 * 4 and collector.started == 3
+    assert ctx.steps == 2 * 16 * 4 and collector.workers.started == 3
     assert len(ctx.notes) == 1 and "worker 0 died" in ctx.notes[0] and "replaced" in ctx.notes[0]
 
 
@@ -195,3 +197,43 @@ def test_without_an_address_the_run_starts_ray_itself(tmp_path):
     result = run_cli(tmp_path, {"num_workers": 1, "address": None})
     assert result.returncode == 0, result.stderr
     assert "done: 256 steps" in result.stdout
+
+
+TD3 = {
+    "seed": 1,
+    "env": {"id": "Pendulum-v1", "num_envs": 2},
+    "network": {"type": "mlp", "hidden_sizes": [16]},
+    "policy_head": "deterministic",
+    "critic": "twin_q",
+    "objective": "dpg",
+    "optimizer": "adam",
+    "trainer": {"type": "off_policy", "total_steps": 192, "learning_starts": 32, "batch_size": 16, "buffer_size": 256, "policy_delay": 2},
+}
+
+
+def test_one_worker_acts_for_the_off_policy_trainer_exactly_as_in_process(ray_cluster):
+    """TD3 without target smoothing draws its exploration from the explorer's generator only, which worker 0
+    seeds as the in-process explorer: the runs are one."""
+    local = pgkit.train(TD3)
+    remote = pgkit.train({**TD3, "trainer": {**TD3["trainer"], "workers": {"num_workers": 1, "address": ray_cluster}}})
+    for a, b in zip(local.parameters(), remote.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_two_workers_fill_the_replay_buffer_a_training_round_at_a_time(ray_cluster, tmp_path):
+    trainer = {**TD3["trainer"], "train_freq": 4, "gradient_steps": 4, "log_every": 32, "workers": {"num_workers": 2, "address": ray_cluster}}
+    pgkit.train({**TD3, "trainer": trainer}, run_dir=tmp_path / "run")
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert int(rows[-1]["step"]) == 192 and int(float(rows[-1]["buffer_size"])) == 192  # 4 steps of 2 workers' 1 env per round
+    assert float(rows[-1]["episodes"]) == 0 and all(float(row["collect_time"]) > 0 for row in rows)  # Pendulum's episodes last 200 steps
+    assert math.isfinite(float(rows[-1]["value_loss"]))
+
+
+def test_a_gpu_learner_takes_cpu_workers_batches_or_is_refused_without_a_gpu(ray_cluster):
+    document = recipe(device="cuda", trainer__workers={"num_workers": 1, "address": ray_cluster})
+    if not torch.cuda.is_available():
+        with pytest.raises(PgkitError, match="CUDA is not available here"):
+            pgkit.train(document)
+        return
+    agent = pgkit.train(document)  # the workers step CPU copies; the learner's batches arrive on its GPU
+    assert all(p.is_cuda for p in agent.parameters())

@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--study", metavar="NAME", help="study name in the database (default: the recipe's name)")
     tune.add_argument("--jobs", type=int, default=1, help="trials run at once, as processes here, or as Ray tasks with --address (default 1)")
     tune.add_argument("--address", metavar="RAY", help="run the jobs as Ray tasks on the cluster at RAY (auto: the running local one; HOST:PORT)")
+    tune.add_argument("--seeds", metavar="S,S,...", help="train each trial on these seeds in turn and score the mean (default: the recipe's seed)")
     tune.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final policy's mode a trial is scored on (default 10)")
     tune.add_argument("--heartbeat", type=int, default=60, help="seconds between a running trial's heartbeats; a trial silent for two is failed and run again (default 60)")
     tune.set_defaults(command=_tune)
@@ -257,16 +258,10 @@ def _train_seeds(args: argparse.Namespace) -> int:
 
     from pgkit.runtime.run import new_run_dir
     from pgkit.cli.seeds import train_one_seed
-    from pgkit.recipe.settings import MAX_SEED
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise PgkitError(f"--seeds takes comma-separated integers, e.g. 0,1,2 (got {args.seeds!r})") from None
-    if not seeds or args.resume is not None or args.recipe is None:
-        raise PgkitError("--seeds needs a recipe and at least one seed, and cannot be used with --resume")
-    if len(set(seeds)) != len(seeds) or not all(0 <= seed <= MAX_SEED for seed in seeds):
-        raise PgkitError(f"--seeds takes distinct seeds from 0 to {MAX_SEED} (got {args.seeds!r})")
+    seeds = list(_seed_list(args.seeds))
+    if args.resume is not None or args.recipe is None:
+        raise PgkitError("--seeds needs a recipe, and cannot be used with --resume")
     recipe = _load_checked(args.recipe, args.overrides)  # validate once, before starting processes
     root = args.run_dir or new_run_dir(recipe)
     jobs = [(str(args.recipe.resolve()), list(args.overrides), seed, str((root / f"seed-{seed}").resolve()), args.force) for seed in seeds]
@@ -309,7 +304,7 @@ def _tune(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     study = Study(str(args.recipe.resolve()), tuple(overrides), tuple(dimensions), storage, args.study or recipe.name,
-                  args.trials, args.eval_episodes, args.heartbeat)
+                  args.trials, _seed_list(args.seeds) if args.seeds else (), args.eval_episodes, args.heartbeat)
     study.load()  # creates the study (once) before the jobs share it
     print(f"tuning {recipe.name}: {len(dimensions)} fields, up to {args.trials} trials, {args.jobs} at once -> {storage}", file=sys.stderr)
     if args.address is not None:
@@ -324,6 +319,19 @@ def _tune(args: argparse.Namespace) -> int:
         ran = run_share(study)
     print(f"{ran} trials run now\n{results(study, out)}")
     return 0
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2``: distinct seeds, at least one."""
+    from pgkit.recipe.settings import MAX_SEED
+
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise PgkitError(f"--seeds takes comma-separated integers, e.g. 0,1,2 (got {text!r})") from None
+    if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= seed <= MAX_SEED for seed in seeds):
+        raise PgkitError(f"--seeds takes distinct seeds from 0 to {MAX_SEED}, at least one (got {text!r})")
+    return seeds
 
 
 def _check(args: argparse.Namespace) -> int:

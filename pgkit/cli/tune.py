@@ -104,6 +104,7 @@ class Study:
     storage: str  # an SQLAlchemy URL
     name: str
     trials: int  # finished (complete or pruned) trials the study should reach
+    seeds: tuple[int, ...] = ()  # each trial trains on these in turn (none: the recipe's seed)
     eval_episodes: int = 10
     heartbeat: int = 60  # seconds between a running trial's heartbeats; stale after two
 
@@ -142,14 +143,23 @@ def run_share(study_settings: Study) -> int:
 
 
 def _print_trial(study: Any, trial: Any) -> None:
-    outcome = f"value {trial.value:.2f}" if trial.value is not None else trial.state.name.lower()
+    import optuna
+
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        outcome = f"value {trial.value:.2f}"
+    elif trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values:
+        tenth, value = max(trial.intermediate_values.items())
+        outcome = f"pruned at {tenth}0% of the budget (return {value:.1f})"
+    else:
+        outcome = trial.state.name.lower()
     reason = trial.user_attrs.get("error")
     params = ", ".join(f"{path}={_shown(value)}" for path, value in trial.params.items())
     print(f"trial #{trial.number}: {outcome}  ({params}){'  ' + reason if reason else ''}", file=sys.stderr, flush=True)
 
 
 def run_trial(study: Study, trial: Any) -> float:
-    """Train the recipe with the trial's values; the mean return of its mode over ``eval_episodes`` episodes."""
+    """Train the recipe with the trial's values on each of the study's seeds in turn; the mean over seeds of
+    the mean return of the final policy's mode over ``eval_episodes`` episodes."""
     import optuna
 
     from pgkit.cli.seeds import without_console
@@ -159,25 +169,28 @@ def run_trial(study: Study, trial: Any) -> float:
 
     trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")
     sampled = [f"{d.path}={yaml_value(d.suggest(trial))}" for d in study.dimensions]
-    try:
-        recipe = without_console(load_recipe(study.recipe, [*study.overrides, *sampled]))
-        agent, _ = train(recipe, loggers=[TrialReporter(trial)])
-    except PgkitError as exc:  # values the recipe refuses, or a run that diverged: pruned, with the reason kept
-        trial.set_user_attr("error", " ".join(str(exc).split())[:500])
-        raise optuna.TrialPruned(str(exc)) from None
-    result = evaluate(agent, recipe.settings.env, study.eval_episodes, seed=10_000)
-    return result.mean
+    evals = []
+    for index, seed in enumerate(study.seeds or (None,)):
+        try:
+            recipe = without_console(load_recipe(study.recipe, [*study.overrides, *sampled, *([f"seed={seed}"] if seed is not None else [])]))
+            agent, _ = train(recipe, loggers=[TrialReporter(trial, first_step=10 * index)])
+        except PgkitError as exc:  # values the recipe refuses, or a run that diverged: pruned, with the reason kept
+            trial.set_user_attr("error", " ".join(str(exc).split())[:500])
+            raise optuna.TrialPruned(str(exc)) from None
+        evals.append(evaluate(agent, recipe.settings.env, study.eval_episodes, seed=10_000).mean)
+        trial.set_user_attr("evals", evals)
+    return sum(evals) / len(evals)
 
 
 class TrialReporter(Logger):
-    """Reports the rolling training return at each tenth of the budget to the trial, and prunes it when the
-    pruner says so."""
+    """Reports the rolling training return at each tenth of the budget to the trial (as step ``first_step + k``
+    at the k-th tenth: the seeds of a trial follow each other), and prunes it when the pruner says so."""
 
     name = "trial_reporter"
 
-    def __init__(self, trial: Any):
+    def __init__(self, trial: Any, first_step: int = 0):
         super().__init__()
-        self.trial, self.total, self.reported = trial, 1, 0
+        self.trial, self.first_step, self.total, self.reported = trial, first_step, 1, 0
 
     def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
         self.total = total_steps
@@ -190,9 +203,9 @@ class TrialReporter(Logger):
         if tenth <= self.reported or not math.isfinite(value):
             return
         self.reported = tenth
-        self.trial.report(value, tenth)
+        self.trial.report(value, self.first_step + tenth)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"return {value:.1f} at {tenth}0% of the budget is below the median of earlier trials")
+            raise optuna.TrialPruned(f"return {value:.1f} at {tenth}0% of a budget is below the median of earlier trials")
 
 
 
@@ -214,14 +227,15 @@ def results(study_settings: Study, out: Path) -> str:
     for t in complete[:10]:
         lines.append("  ".join([f"#{t.number}", f"{t.value:.2f}", *(_shown(t.params.get(p)) for p in paths), t.user_attrs.get("process", "?")]))
     best = complete[0]
-    chosen = [f"{d.path}={yaml_value(d.value(best.params[d.path]))}" for d in study_settings.dimensions if d.path in best.params]
+    chosen = [*study_settings.overrides, *(f"{d.path}={yaml_value(d.value(best.params[d.path]))}" for d in study_settings.dimensions if d.path in best.params)]
     document = apply_overrides(yaml.safe_load(Path(study_settings.recipe).read_text()), chosen, source="the best trial")
     document.setdefault("name", Path(study_settings.recipe).stem)
     load_recipe(study_settings.recipe, chosen)  # the written recipe is valid
     out.mkdir(parents=True, exist_ok=True)
-    header = (f"# pgkit tune: {Path(study_settings.recipe).name} with the values of the best of {states.get('complete', 0)} complete trials "
-              f"of study {study_settings.name}\n# (trial #{best.number}: mean eval return {best.value:.2f} over {study_settings.eval_episodes} episodes"
-              + (f"; the trials ran with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
+    seeds = f"seeds {', '.join(map(str, study_settings.seeds))}" if study_settings.seeds else f"seed {document.get('seed', 0)}"
+    header = (f"# pgkit tune: {Path(study_settings.recipe).name} as the best of {states.get('complete', 0)} complete trials of study "
+              f"{study_settings.name} ran it\n# (trial #{best.number}: mean eval return {best.value:.2f} over {study_settings.eval_episodes} "
+              f"episodes on {seeds}" + (f"; with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
     (out / "best.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False))
     lines.append(f"best recipe: {out / 'best.yaml'}  (check it on more seeds: pgkit train {out / 'best.yaml'} --seeds 0,1,2)")
     return "\n".join(lines)

@@ -60,7 +60,13 @@ def attribute_state(owner: object, exclude: frozenset[str] = frozenset()) -> dic
 
 
 def load_attribute_state(owner: object, state: dict[str, Any]) -> None:
-    """Restore what ``attribute_state`` saved: parts in place, plain values by assignment."""
+    """Restore what ``attribute_state`` saved: parts in place, plain values by assignment. A saved attribute
+    the owner lacks (a checkpoint of another version of it) is refused: assigned, it would resume in silence
+    from a state the code no longer reads."""
+    unknown = sorted(name for name in state if not hasattr(owner, name))
+    if unknown:
+        raise ValueError(f"the checkpoint holds {type(owner).__name__}.{', '.join(unknown)}, which this {type(owner).__name__} does not have "
+                         "(it was saved by another version of it)")
     for name, saved in state.items():
         setattr(owner, name, restore(getattr(owner, name, None), saved, f"{type(owner).__name__}.{name}"))
 

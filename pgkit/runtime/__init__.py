@@ -8,8 +8,9 @@ from pgkit.runtime.evaluation import Evaluation, evaluate
 from pgkit.runtime.gradient_step import GradientStep
 from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.gradients import GradientEstimates, gradient_estimates
-from pgkit.runtime.ray_collection import RayCollector, RayWorkersSpec
+from pgkit.runtime.exploration import Explorer
+from pgkit.runtime.ray_collection import RayCollector, RayExplorer, RayWorkerGroup, RayWorkersSpec
 from pgkit.runtime.rollout import RolloutCollector
 from pgkit.runtime.variance import GradientStatistics, Interval, gradient_statistics
 
-__all__ = ["Evaluation", "PeriodicEvaluation", "evaluate", "save_agent", "GradientEstimates", "GradientStatistics", "GradientStep", "Interval", "RayCollector", "RayWorkersSpec", "RolloutCollector", "gradient_estimates", "gradient_statistics"]
+__all__ = ["Evaluation", "PeriodicEvaluation", "evaluate", "save_agent", "GradientEstimates", "GradientStatistics", "GradientStep", "Explorer", "Interval", "RayCollector", "RayExplorer", "RayWorkerGroup", "RayWorkersSpec", "RolloutCollector", "gradient_estimates", "gradient_statistics"]

@@ -1,13 +1,16 @@
 """Collection on Ray actors: N workers, each with its own vector envs, step the learner's latest policy;
-the learner broadcasts its weights once per batch and joins the workers' batches (as RLlib's EnvRunner
-group does). Ray is an optional extra (``pip install 'pgkit[ray]'``), imported only when workers run."""
+the learner broadcasts its weights once per batch (or training round) and joins what the workers return
+(as RLlib's EnvRunner group does): on-policy batches (RayCollector) or off-policy transitions
+(RayExplorer). Ray is an optional extra (``pip install 'pgkit[ray]'``), imported only when workers run."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Literal
 
+import torch
 from pydantic import Field
+from torch import Tensor
 
 from pgkit.data.batch import Batch
 from pgkit.data.normalization import RunningMeanStd
@@ -15,7 +18,8 @@ from pgkit.errors import PgkitError, TrainingError
 from pgkit.kinds.component import Spec
 from pgkit.kinds.trainer import TrainingContext
 from pgkit.runtime.ray_cluster import connect_ray, first_line
-from pgkit.runtime.collection_worker import CollectionWorker, WorkerShare, as_arrays, as_tensors
+from pgkit.runtime.exploration import TRANSITION_FIELDS
+from pgkit.runtime.ray_workers import CollectionWorker, ExplorationWorker, WorkerShare, as_arrays, as_tensors
 
 SEED_STRIDE = 10_000  # worker k's envs are seeded from seed + k * SEED_STRIDE (env i of it: + i)
 
@@ -34,56 +38,47 @@ class RayWorkersSpec(Spec):
     max_replacements: int = Field(10, ge=0, description="Workers that may die and be replaced in a run before it stops with an error.")
 
 
-class RayCollector:
-    """A collector (as ``RolloutCollector``: ``collect``, ``metrics``, state) whose steps run on Ray actors.
+class RayWorkerGroup:
+    """N Ray actors of one worker class (``pgkit.runtime.ray_workers``), worker k seeded from seed + k *
+    SEED_STRIDE. ``call`` runs a method on all of them with one broadcast (``ray.put``) of the learner's state,
+    counts their steps and episodes into the loop's, and merges what their envs showed into the learner's
+    observation statistics (Chan et al.'s parallel mean and variance). A worker that dies is replaced by a new
+    one (new seeds) that runs the call again: the run loses that worker's share, with a message."""
 
-    Per batch: one ``ray.put`` of the learner's weights and statistics, each worker collects ``[T, n]`` (or
-    whole episodes) with them, and the learner joins the batches along the env axis (``[T, N]``, N = the
-    workers' envs together), counts their steps and episodes into the loop's, and merges what their envs
-    showed into its observation and reward statistics (Chan et al.'s parallel mean and variance). A worker
-    that dies is replaced by a new one (new seeds) that collects its share again: the run loses that share's
-    steps, with a message. After a resume the workers start anew: their envs restart from fresh resets."""
-
-    def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext, num_steps: int, whole_episodes: bool):
-        self.spec, self.num_steps, self.whole_episodes = spec, num_steps, whole_episodes
-        self._ctx, self._agent, self._note = ctx, ctx.agent, ctx.note
-        self.envs_per_worker = _envs_per_worker(spec, ctx.env.num_envs)
-        self.reward_stats = RunningMeanStd() if ctx.env.normalize.reward else None
+    def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext, worker_class: type, *arguments: Any):
+        self.spec, self.envs_per_worker = spec, _envs_per_worker(spec, ctx.env.num_envs)
+        self.num_envs = spec.num_workers * self.envs_per_worker
         self.started = 0  # workers started so far (each gets the next seeds)
-        self.dropped_steps = 0
-        self._timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}
+        self._ctx, self._arguments = ctx, arguments
         self._ray = connect_ray(spec.address, spec.num_workers * spec.cpus_per_worker, "trainer.workers")
-        self._document, self._seed = ctx.recipe, ctx.seed
-        self._remote = self._ray.remote(num_cpus=spec.cpus_per_worker, max_restarts=0)(CollectionWorker)
-        self._workers = [self._start_worker() for _ in range(spec.num_workers)]
+        self._remote = self._ray.remote(num_cpus=spec.cpus_per_worker, max_restarts=0)(worker_class)
+        self._workers = [self._start() for _ in range(spec.num_workers)]
 
-    def _start_worker(self) -> Any:
-        seed = self._seed + self.started * SEED_STRIDE
+    def _start(self) -> Any:
+        seed = self._ctx.seed + self.started * SEED_STRIDE
         self.started += 1
-        return self._remote.remote(self._document, seed, self.envs_per_worker, self.num_steps, self.whole_episodes)
+        return self._remote.remote(self._ctx.recipe, seed, self.envs_per_worker, *self._arguments)
 
-    def collect(self) -> Batch:
-        ray, agent = self._ray, self._agent
+    def call(self, method: str, learner: dict[str, Any], *arguments: Any) -> list[WorkerShare]:
+        """``method(learner, *arguments)`` on every worker; their shares, in worker order. Timings of the call
+        (seconds): in all (collect_time), the broadcast (broadcast_time), the slowest worker's own work
+        (worker_time) and the rest: scheduling, transfers, joining (transfer_time)."""
+        ray, agent = self._ray, self._ctx.agent
         started = time.perf_counter()
-        learner = ray.put({"agent": as_arrays(agent.state_dict()), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None})
+        state = ray.put({**learner, "agent": as_arrays(learner["agent"])})
         broadcast = time.perf_counter() - started
-        pending = [worker.collect.remote(learner) for worker in self._workers]
-        shares = [self._share(index, future, learner) for index, future in enumerate(pending)]
+        pending = [getattr(worker, method).remote(state, *arguments) for worker in self._workers]
+        shares = [self._share(index, future, method, state, arguments) for index, future in enumerate(pending)]
         for share in shares:
             self._ctx.record_steps(share.steps, share.episodes)
             if share.obs_moments is not None:
                 agent.obs_normalizer.stats.merge(*share.obs_moments)
-            if share.reward_moments is not None:
-                self.reward_stats.merge(*share.reward_moments)
-        self.dropped_steps = sum(share.dropped_steps for share in shares)
-        batch = Batch.join([Batch(**as_tensors(share.batch)) for share in shares], along_time=self.whole_episodes, device=agent.device)
-        elapsed = time.perf_counter() - started
-        slowest = max(share.seconds for share in shares)
-        self._timings = {"collect_time": elapsed, "broadcast_time": broadcast, "worker_time": slowest, "transfer_time": elapsed - slowest}
-        return batch
+        elapsed, slowest = time.perf_counter() - started, max(share.seconds for share in shares)
+        self.timings = {"collect_time": elapsed, "broadcast_time": broadcast, "worker_time": slowest, "transfer_time": elapsed - slowest}
+        return shares
 
-    def _share(self, index: int, future: Any, learner: Any) -> WorkerShare:
-        """Worker ``index``'s batch; a dead worker is replaced and its share collected again."""
+    def _share(self, index: int, future: Any, method: str, state: Any, arguments: tuple) -> WorkerShare:
         ray = self._ray
         while True:
             try:
@@ -93,39 +88,97 @@ class RayCollector:
                 if replaced >= self.spec.max_replacements:
                     raise TrainingError(f"Ray worker {index} died, and {replaced} workers were replaced in this run already "
                                         f"(trainer.workers.max_replacements); last cause: {first_line(exc)}") from None
-                self._workers[index] = self._start_worker()
-                self._note(f"Ray worker {index} died ({first_line(exc)}); replaced by a new worker with new seeds, which collects its share of this batch again")
-                future = self._workers[index].collect.remote(learner)
+                self._workers[index] = self._start()
+                self._ctx.note(f"Ray worker {index} died ({first_line(exc)}); replaced by a new worker with new seeds, which does its share of this batch again")
+                future = getattr(self._workers[index], method).remote(state, *arguments)
             except ray.exceptions.RayTaskError as exc:
                 cause = exc.cause
                 if isinstance(cause, PgkitError):
                     raise cause from None
                 raise TrainingError(f"Ray worker {index} failed: {type(cause).__name__}: {cause}") from None
 
-    def metrics(self) -> dict[str, float]:
-        """Seconds the last batch took: in all (collect_time), the learner's weights put in the object store
-        (broadcast_time), the slowest worker's own collection (worker_time), and the rest: scheduling, transfers
-        and joining (transfer_time)."""
-        dropped = {"dropped_steps": float(self.dropped_steps)} if self.whole_episodes else {}
-        return {**self._timings, **dropped}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"reward_stats": self.reward_stats.state_dict() if self.reward_stats else None, "started": self.started}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """The learner's statistics, and new workers seeded after those the saved run started (their envs
-        restart from fresh resets: the workers' envs are not in the checkpoint)."""
-        if self.reward_stats is not None:
-            self.reward_stats.load_state_dict(state["reward_stats"])
+    def restart(self, started: int) -> None:
+        """New workers seeded after the ``started`` ones of a saved run (their envs restart from fresh resets:
+        the workers' envs are not in the checkpoint)."""
         self.close()
-        self.started = int(state["started"])
-        self._workers = [self._start_worker() for _ in range(self.spec.num_workers)]
-        self._note("resuming with Ray workers: their environments restart from fresh resets (new seeds)")
+        self.started = started
+        self._workers = [self._start() for _ in range(self.spec.num_workers)]
+        self._ctx.note("resuming with Ray workers: their environments restart from fresh resets (new seeds)")
 
     def close(self) -> None:
         for worker in self._workers:
             self._ray.kill(worker)
         self._workers = []
+
+
+class RayCollector:
+    """A collector (as ``RolloutCollector``: ``collect``, ``metrics``, ``close``, state) whose steps run on a
+    RayWorkerGroup: each worker collects ``[T, n]`` (or whole episodes) with the learner's modules, and the
+    learner joins the batches along the env axis (``[T, N]``, N = the workers' envs together; whole episodes
+    back to back) and merges the workers' reward statistics into its own."""
+
+    def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext, num_steps: int, whole_episodes: bool):
+        self.whole_episodes, self._agent = whole_episodes, ctx.agent
+        self.reward_stats = RunningMeanStd() if ctx.env.normalize.reward else None
+        self.dropped_steps = 0
+        self.workers = RayWorkerGroup(spec, ctx, CollectionWorker, num_steps, whole_episodes)
+
+    def collect(self) -> Batch:
+        learner = {"agent": self._agent.state_dict(), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None}
+        shares = self.workers.call("collect", learner)
+        for share in shares:
+            if share.reward_moments is not None:
+                self.reward_stats.merge(*share.reward_moments)
+        self.dropped_steps = sum(share.dropped_steps for share in shares)
+        return Batch.join([Batch(**as_tensors(share.data)) for share in shares], along_time=self.whole_episodes, device=self._agent.device)
+
+    def metrics(self) -> dict[str, float]:
+        return {**self.workers.timings, **({"dropped_steps": float(self.dropped_steps)} if self.whole_episodes else {})}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reward_stats": self.reward_stats.state_dict() if self.reward_stats else None, "started": self.workers.started}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.reward_stats is not None:
+            self.reward_stats.load_state_dict(state["reward_stats"])
+        self.workers.restart(int(state["started"]))
+
+    def close(self) -> None:
+        self.workers.close()
+
+
+class RayExplorer:
+    """An explorer (as ``Explorer``: ``explore``, ``metrics``, ``close``, state) whose envs step on a
+    RayWorkerGroup: per call the learner broadcasts its policy, each worker steps its envs ``steps`` times with
+    it and its own exploration noise, and the transitions of all workers' envs return side by side, one
+    tuple per step for the replay buffer."""
+
+    def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext):
+        self._agent = ctx.agent
+        self.workers = RayWorkerGroup(spec, ctx, ExplorationWorker)
+        self.num_envs = self.workers.num_envs
+
+    def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
+        agent = self._agent
+        sent = {"policy": agent.policy.state_dict()}
+        if agent.obs_normalizer is not None:
+            sent["obs_normalizer"] = agent.obs_normalizer.state_dict()
+        shares = self.workers.call("explore", {"agent": sent}, steps, random)
+        data = [as_tensors(share.data) for share in shares]
+        joined = {name: torch.cat([fields[name] for fields in data], dim=1).to(agent.device) for name in TRANSITION_FIELDS}
+        return [tuple(joined[name][t] for name in TRANSITION_FIELDS) for t in range(steps)]
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self.workers.timings)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"started": self.workers.started}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.workers.restart(int(state["started"]))
+
+    def close(self) -> None:
+        self.workers.close()
 
 
 def _envs_per_worker(spec: RayWorkersSpec, num_envs: int) -> int:
@@ -137,4 +190,4 @@ def _envs_per_worker(spec: RayWorkersSpec, num_envs: int) -> int:
     return num_envs // spec.num_workers
 
 
-__all__ = ["RayCollector", "RayWorkersSpec"]
+__all__ = ["RayCollector", "RayExplorer", "RayWorkerGroup", "RayWorkersSpec"]

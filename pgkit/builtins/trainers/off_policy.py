@@ -9,12 +9,11 @@ from pydantic import Field, model_validator
 
 from pgkit import Batch, hookimpl
 from pgkit.data import ReplayBuffer
-from pgkit.envs import with_final_observations
 from pgkit.functional import polyak_update
 from pgkit.kinds import Agent, LossContext, Objective, Trainer, TrainerSpec, TrainingContext, check_shape
 from pgkit.kinds.capabilities import ACTION_VALUE, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS
 from pgkit.nn import Precision, resolve_precision
-from pgkit.runtime import GradientStep
+from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
 
 
 class OffPolicySpec(TrainerSpec):
@@ -36,6 +35,10 @@ class OffPolicySpec(TrainerSpec):
     precision: Precision = Field(
         "auto",
         description="Matrix products of the updates: bfloat16 under torch.autocast (weights and optimizers stay float32), float32, or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively.",
+    )
+    workers: RayWorkersSpec | None = Field(
+        None, description="Act on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs train_freq times per "
+        "training round with the learner's latest policy, broadcast once per round; null: the envs step in this process.",
     )
 
     @model_validator(mode="after")
@@ -61,19 +64,18 @@ class OffPolicy(Trainer):
 
     def setup(self, ctx: TrainingContext) -> None:
         spec, agent = self.spec, ctx.agent
-        self.envs = ctx.make_envs()
-        action_shape = agent.action_space.shape
-        self.rng = np.random.default_rng(ctx.seed)
-        self.noise = agent.components["policy_head"].exploration_noise(self.envs.num_envs, action_shape, self.rng)
+        if spec.workers is not None:
+            self.explorer = RayExplorer(spec.workers, ctx)
+        else:
+            self.explorer = Explorer(ctx.make_envs(), agent, ctx.seed)
         self.replay = ReplayBuffer(
-            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (int(np.prod(action_shape)),), agent.device, self.envs.num_envs
+            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (int(np.prod(agent.action_space.shape)),), agent.device, self.explorer.num_envs
         )
         self.sampler = torch.Generator().manual_seed(ctx.seed)
         self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
         own = list(agent.objective_module.parameters()) if agent.objective_module is not None else []
         self.policy_step = GradientStep(agent.components["optimizer"], [*agent.policy.parameters(), *own])
         self.critic_step = GradientStep(agent.components["optimizer"], agent.critic.parameters())
-        self.obs = agent.prepare(self.envs.reset(seed=ctx.seed)[0], update_statistics=True)
         self._check_critic(agent)
         self._precision = resolve_precision(spec.precision, ctx.device)
         if spec.precision == "auto":
@@ -82,45 +84,28 @@ class OffPolicy(Trainer):
         self.latest: dict[str, float] = {}  # the last value of each loss, logged with every row
 
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
-        spec, agent = self.spec, ctx.agent
-        actions = self._act(agent, ctx.step < spec.learning_starts)
-        raw, reward, terminated, truncated, info = self.envs.step(agent.policy.head.env_action(actions).cpu().numpy())
-        next_obs = agent.prepare(raw, update_statistics=True)
-        self.replay.add(*self._tensors(agent, actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
-        self.noise.reset(terminated | truncated)
-        self.obs, self.rounds = next_obs, self.rounds + 1
+        spec = self.spec
+        steps = spec.train_freq if spec.workers is not None else 1  # workers step a training round's steps per call
+        for transitions in self.explorer.explore(steps, random=ctx.step < spec.learning_starts):
+            self.replay.add(*transitions)
+        self.rounds += steps
         if ctx.step >= spec.learning_starts and len(self.replay) >= spec.batch_size and self.rounds % spec.train_freq == 0:
             with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"):
                 for _ in range(spec.gradient_steps):
                     self._learn(ctx)
-        return {**self.latest, "buffer_size": float(len(self.replay))}
+        return {**self.latest, **self.explorer.metrics(), "buffer_size": float(len(self.replay))}
+
+    def close(self) -> None:
+        explorer = getattr(self, "explorer", None)  # None: setup failed before making it
+        if explorer is not None:
+            explorer.close()
 
     def _check_critic(self, agent: Agent) -> None:
         """Q(s, a) of one observation is [K, 1] (K networks), as the action-value critic contract says."""
         with torch.no_grad():
-            obs = torch.as_tensor(self.obs[:1], dtype=agent.obs_dtype, device=agent.device)
+            obs = torch.zeros((1, *agent.obs_shape), dtype=agent.obs_dtype, device=agent.device)
             q = agent.critic(obs, torch.zeros(1, self.replay.actions.shape[1], device=agent.device))
         check_shape(agent.components["critic"], "Q(s, a)", q, (len(q), 1), "[K, B]: each of its K networks' value of every transition")
-
-    def _act(self, agent: Agent, random: bool) -> torch.Tensor:
-        """Actions in the policy's [-1, 1] units: uniform while warming up, else clip(a + noise), a ~ pi(.|s)
-        (a deterministic head's sample is mu(s))."""
-        if random:
-            sampled = self.rng.uniform(-1.0, 1.0, self.noise.sample().shape).astype(np.float32)
-            return torch.as_tensor(sampled, device=agent.device)
-        with torch.no_grad():
-            action = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).sample()
-        return (action + torch.as_tensor(self.noise.sample(), device=agent.device)).clamp(-1.0, 1.0)
-
-    def _tensors(self, agent: Agent, actions, reward, next_obs, terminated) -> tuple[torch.Tensor, ...]:
-        device, dtype = agent.device, agent.obs_dtype
-        return (
-            torch.as_tensor(self.obs, dtype=dtype, device=device),
-            actions,
-            torch.as_tensor(reward, dtype=torch.float32, device=device),
-            torch.as_tensor(next_obs, dtype=dtype, device=device),
-            torch.as_tensor(terminated, device=device),
-        )
 
     def _learn(self, ctx: TrainingContext) -> None:
         """One critic step on a replayed minibatch; every ``policy_delay``-th also a policy step and a target update."""

@@ -1,0 +1,77 @@
+"""Acting for off-policy learning: N envs stepped with the policy plus its head's exploration noise, each
+step's transitions returned for the replay buffer (in the trainer's process, or on Ray workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from pgkit.envs.making import with_final_observations
+from pgkit.kinds.agent import Agent
+
+TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")  # as ReplayBuffer.add takes them
+
+
+class Explorer:
+    """Steps ``envs`` with a ~ clip(pi(.|s) + noise, -1, 1) in the policy's [-1, 1] action units (uniform
+    actions while warming up; a deterministic head's sample is mu(s)), the noise from the policy head
+    (Gaussian, Ornstein-Uhlenbeck) reset where an episode ends. Its generator draws the warm-up actions
+    and the noise; with the current observation they are its state."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, agent: Agent, seed: int):
+        self.envs, self.agent = envs, agent
+        self.num_envs = envs.num_envs
+        self.rng = np.random.default_rng(seed)
+        self.noise = agent.components["policy_head"].exploration_noise(self.num_envs, agent.action_space.shape, self.rng)
+        self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
+
+    def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
+        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated),
+        each [N, ...] on the agent's device, next_obs the true final observation where an episode ended."""
+        agent = self.agent
+        transitions = []
+        for _ in range(steps):
+            actions = self._act(random)
+            raw, reward, terminated, truncated, info = self.envs.step(agent.policy.head.env_action(actions).cpu().numpy())
+            next_obs = agent.prepare(raw, update_statistics=True)
+            transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
+            self.noise.reset(terminated | truncated)
+            self.obs = next_obs
+        return transitions
+
+    def _act(self, random: bool) -> Tensor:
+        agent = self.agent
+        if random:
+            sampled = self.rng.uniform(-1.0, 1.0, self.noise.sample().shape).astype(np.float32)
+            return torch.as_tensor(sampled, device=agent.device)
+        with torch.no_grad():
+            action = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).sample()
+        return (action + torch.as_tensor(self.noise.sample(), device=agent.device)).clamp(-1.0, 1.0)
+
+    def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> tuple[Tensor, ...]:
+        device, dtype = self.agent.device, self.agent.obs_dtype
+        return (
+            torch.as_tensor(self.obs, dtype=dtype, device=device),
+            actions,
+            torch.as_tensor(reward, dtype=torch.float32, device=device),
+            torch.as_tensor(next_obs, dtype=dtype, device=device),
+            torch.as_tensor(terminated, device=device),
+        )
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        """Nothing to release: the envs are the loop's (``ctx.make_envs``)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"obs": torch.as_tensor(self.obs).clone(), "rng": self.rng.bit_generator.state, "noise": self.noise.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.obs = state["obs"].numpy().copy()
+        self.rng.bit_generator.state = state["rng"]
+        self.noise.load_state_dict(state["noise"])
