@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import warnings
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,18 +139,19 @@ def run_share(study_settings: Study) -> int:
                                                            optuna.trial.TrialState.RUNNING))
         if len(counted) >= study_settings.trials:
             return ran
-        study.optimize(lambda trial: run_trial(study_settings, trial), n_trials=1, callbacks=[_print_trial])
+        study.optimize(lambda trial: run_trial(study_settings, trial), n_trials=1, callbacks=[partial(_print_trial, study_settings)])
         ran += 1
 
 
-def _print_trial(study: Any, trial: Any) -> None:
+def _print_trial(study_settings: Study, study: Any, trial: Any) -> None:
     import optuna
 
     if trial.state == optuna.trial.TrialState.COMPLETE:
         outcome = f"value {trial.value:.2f}"
     elif trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values:
-        tenth, value = max(trial.intermediate_values.items())
-        outcome = f"pruned at {tenth}0% of the budget (return {value:.1f})"
+        step, value = max(trial.intermediate_values.items())  # seed i's k-th tenth is step 10 i + k
+        seed = f" on seed {study_settings.seeds[(step - 1) // 10]}" if study_settings.seeds else ""
+        outcome = f"pruned at {(step - 1) % 10 + 1}0% of the budget{seed} (return {value:.1f})"
     else:
         outcome = trial.state.name.lower()
     reason = trial.user_attrs.get("error")
