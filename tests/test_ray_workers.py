@@ -237,3 +237,11 @@ def test_a_gpu_learner_takes_cpu_workers_batches_or_is_refused_without_a_gpu(ray
         return
     agent = pgkit.train(document)  # the workers step CPU copies; the learner's batches arrive on its GPU
     assert all(p.is_cuda for p in agent.parameters())
+
+
+def test_a_worker_that_cannot_start_says_why(ray_cluster):
+    """An env factory is registered in the learner's process only: workers cannot make its envs."""
+    import gymnasium as gym
+
+    with pytest.raises(PgkitError, match="(?s)a Ray worker could not start.*unknown environment 'pgkit-factory/"):
+        pgkit.train(recipe(trainer__workers={"num_workers": 1, "address": ray_cluster}), env=lambda: gym.make("CartPole-v1"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 from pgkit.data.episodes import Episode, EpisodeStatistics
 from pgkit.data.normalization import RewardScaler
 from pgkit.envs.making import make_vector_env
+from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 from pgkit.plugins.registry import default_registry
 from pgkit.recipe import resolve
@@ -49,23 +51,47 @@ def worker_document(document: dict[str, Any], seed: int, num_envs: int) -> dict[
     return worker
 
 
-class RemoteWorker:
-    """The recipe's agent on the CPU (seeded with ``seed``) and ``num_envs`` monitored envs; each call starts
-    from the learner's state and reports the env steps, the finished episodes and what the envs added to the
-    observation statistics (the first resets' observations with the first call)."""
+class WorkerFailure(PgkitError):
+    """A worker's error as the learner re-raises it: one message, so that it survives pickling (pgkit's other
+    errors take structured arguments, which Ray cannot rebuild in the learner)."""
 
-    def __init__(self, document: dict[str, Any], seed: int, num_envs: int):
-        recipe = resolve(worker_document(document, seed, num_envs), default_registry(), source="a Ray worker")
-        self.agent = build_agent(recipe)  # seeds Python, numpy and torch with the worker's seed
-        self.env = recipe.settings.env
-        self.counter, self.statistics = StepCounter(), EpisodeStatistics(window=1_000_000)  # drained every call
-        self.envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)
-        normalizer = self.agent.obs_normalizer
-        self._fresh = normalizer.state_dict() if normalizer is not None else None  # before the subclass's first reset
+
+class RemoteWorker:
+    """The recipe's agent on the CPU (seeded with ``seed``) and ``num_envs`` monitored envs, then the
+    subclass's ``setup(seed, *arguments)``; each call starts from the learner's state and reports the env
+    steps, the finished episodes and what the envs added to the observation statistics (the first resets'
+    observations with the first call). An error while building (an env the worker cannot make, say) is
+    kept and raised by the first call, as a WorkerFailure: Ray would otherwise report a dead actor."""
+
+    def __init__(self, document: dict[str, Any], seed: int, num_envs: int, *arguments: Any):
+        self._failure: WorkerFailure | None = None
+        try:
+            recipe = resolve(worker_document(document, seed, num_envs), default_registry(), source="a Ray worker's recipe")
+            self.agent = build_agent(recipe)  # seeds Python, numpy and torch with the worker's seed
+            self.env = recipe.settings.env
+            self.counter, self.statistics = StepCounter(), EpisodeStatistics(window=1_000_000)  # drained every call
+            self.envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)
+            normalizer = self.agent.obs_normalizer
+            self._fresh = normalizer.state_dict() if normalizer is not None else None  # before setup's first reset
+            self.setup(seed, *arguments)
+        except Exception as exc:
+            self._failure = _failure(exc, "could not start")
+
+    def setup(self, seed: int, *arguments: Any) -> None:
+        """What the worker steps its envs with (a collector, an explorer)."""
+        raise NotImplementedError
 
     def _call(self, learner: dict[str, Any], work) -> WorkerShare:
         """Load ``learner`` ({"agent": the modules it sends, "obs_normalizer": ...}), run ``work()`` (which
         returns the share's data), and report what it did."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            return self._report(learner, work)
+        except Exception as exc:
+            raise _failure(exc, "failed") from None
+
+    def _report(self, learner: dict[str, Any], work) -> WorkerShare:
         started = time.perf_counter()
         agent, normalizer = self.agent, self.agent.obs_normalizer
         unsent = normalizer.stats.since(self._fresh) if self._fresh is not None else None
@@ -86,6 +112,12 @@ class RemoteWorker:
         self.envs.close()
 
 
+def _failure(exc: Exception, what: str) -> WorkerFailure:
+    if isinstance(exc, PgkitError):
+        return WorkerFailure(f"a Ray worker {what}: {exc}")
+    return WorkerFailure(f"a Ray worker {what}: {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc)[-3:])}".rstrip())
+
+
 def _load(agent: Agent, state: dict[str, Any]) -> None:
     """The modules (and normalizer statistics) ``state`` holds; the learner sends only what acting reads."""
     for name, module in agent.modules().items():
@@ -98,24 +130,23 @@ def _load(agent: Agent, state: dict[str, Any]) -> None:
 class CollectionWorker(RemoteWorker):
     """On-policy batches: ``collect`` returns one ``[T, n]`` window (or whole episodes) of a RolloutCollector."""
 
-    def __init__(self, document: dict[str, Any], seed: int, num_envs: int, num_steps: int, whole_episodes: bool):
-        super().__init__(document, seed, num_envs)
-        normalize = self.env.normalize
+    def setup(self, seed: int, num_steps: int, whole_episodes: bool) -> None:
+        normalize, num_envs = self.env.normalize, self.envs.num_envs
         scaler = RewardScaler(num_envs, normalize.gamma, normalize.clip_reward) if normalize.reward else None
         self.collector = RolloutCollector(self.envs, self.agent, num_steps, seed, scaler, whole_episodes)
 
     def collect(self, learner: dict[str, Any]) -> WorkerShare:
         """One batch with ``learner``'s state (all the agent's modules, and "reward_stats": the learner's reward
         statistics or None)."""
-        scaler = self.collector.reward_scaler
-        if scaler is not None:
-            scaler.stats.load_state_dict(learner["reward_stats"])
-
         def batch() -> dict[str, Any]:
+            scaler = self.collector.reward_scaler
+            if scaler is not None:
+                scaler.stats.load_state_dict(learner["reward_stats"])
             collected = self.collector.collect()
             return {f.name: getattr(collected, f.name) for f in dataclasses.fields(collected)}
 
         share = self._call(learner, batch)
+        scaler = self.collector.reward_scaler
         share.reward_moments = scaler.stats.since(learner["reward_stats"]) if scaler is not None else None
         share.dropped_steps = self.collector.dropped_steps
         return share
@@ -125,8 +156,7 @@ class ExplorationWorker(RemoteWorker):
     """Off-policy acting: ``explore`` steps an Explorer (the policy plus exploration noise) and returns its
     transitions, each field stacked ``[k, n, ...]``."""
 
-    def __init__(self, document: dict[str, Any], seed: int, num_envs: int):
-        super().__init__(document, seed, num_envs)
+    def setup(self, seed: int) -> None:
         self.explorer = Explorer(self.envs, self.agent, seed)
 
     def explore(self, learner: dict[str, Any], steps: int, random: bool) -> WorkerShare:
