@@ -23,19 +23,9 @@ from pgkit.recipe import resolve
 from pgkit.plugins.registry import default_registry
 from pgkit.runtime import RayCollector, RayWorkersSpec
 from pgkit.runtime.training import build_agent
+from small_recipes import SMALL_PPO
 
-PPO = {
-    "seed": 3,
-    "env": {"id": "CartPole-v1", "num_envs": 4},
-    "network": {"type": "mlp", "hidden_sizes": [16]},
-    "policy_head": "categorical",
-    "critic": {"type": "value"},
-    "baseline": "none",
-    "advantage": {"type": "gae", "gamma": 0.99, "lam": 0.95},
-    "objective": {"type": "ppo_clip"},
-    "optimizer": {"type": "adam", "lr": 0.001},
-    "trainer": {"type": "on_policy", "total_steps": 1024, "steps_per_env": 32, "epochs": 2, "minibatch_size": 64},
-}
+PPO = {**SMALL_PPO, "seed": 3, "trainer": {**SMALL_PPO["trainer"], "total_steps": 1024}}
 
 
 def recipe(**changes) -> dict:

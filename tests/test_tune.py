@@ -17,19 +17,9 @@ import yaml
 from pgkit.cli import main
 from pgkit.cli.tune import Dimension, is_dimension, load_space
 from pgkit.errors import PgkitError
+from small_recipes import SMALL_PPO
 
-RECIPE = {
-    "seed": 0,
-    "env": {"id": "CartPole-v1", "num_envs": 4},
-    "network": {"type": "mlp", "hidden_sizes": [16]},
-    "policy_head": "categorical",
-    "critic": {"type": "value"},
-    "baseline": "none",
-    "advantage": {"type": "gae", "gamma": 0.99, "lam": 0.95},
-    "objective": {"type": "ppo_clip"},
-    "optimizer": {"type": "adam", "lr": 0.001},
-    "trainer": {"type": "on_policy", "total_steps": 512, "steps_per_env": 32, "epochs": 2, "minibatch_size": 64},
-}
+RECIPE = SMALL_PPO
 SPACE = ["advantage.lam=float:0.8:1.0", "optimizer.lr=log:1e-4:1e-2", "trainer.epochs=int:1:4", "network.activation=choice:tanh,relu"]
 
 
