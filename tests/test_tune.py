@@ -48,14 +48,17 @@ def states(trials) -> dict[str, int]:
 def test_ranges_parse_and_bad_ones_say_how_to_write_them(tmp_path):
     assert Dimension.parse("advantage.lam", "float:0.8:1.0") == Dimension("advantage.lam", "float", 0.8, 1.0)
     assert Dimension.parse("trainer.epochs", "int:1:20") == Dimension("trainer.epochs", "int", 1, 20)
-    assert Dimension.parse("network.hidden_sizes", "choice:[64],[64, 64]").choices == ("[64]", "[64", "64]")  # commas split: use --space for lists
+    with pytest.raises(PgkitError, match="'\\[64' is not a value .*use a --space file"):  # commas split the choices
+        Dimension.parse("network.hidden_sizes", "choice:[64],[64, 64]")
     assert is_dimension("optimizer.lr=log:1e-5:1e-2") and not is_dimension("trainer.total_steps=5000")
     for text, message in [("uniform:0:1", "not a range"), ("float:1:0", "LOW < HIGH"), ("log:0:1", "LOW > 0"),
                           ("int:a:b", "int numbers"), ("choice:tanh", "at least two")]:
         with pytest.raises(PgkitError, match=message):
             Dimension.parse("x", text)
     space = tmp_path / "space.yaml"
-    space.write_text("network.hidden_sizes: 'choice:[64],[256]'\n")
+    space.write_text("network.hidden_sizes: {choice: [[64], [64, 64]]}\nadvantage.lam: float:0.9:1.0\n")
+    sizes, lam = load_space([], space)
+    assert sizes.choices == ("[64]", "[64, 64]") and sizes.value("[64, 64]") == [64, 64] and lam.high == 1.0
     with pytest.raises(PgkitError, match="given twice"):
         load_space(["network.hidden_sizes=choice:a,b"], space)
     with pytest.raises(PgkitError, match="needs a search space"):

@@ -45,10 +45,7 @@ class Dimension:
         if kind not in KINDS or not rest:
             raise PgkitError(f"search space {path}={text}: not a range; write {path}=" + " or ".join(KINDS.values()))
         if kind == "choice":
-            choices = tuple(choice.strip() for choice in rest.split(",") if choice.strip())
-            if len(choices) < 2:
-                raise PgkitError(f"search space {path}={text}: a choice needs at least two values, e.g. {path}=choice:tanh,relu")
-            return cls(path, kind, choices=choices)
+            return cls.choice(path, [choice.strip() for choice in rest.split(",") if choice.strip()], text)
         try:
             low, high = (int(bound) if kind == "int" else float(bound) for bound in rest.split(":"))
         except ValueError:
@@ -56,6 +53,24 @@ class Dimension:
         if not low < high or (kind == "log" and low <= 0):
             raise PgkitError(f"search space {path}={text}: needs LOW < HIGH" + (" and LOW > 0 on a log scale" if kind == "log" else ""))
         return cls(path, kind, low, high)
+
+    @classmethod
+    def choice(cls, path: str, values: list, text: str) -> Dimension:
+        """A choice among ``values`` (YAML texts from the command line, or values from a --space file)."""
+        if len(values) < 2:
+            raise PgkitError(f"search space {path}={text}: a choice needs at least two values, e.g. {path}=choice:tanh,relu")
+        choices = []
+        for value in values:
+            if isinstance(value, str):
+                try:
+                    yaml.safe_load(value)
+                except yaml.YAMLError:
+                    raise PgkitError(f"search space {path}={text}: {value!r} is not a value (commas split the choices); for lists "
+                                     f"use a --space file: `{path}: {{choice: [[64, 64], [256, 256]]}}`") from None
+                choices.append(value)
+            else:
+                choices.append(yaml_value(value))
+        return cls(path, "choice", choices=tuple(choices))
 
     def suggest(self, trial: Any) -> Any:
         if self.kind == "choice":
@@ -67,6 +82,13 @@ class Dimension:
     def value(self, sampled: Any) -> Any:
         """A value Optuna stored for this dimension, as the recipe takes it."""
         return yaml.safe_load(sampled) if self.kind == "choice" else sampled
+
+
+def _dimension(path: str, value: Any) -> Dimension:
+    """A range written as text (``float:0.8:1.0``) or, in a --space file, as {choice: [values]}."""
+    if isinstance(value, dict) and list(value) == ["choice"] and isinstance(value["choice"], list):
+        return Dimension.choice(path, value["choice"], f"{{choice: {value['choice']}}}")
+    return Dimension.parse(path, str(value))
 
 
 def is_dimension(item: str) -> bool:
@@ -84,9 +106,10 @@ def load_space(items: list[str], space_file: Path | None) -> list[Dimension]:
         except (OSError, yaml.YAMLError) as exc:
             raise PgkitError(f"--space {space_file}: {exc}") from None
         if not isinstance(document, dict):
-            raise PgkitError(f"--space {space_file}: write one `path: kind:...` line per field, e.g. advantage.lam: float:0.8:1.0")
-        entries += [(str(path), str(text)) for path, text in document.items()]
-    dimensions = [Dimension.parse(path, text) for path, text in entries]
+            raise PgkitError(f"--space {space_file}: write one `path: RANGE` line per field, e.g. advantage.lam: float:0.8:1.0, "
+                             "or network.hidden_sizes: {choice: [[64, 64], [256, 256]]}")
+        entries += list(document.items())
+    dimensions = [_dimension(str(path), value) for path, value in entries]
     if not dimensions:
         raise PgkitError("pgkit tune needs a search space: e.g. advantage.lam=float:0.8:1.0 optimizer.lr=log:1e-5:1e-2, or --space FILE")
     paths = [dimension.path for dimension in dimensions]
