@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import sys
+import time
 import warnings
 from functools import partial
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from pgkit.kinds.logger import Logger
 KINDS = {"float": "float:LOW:HIGH", "log": "log:LOW:HIGH", "int": "int:LOW:HIGH", "choice": "choice:A,B,..."}
 STARTUP_TRIALS = 5  # random trials before TPE models the results, and before the pruner prunes
 WARMUP_TENTHS = 3  # the pruner leaves every trial's first 30% alone
+SCHEMA_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -133,20 +135,31 @@ class Study:
     heartbeat: int = 60  # seconds between a running trial's heartbeats; stale after two
 
     def load(self) -> Any:
+        """The study, created in the storage if it is not there yet (tried again while another process creates
+        a new database's tables at the same moment)."""
         import optuna
+        import sqlalchemy
 
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are, since Optuna 2.8
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # pgkit prints a line per trial
-        retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
-        storage = optuna.storages.RDBStorage(
-            self.storage, heartbeat_interval=self.heartbeat, grace_period=2 * self.heartbeat,
-            heartbeat_stale_trial_callback=retry(max_retry=2),
-        )
-        return optuna.create_study(
-            study_name=self.name, storage=storage, direction="maximize", load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(n_startup_trials=STARTUP_TRIALS),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_TENTHS),
-        )
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback
+        attempts = 0
+        while True:
+            try:
+                storage = optuna.storages.RDBStorage(
+                    self.storage, heartbeat_interval=self.heartbeat, grace_period=2 * self.heartbeat,
+                    heartbeat_stale_trial_callback=retry(max_retry=2),
+                )
+                return optuna.create_study(
+                    study_name=self.name, storage=storage, direction="maximize", load_if_exists=True,
+                    sampler=optuna.samplers.TPESampler(n_startup_trials=STARTUP_TRIALS),
+                    pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_TENTHS),
+                )
+            except sqlalchemy.exc.SQLAlchemyError as exc:  # processes creating one new database's tables at once
+                attempts += 1
+                if attempts == SCHEMA_ATTEMPTS:
+                    raise PgkitError(f"--storage {self.storage}: {str(exc).splitlines()[0]}") from None
+                time.sleep(0.5)
 
 
 def run_share(study_settings: Study) -> int:
