@@ -3,11 +3,13 @@ two processes share, that a killed process leaves resumable, and whose trials ru
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -16,7 +18,8 @@ import sqlalchemy
 import yaml
 
 from pgkit.cli import main
-from pgkit.cli.tune import Dimension, is_dimension, load_space
+from pgkit.cli.main import _parser
+from pgkit.cli.tune import SCORES, Dimension, Study, TrialReporter, is_dimension, load_space
 from pgkit.errors import PgkitError
 from small_recipes import SMALL_PPO
 
@@ -87,6 +90,46 @@ def test_a_study_runs_its_trials_and_writes_the_best_recipe(recipe_file, tmp_pat
     again = subprocess.run(tune_command(recipe_file, out, "--trials", "4"), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "1 trials run now" in again.stdout  # a re-run continues the study
     assert len(study_trials(out)) == 4
+
+
+def test_the_reporter_keeps_the_peak_and_the_return_at_each_tenth():
+    trial = optuna.create_study().ask()  # a real trial of a study in memory
+    reporter = TrialReporter(trial)
+    reporter.start(None, 1000)
+    for step, ret in [(50, math.nan), (150, math.nan), (250, 20.0), (260, 40.0), (420, 30.0), (700, 90.0), (1000, 80.0)]:
+        reporter.log(step, {"return_mean": ret})
+    assert reporter.peak == 90.0
+    # the first return (step 250) stands for the tenths before it; a tenth without a row takes the next row's
+    assert reporter.tenths == [20.0, 20.0, 30.0, 30.0, 90.0, 90.0, 90.0, 80.0, 80.0, 80.0]
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {2: 20.0, 4: 30.0, 7: 90.0, 10: 80.0}
+
+
+def test_a_study_keeps_the_score_it_started_with(tmp_path):
+    assert set(SCORES) == set(next(a for a in _parser()._subparsers._group_actions[0].choices["tune"]._actions
+                                   if a.dest == "score").choices)
+    study = Study("recipe.yaml", (), (Dimension("advantage.lam", "float", 0.8, 1.0),), f"sqlite:///{tmp_path / 'a.db'}", "s", 3, score="area")
+    study.load()
+    assert study.load().user_attrs["score"] == "area"
+    with pytest.raises(PgkitError, match="scores its trials by area, not eval: continue it with --score area"):
+        replace(study, score="eval").load()
+    older = replace(study, storage=f"sqlite:///{tmp_path / 'b.db'}", score="peak")  # a study pgkit wrote before --score
+    optuna.create_study(study_name="s", storage=older.storage).enqueue_trial({"advantage.lam": 0.9})
+    with pytest.raises(PgkitError, match="by eval, not peak"):
+        older.load()
+
+
+def test_trials_scored_on_the_training_curve_over_seeds(recipe_file, tmp_path):
+    out = tmp_path / "area"
+    result = subprocess.run(tune_command(recipe_file, out, "--trials", "2", "--score", "area", "--seeds", "0,1"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    trials = study_trials(out)
+    assert states(trials) == {"COMPLETE": 2}
+    for trial in trials:
+        scores = trial.user_attrs["scores"]
+        assert len(scores) == 2 and trial.value == pytest.approx(sum(scores) / 2) and 8 <= min(scores) <= max(scores) <= 500
+        assert {10, 20} <= set(trial.intermediate_values)  # the end of each seed's run (seed i's k-th tenth: step 10 i + k)
+    assert "mean rolling training return over the budget's tenths" in (out / "best.yaml").read_text()
 
 
 def test_two_tune_processes_share_one_study_and_lose_no_trial(recipe_file, tmp_path):

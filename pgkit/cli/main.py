@@ -88,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--jobs", type=int, default=1, help="trials run at once, as processes here, or as Ray tasks with --address (default 1)")
     tune.add_argument("--address", metavar="RAY", help="run the jobs as Ray tasks on the cluster at RAY (auto: the running local one; HOST:PORT)")
     tune.add_argument("--seeds", metavar="S,S,...", help="train each trial on these seeds in turn and score the mean (default: the recipe's seed)")
-    tune.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final policy's mode a trial is scored on (default 10)")
+    tune.add_argument("--score", choices=("eval", "peak", "area"), default="eval",
+                      help="what a trial is worth on a seed: eval (default), the mean return of the final policy's mode; peak, the highest rolling "
+                      "training return (trainer.log_window episodes); area, the mean of the rolling return at each tenth of the budget (sooner is better)")
+    tune.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final policy's mode a trial is scored on with --score eval (default 10)")
     tune.add_argument("--heartbeat", type=int, default=60, help="seconds between a running trial's heartbeats; a trial silent for two is failed and run again (default 60)")
     tune.set_defaults(command=_tune)
 
@@ -304,7 +307,7 @@ def _tune(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     study = Study(str(args.recipe.resolve()), tuple(overrides), tuple(dimensions), storage, args.study or recipe.name,
-                  args.trials, _seed_list(args.seeds) if args.seeds else (), args.eval_episodes, args.heartbeat)
+                  args.trials, _seed_list(args.seeds) if args.seeds else (), args.eval_episodes, args.score, args.heartbeat)
     study.load()  # creates the study (once) before the jobs share it
     print(f"tuning {recipe.name}: {len(dimensions)} fields, up to {args.trials} trials, {args.jobs} at once -> {storage}", file=sys.stderr)
     if args.address is not None:

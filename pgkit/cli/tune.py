@@ -3,8 +3,8 @@ kept in a real database through Optuna's RDB storage, so that several processes,
 share one study and a re-run continues it.
 
 Each trial trains the recipe with sampled values, reports the rolling training return at each tenth of
-its budget to a median pruner, and is worth the mean return of the final policy's mode over
-``eval_episodes`` episodes. TPE samples the values. A trial whose process dies stops sending heartbeats;
+its budget to a median pruner, and is worth its ``score`` (see ``SCORES``): by default the mean return of
+the final policy's mode over ``eval_episodes`` episodes. TPE samples the values. A trial whose process dies stops sending heartbeats;
 the next process to look fails it and runs its values again."""
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ KINDS = {"float": "float:LOW:HIGH", "log": "log:LOW:HIGH", "int": "int:LOW:HIGH"
 STARTUP_TRIALS = 5  # random trials before TPE models the results, and before the pruner prunes
 WARMUP_TENTHS = 3  # the pruner leaves every trial's first 30% alone
 SCHEMA_ATTEMPTS = 5
+SCORES = {  # what a trial is worth on a seed (over several seeds: the mean), as best.yaml's header names it
+    "eval": "mean return of the final policy's mode",
+    "peak": "highest rolling training return",  # the mean of the last trainer.log_window episodes: the benchmarks' bar
+    "area": "mean rolling training return over the budget's tenths",  # learning sooner scores higher
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ class Study:
     trials: int  # finished (complete or pruned) trials the study should reach
     seeds: tuple[int, ...] = ()  # each trial trains on these in turn (none: the recipe's seed)
     eval_episodes: int = 10
+    score: str = "eval"  # a key of SCORES
     heartbeat: int = 60  # seconds between a running trial's heartbeats; stale after two
 
     def load(self) -> Any:
@@ -150,16 +156,24 @@ class Study:
                     self.storage, heartbeat_interval=self.heartbeat, grace_period=2 * self.heartbeat,
                     heartbeat_stale_trial_callback=retry(max_retry=2),
                 )
-                return optuna.create_study(
+                study = optuna.create_study(
                     study_name=self.name, storage=storage, direction="maximize", load_if_exists=True,
                     sampler=optuna.samplers.TPESampler(n_startup_trials=STARTUP_TRIALS),
                     pruner=optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_TENTHS),
                 )
+                break
             except sqlalchemy.exc.SQLAlchemyError as exc:  # processes creating one new database's tables at once
                 attempts += 1
                 if attempts == SCHEMA_ATTEMPTS:
                     raise PgkitError(f"--storage {self.storage}: {str(exc).splitlines()[0]}") from None
                 time.sleep(0.5)
+        scored = study.user_attrs.get("score", "eval" if study.get_trials(deepcopy=False) else None)  # studies before --score: eval
+        if scored is None:
+            study.set_user_attr("score", self.score)
+        elif scored != self.score:
+            raise PgkitError(f"study {self.name} in {self.storage} scores its trials by {scored}, not {self.score}: "
+                             f"continue it with --score {scored}, or start another with --study NAME or --out DIR")
+        return study
 
 
 def run_share(study_settings: Study) -> int:
@@ -197,7 +211,7 @@ def _print_trial(study_settings: Study, study: Any, trial: Any) -> None:
 
 def run_trial(study: Study, trial: Any) -> float:
     """Train the recipe with the trial's values on each of the study's seeds in turn; the mean over seeds of
-    the mean return of the final policy's mode over ``eval_episodes`` episodes."""
+    the study's score."""
     import optuna
 
     from pgkit.cli.seeds import without_console
@@ -207,28 +221,38 @@ def run_trial(study: Study, trial: Any) -> float:
 
     trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")
     sampled = [f"{d.path}={yaml_value(d.suggest(trial))}" for d in study.dimensions]
-    evals = []
+    scores = []
     for index, seed in enumerate(study.seeds or (None,)):
+        reporter = TrialReporter(trial, first_step=10 * index)
         try:
             recipe = without_console(load_recipe(study.recipe, [*study.overrides, *sampled, *([f"seed={seed}"] if seed is not None else [])]))
-            agent, _ = train(recipe, loggers=[TrialReporter(trial, first_step=10 * index)])
+            agent, _ = train(recipe, loggers=[reporter])
         except PgkitError as exc:  # values the recipe refuses, or a run that diverged: pruned, with the reason kept
             trial.set_user_attr("error", " ".join(str(exc).split())[:500])
             raise optuna.TrialPruned(str(exc)) from None
-        evals.append(evaluate(agent, recipe.settings.env, study.eval_episodes, seed=10_000).mean)
-        trial.set_user_attr("evals", evals)
-    return sum(evals) / len(evals)
+        if study.score == "eval":
+            scores.append(evaluate(agent, recipe.settings.env, study.eval_episodes, seed=10_000).mean)
+        elif not reporter.tenths:
+            trial.set_user_attr("error", f"no training episode finished, so no {study.score} score: train longer or score eval")
+            raise optuna.TrialPruned(trial.user_attrs["error"])
+        else:
+            scores.append(reporter.peak if study.score == "peak" else sum(reporter.tenths) / len(reporter.tenths))
+        trial.set_user_attr("scores", scores)
+    return sum(scores) / len(scores)
 
 
 class TrialReporter(Logger):
     """Reports the rolling training return at each tenth of the budget to the trial (as step ``first_step + k``
-    at the k-th tenth: the seeds of a trial follow each other), and prunes it when the pruner says so."""
+    at the k-th tenth: the seeds of a trial follow each other), and prunes it when the pruner says so. Keeps
+    the run's ``peak`` rolling return and the return at each tenth (``tenths``; a tenth without a logged row of
+    its own, or before the first finished episode, takes the next return logged)."""
 
     name = "trial_reporter"
 
     def __init__(self, trial: Any, first_step: int = 0):
         super().__init__()
         self.trial, self.first_step, self.total, self.reported = trial, first_step, 1, 0
+        self.peak, self.tenths = -math.inf, []
 
     def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
         self.total = total_steps
@@ -238,8 +262,12 @@ class TrialReporter(Logger):
 
         tenth = min(10, step * 10 // self.total)
         value = metrics.get("return_mean", math.nan)
-        if tenth <= self.reported or not math.isfinite(value):
+        if not math.isfinite(value):
             return
+        self.peak = max(self.peak, value)
+        if tenth <= self.reported:
+            return
+        self.tenths += [value] * (tenth - self.reported)
         self.reported = tenth
         self.trial.report(value, self.first_step + tenth)
         if self.trial.should_prune():
@@ -272,8 +300,7 @@ def results(study_settings: Study, out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     seeds = f"seeds {', '.join(map(str, study_settings.seeds))}" if study_settings.seeds else f"seed {document.get('seed', 0)}"
     header = (f"# pgkit tune: {Path(study_settings.recipe).name} as the best of {states.get('complete', 0)} complete trials of study "
-              f"{study_settings.name} ran it\n# (trial #{best.number}: mean eval return {best.value:.2f} over {study_settings.eval_episodes} "
-              f"episodes on {seeds}" + (f"; with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
+              f"{study_settings.name} ran it\n# (trial #{best.number}: {SCORES[study_settings.score]} {best.value:.2f} on {seeds}" + (f"; with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
     (out / "best.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False))
     lines.append(f"best recipe: {out / 'best.yaml'}  (check it on more seeds: pgkit train {out / 'best.yaml'} --seeds 0,1,2)")
     return "\n".join(lines)
