@@ -130,6 +130,7 @@ def test_trials_scored_on_the_training_curve_over_seeds(recipe_file, tmp_path):
         assert len(scores) == 2 and trial.value == pytest.approx(sum(scores) / 2) and 8 <= min(scores) <= max(scores) <= 500
         assert {10, 20} <= set(trial.intermediate_values)  # the end of each seed's run (seed i's k-th tenth: step 10 i + k)
     assert "mean rolling training return over the budget's tenths" in (out / "best.yaml").read_text()
+    assert "--seeds 2,3,4,5,6,7" in result.stdout  # checked on seeds the study did not choose it on
 
 
 def test_two_tune_processes_share_one_study_and_lose_no_trial(recipe_file, tmp_path):

@@ -29,6 +29,7 @@ KINDS = {"float": "float:LOW:HIGH", "log": "log:LOW:HIGH", "int": "int:LOW:HIGH"
 STARTUP_TRIALS = 5  # random trials before TPE models the results, and before the pruner prunes
 WARMUP_TENTHS = 3  # the pruner leaves every trial's first 30% alone
 SCHEMA_ATTEMPTS = 5
+HELD_OUT_SEEDS = 6  # the seeds best.yaml is suggested to be checked on, after those the study chose it on
 SCORES = {  # what a trial is worth on a seed (over several seeds: the mean), as best.yaml's header names it
     "eval": "mean return of the final policy's mode",
     "peak": "highest rolling training return",  # the mean of the last trainer.log_window episodes: the benchmarks' bar
@@ -302,7 +303,10 @@ def results(study_settings: Study, out: Path) -> str:
     header = (f"# pgkit tune: {Path(study_settings.recipe).name} as the best of {states.get('complete', 0)} complete trials of study "
               f"{study_settings.name} ran it\n# (trial #{best.number}: {SCORES[study_settings.score]} {best.value:.2f} on {seeds}" + (f"; with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
     (out / "best.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False))
-    lines.append(f"best recipe: {out / 'best.yaml'}  (check it on more seeds: pgkit train {out / 'best.yaml'} --seeds 0,1,2)")
+    chosen_on = set(study_settings.seeds or (document.get("seed", 0),))
+    held_out = ",".join(str(seed) for seed in range(max(chosen_on) + 1, max(chosen_on) + 1 + HELD_OUT_SEEDS))
+    lines.append(f"best recipe: {out / 'best.yaml'}  (the best of many trials on the same seeds flatters them: check it on "
+                 f"others, pgkit train {out / 'best.yaml'} --seeds {held_out})")
     return "\n".join(lines)
 
 
