@@ -4,8 +4,8 @@ share one study and a re-run continues it.
 
 Each trial trains the recipe with sampled values, reports the rolling training return at each tenth of
 its budget to a median pruner, and is worth its ``score`` (see ``SCORES``): by default the mean return of
-the final policy's mode over ``eval_episodes`` episodes. TPE samples the values. A trial whose process dies stops sending heartbeats;
-the next process to look fails it and runs its values again."""
+the final policy's mode over ``eval_episodes`` episodes. TPE samples the values. A trial whose process dies
+stops sending heartbeats; the next process to look fails it and runs its values again."""
 
 from __future__ import annotations
 
@@ -301,7 +301,8 @@ def results(study_settings: Study, out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     seeds = f"seeds {', '.join(map(str, study_settings.seeds))}" if study_settings.seeds else f"seed {document.get('seed', 0)}"
     header = (f"# pgkit tune: {Path(study_settings.recipe).name} as the best of {states.get('complete', 0)} complete trials of study "
-              f"{study_settings.name} ran it\n# (trial #{best.number}: {SCORES[study_settings.score]} {best.value:.2f} on {seeds}" + (f"; with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
+              f"{study_settings.name} ran it\n# (trial #{best.number}: {SCORES[study_settings.score]} {best.value:.2f} on {seeds}"
+              + (f"; with {' '.join(study_settings.overrides)}" if study_settings.overrides else "") + ")\n")
     (out / "best.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False))
     chosen_on = set(study_settings.seeds or (document.get("seed", 0),))
     held_out = ",".join(str(seed) for seed in range(max(chosen_on) + 1, max(chosen_on) + 1 + HELD_OUT_SEEDS))
