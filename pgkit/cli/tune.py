@@ -213,8 +213,6 @@ def _print_trial(study_settings: Study, study: Any, trial: Any) -> None:
 def run_trial(study: Study, trial: Any) -> float:
     """Train the recipe with the trial's values on each of the study's seeds in turn; the mean over seeds of
     the study's score."""
-    import optuna
-
     from pgkit.cli.seeds import without_console
     from pgkit.recipe import load_recipe
     from pgkit.runtime.evaluation import evaluate
@@ -229,17 +227,23 @@ def run_trial(study: Study, trial: Any) -> float:
             recipe = without_console(load_recipe(study.recipe, [*study.overrides, *sampled, *([f"seed={seed}"] if seed is not None else [])]))
             agent, _ = train(recipe, loggers=[reporter])
         except PgkitError as exc:  # values the recipe refuses, or a run that diverged: pruned, with the reason kept
-            trial.set_user_attr("error", " ".join(str(exc).split())[:500])
-            raise optuna.TrialPruned(str(exc)) from None
+            raise _pruned(trial, str(exc)) from None
         if study.score == "eval":
             scores.append(evaluate(agent, recipe.settings.env, study.eval_episodes, seed=10_000).mean)
         elif not reporter.tenths:
-            trial.set_user_attr("error", f"no training episode finished, so no {study.score} score: train longer or score eval")
-            raise optuna.TrialPruned(trial.user_attrs["error"])
+            raise _pruned(trial, f"no training episode finished, so no {study.score} score: train longer or score eval")
         else:
             scores.append(reporter.peak if study.score == "peak" else sum(reporter.tenths) / len(reporter.tenths))
         trial.set_user_attr("scores", scores)
     return sum(scores) / len(scores)
+
+
+def _pruned(trial: Any, reason: str) -> Exception:
+    """The TrialPruned to raise for a trial that cannot be scored, its reason kept for the trial's line."""
+    import optuna
+
+    trial.set_user_attr("error", " ".join(reason.split())[:500])
+    return optuna.TrialPruned(reason)
 
 
 class TrialReporter(Logger):
