@@ -50,19 +50,26 @@ def train(
     return agent
 
 
-def export(path: str | Path, out: str | Path, env: Callable[[], gym.Env] | None = None, registry: Registry | None = None) -> Path:
+def export(
+    path: str | Path, out: str | Path, env: Callable[[], gym.Env] | None = None, registry: Registry | None = None,
+    recipe: str | Path | None = None,
+) -> Path:
     """Export the agent of a run folder or checkpoint file for deployment: raw observations in, the
     policy's mode out (observation normalization included); ONNX when ``out`` ends in .onnx, TorchScript
-    otherwise. Returns ``out``."""
+    otherwise. ``recipe`` as for ``load``. Returns ``out``."""
     out = Path(out)
-    export_policy(load(path, env, registry), out, "onnx" if out.suffix == ".onnx" else "torchscript")
+    export_policy(load(path, env, registry, recipe), out, "onnx" if out.suffix == ".onnx" else "torchscript")
     return out
 
 
-def load(path: str | Path, env: Callable[[], gym.Env] | None = None, registry: Registry | None = None) -> Agent:
+def load(
+    path: str | Path, env: Callable[[], gym.Env] | None = None, registry: Registry | None = None, recipe: str | Path | None = None
+) -> Agent:
     """The agent saved in a run folder or a checkpoint file, ready to ``predict``. ``env`` is the factory
-    the run was trained on, if it was trained from one (its spaces rebuild the networks)."""
-    agent, _ = load_agent(Path(path), registry, env)
+    the run was trained on, if it was trained from one (its spaces rebuild the networks). ``recipe``: the
+    run's recipe file, given again in place of the stored one, for a run folder you did not write whose
+    stored recipe names code (pgkit refuses to import or call what such a recipe names)."""
+    agent, _ = load_agent(Path(path), registry, env, Path(recipe) if recipe is not None else None)
     return agent
 
 

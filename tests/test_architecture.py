@@ -16,7 +16,7 @@ PACKAGE = ROOT / "pgkit"
 
 # bottom to top; a module may import from its own package and from lower layers
 LAYERS = [
-    {"pgkit.errors"},
+    {"pgkit.errors", "pgkit.code_names"},
     {"pgkit.functional", "pgkit.data", "pgkit.envs", "pgkit.nn"},
     {"pgkit.kinds"},
     {"pgkit.plugins"},

@@ -84,7 +84,7 @@ CASES = {
     "resume on another env": (["train", "--resume", "RUN", "env.id=Acrobot-v1", "trainer.total_steps=512"], "env: cannot change when resuming"),
     "resume with normalization": (["train", "--resume", "RUN", "env.normalize.obs=true", "trainer.total_steps=512"], "env: cannot change when resuming"),
     "resume a finished run": (["train", "--resume", "RUN"], "is finished (256 of 256 steps)"),
-    "fresh envs without resume": (["train", PPO, "--fresh-envs"], "--fresh-envs goes with --resume"),
+    "fresh envs without resume": (["train", PPO, "--fresh-envs"], "--fresh-envs and --recipe go with --resume"),
     "seeds twice": (["train", PPO, "--seeds", "1,1"], "distinct seeds"),
     "seeds not numbers": (["train", PPO, "--seeds", "a,b"], "comma-separated integers"),
     "negative seeds": (["train", PPO, "--seeds", "-1"], "distinct seeds from 0"),

@@ -17,6 +17,8 @@ from pgkit.cli.paths import path_argument, writable_file, writable_folder
 from pgkit.errors import PgkitError, PluginWarning, RecipeWarning, TrainingInterrupted
 
 EXIT_USAGE = 2
+TRUSTED_RECIPE_HELP = ("the run's recipe given again from a file you trust, in place of the one stored in the checkpoint (needed where that one "
+                       "names code and another user or machine wrote it)")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline
 
 
@@ -70,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=path_argument, help="folder for this run (default: runs/<name>-<time>)")
     train.add_argument("--resume", type=path_argument, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     train.add_argument("--force", action="store_true", help="replace the run that --run-dir holds (deleted first); without it an existing run is refused")
+    train.add_argument("--recipe", type=path_argument, metavar="FILE", dest="trusted_recipe",
+                       help="with --resume: the run's recipe given again from a file you trust, in place of the one stored in the run (needed where "
+                       "that one names code and another user or machine wrote it)")
     train.add_argument("--fresh-envs", action="store_true", help="with --resume: restart the environments from new resets instead of loading their saved state (for a checkpoint another user or machine wrote)")
     train.add_argument("--seeds", metavar="S,S,...", help="train one run per seed in parallel processes (up to the core count), then compare their evals")
     train.add_argument("--address", metavar="RAY", help="with --seeds: train the seeds as Ray tasks on the cluster at RAY (auto: the running local one; HOST:PORT)")
@@ -97,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
     evaluate.add_argument("path", type=path_argument, help="run folder or checkpoint.pt")
+    evaluate.add_argument("--recipe", type=path_argument, metavar="FILE", dest="trusted_recipe", help=TRUSTED_RECIPE_HELP)
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     evaluate.add_argument("--seed", type=int, default=10_000, help="seed of the first episode's reset (episode i: seed + i)")
     evaluate.add_argument("--max-episode-steps", type=int, metavar="N", help="cut an episode the env has not ended after N steps (default 100,000; the env's own time limit comes first)")
@@ -128,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a trained policy (its mode, normalization included) as ONNX or TorchScript")
     export.add_argument("path", type=path_argument, help="run folder or checkpoint file (best.pt too)")
+    export.add_argument("--recipe", type=path_argument, metavar="FILE", dest="trusted_recipe", help=TRUSTED_RECIPE_HELP)
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="onnx (default; needs the export extra) or torchscript")
     export.add_argument("--out", type=path_argument, help="file to write (default: policy.onnx or policy.pt beside the checkpoint)")
     export.set_defaults(command=_export)
@@ -155,8 +162,8 @@ def _train(args: argparse.Namespace) -> int:
     from pgkit.runtime.run import new_run_dir
     from pgkit.runtime.training import load_for_resume, train
 
-    if args.fresh_envs and args.resume is None:
-        raise PgkitError("--fresh-envs goes with --resume RUN_DIR")
+    if (args.fresh_envs or args.trusted_recipe is not None) and args.resume is None:
+        raise PgkitError("--fresh-envs and --recipe go with --resume RUN_DIR")
     if args.address is not None and args.seeds is None:
         raise PgkitError("--address goes with --seeds (the seeds run as Ray tasks); a single run collects on Ray through trainer.workers")
     if args.seeds is not None:
@@ -166,7 +173,7 @@ def _train(args: argparse.Namespace) -> int:
             args.overrides, args.recipe = [str(args.recipe), *args.overrides], None
         if args.recipe is not None or args.run_dir is not None:
             raise PgkitError("--resume continues a run folder with its own recipe: give no RECIPE or --run-dir")
-        recipe, checkpoint = load_for_resume(args.resume, args.overrides, fresh_envs=args.fresh_envs)
+        recipe, checkpoint = load_for_resume(args.resume, args.overrides, fresh_envs=args.fresh_envs, recipe_file=args.trusted_recipe)
         print(f"resuming {args.resume} at step {checkpoint['step']:,}", file=sys.stderr)
         _, run = train(recipe, args.resume, resume=checkpoint)
         run_dir = args.resume
@@ -199,7 +206,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise PgkitError(f"--seed must be from 0 to {MAX_SEED - args.episodes:,} (episode i resets with seed + i, at most 2**32 - 1)")
     if args.video is not None:
         writable_folder(args.video, "--video")
-    agent, env = load_agent(args.path)
+    agent, env = load_agent(args.path, recipe_file=args.trusted_recipe)
     result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video,
                       max_episode_steps=args.max_episode_steps)
     if result.cut:
@@ -218,7 +225,10 @@ def _variance(args: argparse.Namespace) -> int:
     if args.batches < 2 or args.critic_batches < 0:
         raise PgkitError("--batches must be at least 2 and --critic-batches at least 0")
     if args.plot is not None:
+        from pgkit.cli.plotting import pyplot
+
         writable_file(args.plot, "--plot")  # before minutes of estimates
+        pyplot("pgkit variance --plot", args.plot)
     recipes = [_load_checked(path, []) for path in args.recipes]
     started = time.perf_counter()
     estimates, statistics, origin = compare_recipes(recipes, args.batches, args.critic_batches, args.checkpoint)
@@ -236,7 +246,7 @@ def _export(args: argparse.Namespace) -> int:
     from pgkit.runtime.loading import load_agent
     from pgkit.runtime.export import export_policy
 
-    agent, _ = load_agent(args.path)
+    agent, _ = load_agent(args.path, recipe_file=args.trusted_recipe)
     folder = args.path if args.path.is_dir() else args.path.parent
     out = args.out or folder / ("policy.onnx" if args.format == "onnx" else "policy.pt")
     writable_file(out, "--out")

@@ -8,32 +8,33 @@ where the mean stops: no curve is cut without saying so.
 
 from __future__ import annotations
 
-import csv
-import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from pgkit.errors import PgkitError
 from pgkit.runtime.run import METRICS_FILE, RECIPE_FILE
+from pgkit.runtime.stored_run import read_metrics, read_recipe_file, recipe_label
 
 RESAMPLES = 1000
 
 
 def read_curve(run_dir: Path) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
-    """((recipe name, env id), steps, return_mean) of one run folder."""
+    """((recipe name, env id), steps, return_mean) of one run folder, read through ``pgkit.runtime.stored_run``."""
     metrics, recipe = run_dir / METRICS_FILE, run_dir / RECIPE_FILE
     if not metrics.is_file() or not recipe.is_file():
         raise PgkitError(f"{run_dir} is not a run folder with {METRICS_FILE} and {RECIPE_FILE} (was the csv logger on?)")
-    document = yaml.safe_load(recipe.read_text()) or {}
-    name = document.get("name") or run_dir.name
-    env_id = (document.get("env") or {}).get("id", "?")
-    rows = [r for r in csv.DictReader(open(metrics, newline="")) if r.get("return_mean") and not math.isnan(float(r["return_mean"]))]
-    if not rows:
+    label = recipe_label(read_recipe_file(run_dir), run_dir)
+    columns = read_metrics(metrics, ("step", "return_mean"))
+    steps, returns = columns["step"], columns["return_mean"]
+    kept = np.isfinite(steps) & np.isfinite(returns)
+    if not kept.any():
         raise PgkitError(f"{run_dir} has no finished episodes to plot yet")
-    return (name, env_id), np.array([float(r["step"]) for r in rows]), np.array([float(r["return_mean"]) for r in rows])
+    steps, returns = steps[kept], returns[kept]
+    if np.any(np.diff(steps) <= 0):
+        raise PgkitError(f"{metrics}: its steps do not increase from row to row; not a metrics.csv pgkit wrote")
+    return label, steps, returns
 
 
 def mean_with_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -47,21 +48,27 @@ def mean_with_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 20
     return grid, values.mean(axis=0), low, high
 
 
-def pyplot(command: str):
-    """matplotlib.pyplot drawing to files (the Agg backend), or a PgkitError naming the extra ``command`` needs."""
+def pyplot(command: str, out: Path):
+    """matplotlib.pyplot drawing to files (the Agg backend), or a PgkitError naming the extra ``command`` needs
+    or the image formats matplotlib writes when ``out``'s extension is not one of them."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise PgkitError(f"{command} needs matplotlib: pip install 'pgkit[plot]'") from None
+    formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if out.suffix.lower().lstrip(".") not in formats:
+        raise PgkitError(f"{command}: {out} has no image extension matplotlib writes; end it in one of: {', '.join('.' + f for f in sorted(formats))}")
     return plt
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> dict[str, int]:
     """Plot the runs grouped by (recipe name, env id); returns runs per group, labelled ``name on env``."""
-    plt = pyplot("pgkit plot")
+    plt = pyplot("pgkit plot", out)
     groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for run_dir in run_dirs:
         key, steps, returns = read_curve(run_dir)

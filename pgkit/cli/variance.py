@@ -16,13 +16,12 @@ def compare_recipes(
 ) -> tuple[list[GradientEstimates], list[GradientStatistics], str]:
     """Estimates and statistics of every recipe from one initial policy: the checkpoint's, or the first
     recipe's seeded fresh one; and a sentence saying which."""
-    from pgkit.runtime.checkpoint import agent_weights, load_checkpoint
-    from pgkit.runtime.run import CHECKPOINT_FILE
+    from pgkit.runtime.stored_run import read_checkpoint
     from pgkit.runtime.training import build_agent
 
-    if checkpoint is not None:
-        path = checkpoint / CHECKPOINT_FILE if checkpoint.is_dir() else checkpoint
-        initial, origin = agent_weights(load_checkpoint(path)), f"the policy in {path}"
+    if checkpoint is not None:  # its weights only: the recipes are the files given
+        stored = read_checkpoint(checkpoint)
+        initial, origin = stored.weights, f"the policy in {stored.path}"
     else:
         initial, origin = build_agent(recipes[0]).state_dict(), f"the seeded fresh policy of {recipes[0].name} (seed {recipes[0].settings.seed})"
     estimates = [gradient_estimates(recipe, batches, initial, critic_batches) for recipe in recipes]
@@ -56,7 +55,7 @@ def table(names: list[str], estimates: list[GradientEstimates], statistics: list
 
 def plot(names: list[str], statistics: list[GradientStatistics], out: Path) -> None:
     """Total and relative variance per recipe, with their bootstrap intervals."""
-    plt = pyplot("pgkit variance --plot")
+    plt = pyplot("pgkit variance --plot", out)
     from matplotlib.ticker import NullFormatter
     figure, axes = plt.subplots(1, 2, figsize=(11, 0.6 * len(names) + 2))
     for ax, attribute, label in [(axes[0], "total_variance", "total variance tr Cov[g]"), (axes[1], "relative_variance", "tr Cov[g] / ||E g||^2, per 1k steps")]:

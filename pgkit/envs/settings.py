@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_serializer
 
+from pgkit.code_names import NamesCode
+
 
 @runtime_checkable
 class PipelineStep(Protocol):
@@ -38,6 +40,11 @@ def _entry_point(value: str) -> str:
 ModuleName = Annotated[str, AfterValidator(_module_name)]
 
 
+def _module_of_id(env_id: str) -> list[str]:
+    """The module of gymnasium's ``module:EnvId`` form (gymnasium imports it), or nothing."""
+    return [env_id.rpartition(":")[0]] if ":" in env_id else []
+
+
 class NormalizeSettings(BaseModel):
     """Running normalization of observations and rewards (SB3's VecNormalize)."""
 
@@ -55,14 +62,14 @@ class EnvSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, arbitrary_types_allowed=True)
 
-    id: str = Field(
+    id: Annotated[str, NamesCode("imported by gymnasium before the env is made", _module_of_id)] = Field(
         description="A gymnasium id, e.g. CartPole-v1, or 'module:EnvId' (gymnasium's form: the module is imported "
         "first, e.g. ale_py:ALE/Pong-v5); with entry_point, the name given to that env."
     )
-    modules: tuple[ModuleName, ...] = Field(
+    modules: Annotated[tuple[ModuleName, ...], NamesCode("imported")] = Field(
         (), description="Installed modules imported before the env is made, for packages that register their envs on import."
     )
-    entry_point: Annotated[str, AfterValidator(_entry_point)] | None = Field(
+    entry_point: Annotated[Annotated[str, AfterValidator(_entry_point)] | None, NamesCode("imported and called to make the env")] = Field(
         None,
         description="'package.module:Name' of an env class or function that no package registers (gymnasium.register's "
         "entry_point), made with env.kwargs; env.id then names it.",

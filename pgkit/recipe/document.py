@@ -46,6 +46,26 @@ class RecipeLoader(yaml.SafeLoader):
         _check_expansion(node)
         return super().construct_document(node)
 
+    def construct_mapping(self, node, deep=False):
+        """A mapping, refusing a key written twice in it (YAML would keep the last one silently)."""
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise DuplicateKey(key_node)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A key written twice in one mapping of a recipe."""
+
+    fix = "keep one of them: YAML would silently use only the last"
+
+    def __init__(self, key_node: yaml.ScalarNode):
+        super().__init__(None, None, f"key '{key_node.value}' appears twice in this mapping", key_node.start_mark)
+
 
 def _check_expansion(root: yaml.Node) -> None:
     """Raise RefusedDocument if ``root`` refers to itself through an alias, or once its aliases are
@@ -93,30 +113,53 @@ def read_document(path: str | Path) -> dict[str, Any]:
     return _read(Path(path), chain=())
 
 
-def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    source = str(path)
-    if not path.is_file():
-        raise RecipeError(source, [Problem("", f"no recipe file at {path}", "check the path; recipes/ has examples")])
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping in the file at ``path``, read safely and within bounds (``extends`` not followed),
+    or a RecipeError saying why it cannot be read."""
+    source = _short_path(path)
     try:
-        document = parse_yaml(path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            raise RecipeError(source, [Problem("", f"no recipe file at {path}", "check the path; recipes/ has examples")])
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(source, [Problem("", f"not a UTF-8 text file: {exc}")]) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise RecipeError(source, [Problem("", f"cannot read {_short_path(path)}: {getattr(exc, 'strerror', None) or exc}", "check the path")]) from None
+    try:
+        document = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         fix = getattr(exc, "fix", "fix the YAML syntax")
         raise RecipeError(source, [Problem("", f"invalid YAML: {where}{problem}", fix)]) from None
-    except UnicodeDecodeError as exc:
-        raise RecipeError(source, [Problem("", f"not a UTF-8 text file: {exc}")]) from None
+    except Exception as exc:  # a tag whose value does not convert: !!int 1.5, !!float abc, !!timestamp x
+        raise RecipeError(source, [Problem("", f"invalid YAML: a tagged value does not convert ({exc})",
+                                           "remove the tag (!!int, !!float, ...) or give a value of its type")]) from None
     if document is None:
         document = {}
     if not isinstance(document, dict):
         raise RecipeError(source, [Problem("", f"a recipe is a mapping of slots, got {type(document).__name__}", "see recipes/ for the format")])
+    return document
+
+
+def _short_path(path: Path, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    source = _short_path(path)
+    document = read_mapping(path)
     parent = document.pop("extends", None)
     if parent is None:
         return document
-    if not isinstance(parent, str):
-        raise RecipeError(source, [Problem("extends", "must be a path to another recipe file")])
-    parent_path = (path.parent / parent).resolve()
+    if not isinstance(parent, str) or not parent or "\x00" in parent:
+        raise RecipeError(source, [Problem("extends", "must be a path to another recipe file", "e.g. extends: cartpole-ppo.yaml (relative to this file)")])
+    try:
+        parent_path = (path.parent / parent).resolve()
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        raise RecipeError(source, [Problem("extends", f"cannot use {_short_path(Path(parent))}: {getattr(exc, 'strerror', None) or exc}", "give the path of another recipe file")]) from None
     if parent_path in chain or parent_path == path.resolve() or len(chain) >= MAX_EXTENDS_DEPTH:
         raise RecipeError(source, [Problem("extends", f"recipes extend each other in a loop through {parent_path}")])
     return merge(_read(parent_path, chain + (path.resolve(),)), document)

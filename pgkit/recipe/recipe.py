@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
+from pgkit.code_names import NamedCode, code_named_by
 from pgkit.kinds.component import Component, Spec
 from pgkit.recipe.settings import RunSettings
 from pgkit.plugins.registry import Registration
@@ -49,6 +50,14 @@ class Recipe:
     def instantiate(self) -> dict[str, Any]:
         """Fresh component objects: slot -> component, a list for multi-valued slots, None if empty."""
         return {slot: _instantiate(value) for slot, value in self.slots.items()}
+
+    def named_code(self) -> list[NamedCode]:
+        """The code this recipe makes pgkit import, call or join (its ``NamesCode`` fields: env.modules,
+        env.entry_point, the module of a ``module:EnvId`` id, a Ray cluster's address, plugins' own)."""
+        found = list(code_named_by(self.settings, ""))
+        for slot, value in self.slots.items():
+            found += code_named_by(value, slot)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe: every default filled in, with each component's plugin and version."""

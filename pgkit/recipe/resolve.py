@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pgkit.errors import ComponentLookupError, Problem, RecipeError
 from pgkit.kinds import KINDS, SLOTS
 from pgkit.recipe.recipe import Choice, Recipe, SlotValue
+from pgkit.envs.settings import EnvSettings, NormalizeSettings
 from pgkit.recipe.settings import RunSettings
 from pgkit.plugins.registry import Registry
 
@@ -65,8 +66,51 @@ def resolve(document: dict[str, Any], registry: Registry, source: str = "recipe"
         slots[slot] = _slot_value(slot, raw, registry, problems)
 
     if problems or settings is None:
-        raise RecipeError(source, problems)
+        raise RecipeError(source, _pointed_home(problems, document, slots, registry))
     return Recipe(source=source, settings=settings, slots=slots)
+
+
+def _homes(slots: dict[str, SlotValue]) -> dict[str, list[str]]:
+    """Field name -> the recipe paths where it is a field: the run settings, env's, and each chosen component's."""
+    homes: dict[str, list[str]] = {}
+    models: list[tuple[str, type[BaseModel]]] = [("", RunSettings), ("env", EnvSettings), ("env.normalize", NormalizeSettings)]
+    models += [(slot, value.registration.cls.Spec) for slot, value in slots.items() if isinstance(value, Choice)]
+    for prefix, model in models:
+        for name in model.model_fields:
+            homes.setdefault(name, []).append(f"{prefix}.{name}" if prefix else name)
+    return homes
+
+
+def _pointed_home(problems: list[Problem], document: dict[str, Any], slots: dict[str, SlotValue], registry: Registry) -> list[Problem]:
+    """``problems`` with a key that is unknown where it stands pointed to where it belongs: a field of another
+    slot (``epochs`` at the top: trainer.epochs), a component's ``type`` moved up out of its slot, or a slot
+    under another name whose value names a component of some kind."""
+    homes = _homes(slots)
+    pointed = []
+    for problem in problems:
+        unknown = problem.message.startswith(("unknown top-level key", "unknown field for"))
+        key = problem.path.rpartition(".")[2]
+        fix = None
+        if unknown and key == "type" and "." not in problem.path:
+            fix = "a component's type goes inside its slot, e.g. `network: {type: mlp}`" + _kind_hint(document.get(key), registry)
+        elif unknown:
+            elsewhere = [path for path in homes.get(key, []) if path != problem.path]
+            if elsewhere:
+                fix = f"'{key}' belongs at {' or '.join(elsewhere)}: move it there" + (f" ({problem.fix})" if problem.fix.startswith("did you mean") else "")
+            elif "." not in problem.path:
+                hint = _kind_hint(document.get(key), registry)
+                fix = hint[2:] + f"; {problem.fix}" if hint else None
+        pointed.append(Problem(problem.path, problem.message, fix) if fix else problem)
+    return pointed
+
+
+def _kind_hint(value: Any, registry: Registry) -> str:
+    """'; 'NAME' is a KIND: write it as KIND: {type: NAME}' where ``value`` names a registered component."""
+    name = value.get("type") if isinstance(value, dict) else value
+    if not isinstance(name, str):
+        return ""
+    kinds = [kind for kind in KINDS if kind in SLOTS and any(r.name == name for r in registry.of_kind(kind))]
+    return f"; '{name}' is a {' and a '.join(kinds)}: write it as `{kinds[0]}: {{type: {name}, ...}}`" if kinds else ""
 
 
 def _validate_settings(document: dict[str, Any], default_name: str, registry: Registry, problems: list[Problem]) -> RunSettings | None:
@@ -136,15 +180,27 @@ def pydantic_problems(exc: ValidationError, prefix: str, model: type[BaseModel],
         field = model.model_fields.get(loc[0]) if loc else None
         described = f"{loc[0]}: {field.description}" if field is not None and field.description else ""
         if error["type"] == "extra_forbidden":
-            fields = list(model.model_fields)
+            inner, inner_owner = _nested(model, loc[:-1], owner, prefix)
+            fields = list(inner.model_fields)
             close = difflib.get_close_matches(loc[-1], fields, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            problems.append(Problem(path, f"unknown field for {owner}", f"{hint}its fields are: {', '.join(fields) or '(none)'}"))
+            problems.append(Problem(path, f"unknown field for {inner_owner}", f"{hint}its fields are: {', '.join(fields) or '(none)'}"))
         elif error["type"] == "missing":
             problems.append(Problem(path, "required field is missing", described))
         else:
             problems.append(Problem(path, f"{error['msg']} (got {_short(error.get('input'))})", described))
     return problems
+
+
+def _nested(model: type[BaseModel], loc: list[str], owner: str, prefix: str) -> tuple[type[BaseModel], str]:
+    """The model that ``loc`` (field names from ``model`` down) leads to, and how messages name it."""
+    for depth, name in enumerate(loc):
+        field = model.model_fields.get(name)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model, owner = annotation, ".".join(filter(None, [prefix, *loc[: depth + 1]]))
+    return model, owner
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -1,7 +1,9 @@
 """Checkpoint files: plain dicts of tensors and primitives, loadable with ``torch.load(weights_only=True)``.
 
 One file holds everything a resume needs (weights, every component's and the trainer's state, RNG
-states, the environments), written atomically, so a checkpoint is always one consistent set."""
+states, the environments), written atomically, so a checkpoint is always one consistent set. Its recipe
+is signed with this user's key (``pgkit.runtime.signing``); ``pgkit.runtime.stored_run`` reads and
+validates checkpoints for every command."""
 
 from __future__ import annotations
 
@@ -14,15 +16,18 @@ from typing import Any
 import torch
 
 from pgkit.errors import PgkitError
+from pgkit.runtime.signing import sign_document
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)  # format 1 (pgkit 0.1) holds the agent's weights under "modules"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a temporary file in the same folder, flushed and fsynced, then renamed over
+    """Write ``state`` (its recipe signed) atomically: a temporary file in the same folder, flushed and fsynced, then renamed over
     ``path``, so that a kill or a full disk at any moment leaves the previous checkpoint whole. A write
     that fails (a full disk, a read-only folder) is a PgkitError naming the file and the cause."""
+    if "recipe" in state:
+        state = {**state, "recipe_signature": sign_document(state["recipe"])}
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,21 +9,21 @@ import gymnasium as gym
 
 from pgkit.envs.settings import EnvSettings
 from pgkit.kinds.agent import Agent
-from pgkit.plugins.registry import Registry, default_registry
-from pgkit.recipe import resolve
-from pgkit.runtime.checkpoint import agent_weights, load_checkpoint
-from pgkit.runtime.run import CHECKPOINT_FILE
+from pgkit.plugins.registry import Registry
+from pgkit.runtime.stored_run import load_weights, read_checkpoint
 from pgkit.runtime.training import build_agent, on_env_factory
 
 
-def load_agent(path: Path, registry: Registry | None = None, env: Callable[[], gym.Env] | None = None) -> tuple[Agent, EnvSettings]:
-    """Rebuild the agent saved in a run folder or checkpoint file from the recipe stored inside it (on the
-    envs of ``env``, a factory, when the run was trained on one)."""
-    checkpoint_path = path / CHECKPOINT_FILE if path.is_dir() else path
-    state = load_checkpoint(checkpoint_path)
-    recipe = resolve(state["recipe"], registry or default_registry(), source=str(checkpoint_path))
+def load_agent(
+    path: Path, registry: Registry | None = None, env: Callable[[], gym.Env] | None = None, recipe_file: Path | None = None
+) -> tuple[Agent, EnvSettings]:
+    """Rebuild the agent saved in a run folder or checkpoint file from the recipe stored inside it, or from
+    ``recipe_file`` (the run's recipe given again, see ``pgkit.runtime.stored_run``), on the envs of ``env``,
+    a factory, when the run was trained on one."""
+    stored = read_checkpoint(path)
+    recipe = stored.recipe(registry, recipe_file=recipe_file)
     if env is not None:
         recipe = on_env_factory(recipe, env, registry)
     agent = build_agent(recipe, registry)
-    agent.load_state_dict(agent_weights(state))
+    load_weights(agent, stored)
     return agent, recipe.settings.env

@@ -34,11 +34,13 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         self._rewards: list[np.ndarray] = []
         self._terminated: list[np.ndarray] = []
         self._truncated: list[np.ndarray] = []
+        self._unrecorded = np.zeros(env.num_envs, dtype=bool)  # envs whose episodes are not the run's until the next reset
 
     def reset(self, *, seed=None, options=None):
         """Episodes cut short by a reset are not finished episodes: they are dropped from the statistics."""
         self.flush()
         self.running = RunningEpisodes(self.num_envs)
+        self._unrecorded[:] = False
         try:
             return self.env.reset(seed=seed, options=options)
         except Exception as exc:
@@ -57,9 +59,15 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
             self.flush()
         return obs, rewards, terminated, truncated, info
 
+    def record_no_more_episodes(self, envs: np.ndarray) -> None:
+        """Episodes that the envs in the mask ``envs`` finish from now until the next reset are not the run's: a
+        whole-episode batch drops them (they would bias the logged means towards short episodes)."""
+        self.flush()
+        self._unrecorded |= envs
+
     def flush(self) -> None:
         if self._rewards:
-            dones = np.logical_or(np.stack(self._terminated), np.stack(self._truncated))
+            dones = np.logical_or(np.stack(self._terminated), np.stack(self._truncated)) & ~self._unrecorded
             self.statistics.extend(self.running.record(np.stack(self._rewards), dones))
             for pending in (self._rewards, self._terminated, self._truncated):
                 pending.clear()

@@ -6,7 +6,7 @@ the learner broadcasts its weights once per batch (or training round) and joins 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field
@@ -15,6 +15,7 @@ from torch import Tensor
 from pgkit.data.batch import Batch
 from pgkit.data.normalization import RunningMeanStd
 from pgkit.errors import PgkitError, TrainingError
+from pgkit.code_names import NamesCode
 from pgkit.kinds.component import Spec
 from pgkit.kinds.trainer import TrainingContext
 from pgkit.runtime.ray_cluster import connect_ray, first_line
@@ -24,13 +25,18 @@ from pgkit.runtime.ray_workers import CollectionWorker, ExplorationWorker, Worke
 SEED_STRIDE = 10_000  # worker k's envs are seeded from seed + k * SEED_STRIDE (env i of it: + i)
 
 
+def _not_auto(address: str | None) -> list[str]:
+    """A cluster named by address (auto joins the user's own running cluster, null starts one in the run)."""
+    return [address] if address not in (None, "auto") else []
+
+
 class RayWorkersSpec(Spec):
     type: Literal["ray"] = Field("ray", description="Where collection runs: ray (actors on a Ray cluster).")
     num_workers: int = Field(2, ge=1, description="Ray actors collecting, each with its own vector envs.")
     envs_per_worker: int | None = Field(
         None, ge=1, description="Envs each worker steps; null: env.num_envs split evenly over the workers (the batch stays the recipe's)."
     )
-    address: str | None = Field(
+    address: Annotated[str | None, NamesCode("joined: a Ray cluster sends its workers code to run", _not_auto)] = Field(
         None, description="The Ray cluster to join: auto (the running local cluster, or RAY_ADDRESS), HOST:PORT or ray://HOST:PORT; "
         "null: start a Ray instance inside this run.",
     )

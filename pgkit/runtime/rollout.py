@@ -147,7 +147,11 @@ class RolloutCollector:
                 next_obs = with_final_observations(self.obs, info, agent.prepare)
                 steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, np.array(next_obs),  # copies: envs may reuse their buffers
                               starts, memory, self.memory))
-                stop[(stop < 0) & done & (t >= self.num_steps - 1)] = t
+                kept_end = (stop < 0) & done & (t >= self.num_steps - 1)
+                if kept_end.any():
+                    stop[kept_end] = t
+                    if hasattr(self.envs, "record_no_more_episodes"):  # the loop's envs: the dropped episodes stay out of its statistics
+                        self.envs.record_no_more_episodes(kept_end)
         self.dropped_steps = int((len(steps) - 1 - stop).sum())
         kept = (np.arange(len(steps))[:, None] <= stop).T.reshape(-1)  # [N * T]: env after env, each in time order
 

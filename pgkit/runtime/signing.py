@@ -1,20 +1,24 @@
-"""Signing what pgkit pickles, so that it never unpickles what it did not write.
+"""Signing what pgkit writes, so that it never runs what it did not write.
 
-A checkpoint is read with ``torch.load(weights_only=True)``, which builds tensors and plain data only;
-the one pickle in it, the environments' state, could run code when loaded. pgkit stores an HMAC-SHA256
-of those bytes beside them, keyed by a secret that only this user can read
-(``$PGKIT_CONFIG_DIR/signing-key``, by default ``~/.config/pgkit/signing-key``, made on first use with
-mode 0600), and unpickles only bytes whose HMAC matches. A checkpoint copied from another user or
-machine, or altered, is refused; ``--fresh-envs`` resumes it with new env resets instead."""
+A checkpoint is read with ``torch.load(weights_only=True)``, which builds tensors and plain data only. Two
+parts of it could still run code: the environments' state, a pickle, when unpickled; and the stored recipe,
+whose code-naming fields (``pgkit.code_names``) pgkit would import or call. pgkit stores an HMAC-SHA256 of
+each beside it, keyed by a secret that only this user can read (``$PGKIT_CONFIG_DIR/signing-key``, by
+default ``~/.config/pgkit/signing-key``, made on first use with mode 0600), and unpickles only bytes, and
+runs only recipes, whose HMAC matches. A checkpoint copied from another user or machine, or altered, is
+refused for those parts: ``--fresh-envs`` resumes it with new env resets, and a recipe given again from a
+file (``--recipe``) replaces a stored one that names code (``pgkit.runtime.stored_run``)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import warnings
 from pathlib import Path
+from typing import Any
 
 KEY_BYTES = 32
 
@@ -63,3 +67,23 @@ def signed_by_this_user(data: bytes, signature: str | None) -> bool:
     if key is None or not isinstance(signature, str):
         return False
     return hmac.compare_digest(hmac.new(key, data, hashlib.sha256).hexdigest(), signature)
+
+
+def canonical_bytes(document: Any) -> bytes | None:
+    """``document`` (plain data: a recipe) as canonical JSON bytes, the same for equal documents; None if it
+    is not plain data."""
+    try:
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def sign_document(document: Any) -> str | None:
+    """The HMAC of ``document``'s canonical bytes under this user's key, or None."""
+    data = canonical_bytes(document)
+    return sign(data) if data is not None else None
+
+
+def document_signed_by_this_user(document: Any, signature: Any) -> bool:
+    data = canonical_bytes(document)
+    return data is not None and signed_by_this_user(data, signature)

@@ -12,17 +12,16 @@ import torch
 
 from pgkit.data import check_memory
 from pgkit.envs.factories import register_env_factory
-from pgkit.errors import PgkitError, Problem, RecipeError
+from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.logger import Logger
 from pgkit.plugins.registry import Registry, default_registry
-from pgkit.recipe import Recipe, apply_overrides, resolve
+from pgkit.recipe import Recipe, resolve
 from pgkit.recipe.compatibility import check_compatibility
-from pgkit.recipe.resolve import SETTINGS_KEYS
 from pgkit.runtime.allocations import allocations_of
-from pgkit.runtime.checkpoint import load_checkpoint
 from pgkit.runtime.loop import run_training
 from pgkit.runtime.run import CHECKPOINT_FILE, Run, resolve_device
+from pgkit.runtime.stored_run import read_checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -84,47 +83,27 @@ def train(
 
 
 def load_for_resume(
-    run_dir: Path, overrides: list[str] | None = None, registry: Registry | None = None, fresh_envs: bool = False
+    run_dir: Path, overrides: list[str] | None = None, registry: Registry | None = None, fresh_envs: bool = False,
+    recipe_file: Path | None = None,
 ) -> tuple[Recipe, dict]:
     """The recipe and checkpoint of ``run_dir``, ready for ``train(recipe, run_dir, resume=checkpoint)``;
-    a finished run is refused. Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer). ``fresh_envs`` drops the
-    environments' saved state, so they restart from new resets: for a checkpoint that another user or
-    machine wrote, whose env state pgkit will not unpickle (see ``pgkit.runtime.signing``)."""
-    checkpoint_path = run_dir / CHECKPOINT_FILE
-    if not checkpoint_path.is_file():
+    a finished run is refused. Overrides may change the recipe (e.g. ``trainer.total_steps`` to train longer).
+    ``fresh_envs`` drops the environments' saved state, so they restart from new resets: for a checkpoint that
+    another user or machine wrote, whose env state pgkit will not unpickle (see ``pgkit.runtime.signing``).
+    ``recipe_file`` gives the run's recipe again from a file the user trusts, for a stored recipe that names
+    code and is not signed by this user (see ``pgkit.runtime.stored_run``)."""
+    if not (run_dir / CHECKPOINT_FILE).is_file():
         raise PgkitError(f"cannot resume {run_dir}: it has no {CHECKPOINT_FILE}")
-    checkpoint = load_checkpoint(checkpoint_path)
+    stored = read_checkpoint(run_dir / CHECKPOINT_FILE)
+    stored.check_resumable()
+    recipe = stored.recipe(registry, overrides, recipe_file)
+    checkpoint = stored.state
     if fresh_envs and isinstance(checkpoint.get("context"), dict):
         for envs in checkpoint["context"].get("envs", []):
-            envs["pickled"] = None
-    document = apply_overrides(checkpoint["recipe"], overrides or [], source=str(checkpoint_path))
-    unchangeable = _unchangeable_overrides(checkpoint["recipe"], document)
-    if unchangeable:
-        raise RecipeError(str(checkpoint_path), unchangeable)
-    recipe = resolve(document, registry or default_registry(), source=str(checkpoint_path))
+            if isinstance(envs, dict):
+                envs["pickled"] = None
     total = recipe.slots["trainer"].spec.total_steps
     if checkpoint["step"] >= total:
         raise PgkitError(f"the run in {run_dir} is finished ({checkpoint['step']:,} of {total:,} steps); "
                          f"to train longer: pgkit train --resume {run_dir} trainer.total_steps=N")
     return recipe, checkpoint
-
-
-BUILT_FROM = ("name", "seed", "env", "network", "policy_head", "critic", "baseline")  # what the saved state was built for
-
-
-def _unchangeable_overrides(saved: dict, document: dict) -> list[Problem]:
-    """Overrides a resume cannot take: what the saved state was built for, and any component's type (the
-    loggers aside, which hold no state)."""
-    problems = []
-    for key in sorted(set(saved) | set(document), key=str):
-        before, after = saved.get(key), document.get(key)
-        if before == after:
-            continue
-        types = [value.get("type") if isinstance(value, dict) else value for value in (before, after)]
-        if key in BUILT_FROM or (key not in SETTINGS_KEYS and key != "logger" and types[0] != types[1]):
-            problems.append(Problem(
-                key, "cannot change when resuming: the checkpoint's state was built for the run as it was",
-                "start a new run to change it (pgkit train RECIPE ...); a resume may change the budget, the optimizer's, "
-                "objective's and advantage's parameters, trainer.eval, the loggers and checkpoint_every",
-            ))
-    return problems
