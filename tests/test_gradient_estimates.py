@@ -110,3 +110,19 @@ def test_statistics_on_known_estimates():
     assert s.relative_variance.value == pytest.approx((8 / 3) / 5 * 10 / 1000)
     assert s.relative_bias.value == pytest.approx(0.0) and s.bias_z == pytest.approx(0.0)
     assert s.total_variance.low <= s.total_variance.value <= s.total_variance.high
+
+
+def test_under_a_time_limit_the_exact_gradient_is_of_the_objective_the_recipe_targets(registry):
+    """RandomMDP cut at 3 steps (issue 27, item 8): whole episodes without a critic follow the time-limited return;
+    the exact gradient that gradient_estimates compares against is that objective's, and the estimate agrees."""
+    from pgkit.runtime.variance import gradient_statistics
+
+    recipe = resolve({
+        "seed": 0, "env": {"id": "pgkit/RandomMDP-v0", "num_envs": 8,
+                           "kwargs": {"num_states": 3, "num_actions": 2, "seed": 3, "end_probability": 0.25, "max_episode_steps": 3}},
+        "network": {"type": "mlp", "hidden_sizes": []}, "policy_head": "categorical", "advantage": "reward_to_go",
+        "objective": "reinforce", "optimizer": "adam", "trainer": {"type": "on_policy", "steps_per_env": 16, "complete_episodes": True},
+    }, registry)
+    estimates = gradient_estimates(recipe, 300)
+    assert estimates.objective.startswith("J_H") and "H = 3" in estimates.objective
+    assert gradient_statistics(estimates).bias_z < 4

@@ -41,6 +41,9 @@ def table(names: list[str], estimates: list[GradientEstimates], statistics: list
         rows.append(row)
     lines = _aligned([header, *rows])
     lines.append("")
+    lines.append("what each recipe's estimates are the gradient of" + (" (the bias is against that objective's exact gradient):" if tabular else ":"))
+    lines += [f"  ({i + 1}) {e.objective}" for i, e in enumerate(estimates)]
+    lines.append("")
     lines.append("cosine between mean gradients:")
     short = [f"({i + 1})" for i in range(len(names))]
     cosines = [[f"({i + 1}) {name}", *(f"{cosine(a.mean, b.mean):+.3f}" for b in estimates)] for i, (name, a) in enumerate(zip(names, estimates))]

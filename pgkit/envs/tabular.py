@@ -38,20 +38,60 @@ class TabularMDP:
         r_pi = (pi.double() * self.rewards).sum(-1)
         return torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self.gamma * self._moves(pi), r_pi)
 
-    def expected_length(self, pi: torch.Tensor) -> float:
-        """E[episode length] under ``pi``: mu^T (I - P_pi)^{-1} 1 (undiscounted)."""
+    def expected_length(self, pi: torch.Tensor, horizon: int | None = None) -> float:
+        """E[episode length] under ``pi``: mu^T (I - P_pi)^{-1} 1 (undiscounted); with a time limit of ``horizon``
+        steps, E[min(T, H)] = sum_{t<H} mu^T P_pi^t 1."""
         ones = torch.ones(self.num_states, dtype=torch.float64)
-        return float(self.initial @ torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self._moves(pi), ones))
+        if horizon is None:
+            return float(self.initial @ torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self._moves(pi), ones))
+        return float(self._occupancy(pi, horizon, gamma=1.0).sum())
+
+    def time_limited_objective(self, pi: torch.Tensor, horizon: int) -> torch.Tensor:
+        """J_H = E[sum_{t<H} gamma^t r_t]: the return of episodes cut by a time limit of H steps (differentiable),
+        by H steps of V_h = r_pi + gamma P_pi V_{h-1} from V_0 = 0. The objective of estimators that sum the
+        rewards of time-limited episodes (no critic completes them)."""
+        r_pi = (pi.double() * self.rewards).sum(-1)
+        moves, value = self._moves(pi), torch.zeros(self.num_states, dtype=torch.float64)
+        for _ in range(horizon):
+            value = r_pi + self.gamma * moves @ value
+        return self.initial @ value
+
+    def bootstrapped_direction(self, pi: torch.Tensor, horizon: int) -> torch.Tensor:
+        """The scalar whose gradient is the partial-episode-bootstrapping gradient (Pardo et al. 2018): episodes cut
+        at H steps, each cut completed by the untruncated V^pi, so sum_{t<H} E[gamma^t grad log pi(a_t|s_t)
+        Q^pi(s_t, a_t)] = sum_s d_H(s) sum_a grad pi(a|s) Q^pi(s, a), with d_H the discounted occupancy of
+        the first H steps and Q^pi = R + gamma P V^pi held fixed. What estimators with a critic follow under
+        a time limit: it is the gradient of no objective, neither J_H nor the untruncated J."""
+        with torch.no_grad():
+            values = self.values(pi)
+            q = self.rewards + self.gamma * torch.einsum("sat,t->sa", self.transitions[:, :, :-1], values)
+            occupancy = self._occupancy(pi, horizon, self.gamma)
+        return (occupancy[:, None] * pi.double() * q).sum()
+
+    def _occupancy(self, pi: torch.Tensor, horizon: int, gamma: float) -> torch.Tensor:
+        """d_H(s) = sum_{t<H} gamma^t Pr(s_t = s, the episode still running), [S]."""
+        moves, state, total = self._moves(pi), self.initial.double(), torch.zeros(self.num_states, dtype=torch.float64)
+        for t in range(horizon):
+            total = total + gamma**t * state
+            state = state @ moves
+        return total
 
     def _moves(self, pi: torch.Tensor) -> torch.Tensor:
         """P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] between non-terminal states."""
         return torch.einsum("sa,sat->st", pi.double(), self.transitions[:, :, :-1])
 
-    def policy_gradient(self, policy: torch.nn.Module, obs: torch.Tensor) -> torch.Tensor:
+    def policy_gradient(self, policy: torch.nn.Module, obs: torch.Tensor, horizon: int | None = None, bootstrapped: bool = False) -> torch.Tensor:
         """grad J with respect to ``policy``'s parameters (flattened, [P]) in closed form; ``obs`` holds
-        the observations of states 0..S-1 as the policy reads them (``policy(obs).probs`` is pi, [S, A])."""
+        the observations of states 0..S-1 as the policy reads them (``policy(obs).probs`` is pi, [S, A]).
+        With a time limit of ``horizon`` steps: the gradient of J_H, or with ``bootstrapped`` the
+        partial-episode-bootstrapping gradient (``bootstrapped_direction``)."""
+        pi = policy(obs).probs
+        if horizon is None:
+            target = self.objective(pi)
+        else:
+            target = self.bootstrapped_direction(pi, horizon) if bootstrapped else self.time_limited_objective(pi, horizon)
         parameters = [p for p in policy.parameters() if p.requires_grad]
-        gradients = torch.autograd.grad(self.objective(policy(obs).probs), parameters)
+        gradients = torch.autograd.grad(target, parameters)
         return torch.cat([g.reshape(-1) for g in gradients])
 
     @classmethod

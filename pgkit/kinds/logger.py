@@ -15,6 +15,8 @@ def _inside_run_folder(value: str) -> str:
     parts = PurePosixPath(value).parts
     if not value or value.startswith(("/", "~")) or ".." in parts or re.search(r"[\x00-\x1f\x7f\\]", value):
         raise ValueError("must be a relative path inside the run folder: no leading '/' or '~', no '..', no '\\' or control characters")
+    if not parts:
+        raise ValueError("must name a file or folder inside the run folder, not the run folder itself (e.g. metrics.csv)")
     return value
 
 

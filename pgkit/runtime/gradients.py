@@ -35,6 +35,7 @@ class GradientEstimates:
     batch_steps: Tensor  # [K]: transitions in each batch (what its gradient averages over)
     env_steps: Tensor  # [K]: environment steps each batch cost (more than batch_steps where steps were dropped)
     exact: Tensor | None  # [P]: grad J / E[episode length] in closed form, where the env is a tabular MDP
+    objective: str = ""  # which objective ``exact`` is the gradient of (a time limit changes it; see ``target_objective``)
 
     @property
     def mean(self) -> Tensor:
@@ -86,23 +87,51 @@ def gradient_estimates(
         raise PgkitError(f"{recipe.source}: {exc}") from None
     finally:
         ctx.close()
-    return GradientEstimates(torch.stack(gradients), torch.tensor(transitions), torch.tensor(costs), _exact(agent, recipe))
+    return GradientEstimates(torch.stack(gradients), torch.tensor(transitions), torch.tensor(costs), *_exact(agent, recipe))
 
 
-def _exact(agent: Agent, recipe: Recipe) -> Tensor | None:
-    """The closed-form gradient where the recipe's env is a TabularMDPEnv (under any wrappers)."""
+UNTRUNCATED = "J = E[sum_t gamma^t r_t] (episodes end only by termination)"
+TIME_LIMITED = "J_H = E[sum_{{t<H}} gamma^t r_t], H = {horizon} (the time-limited return: no critic completes a cut episode)"
+BOOTSTRAPPED = ("partial-episode bootstrapping at H = {horizon} (Pardo et al. 2018): the critic's V(s) completes each cut episode, "
+                "so the gradient is sum_s d_H(s) sum_a grad pi(a|s) Q(s, a), of neither J_H nor J")
+
+
+def target_objective(recipe: Recipe, horizon: int | None) -> str:
+    """What ``recipe``'s gradient estimates target on an env whose episodes a time limit of ``horizon`` steps
+    cuts (None: no limit): the untruncated objective; without a critic, the time-limited return; with a
+    critic, which completes cut episodes with V(s), partial-episode bootstrapping."""
+    if horizon is None:
+        return UNTRUNCATED
+    return (BOOTSTRAPPED if recipe.slots.get("critic") is not None else TIME_LIMITED).format(horizon=horizon)
+
+
+def time_limit(env: gym.Env) -> int | None:
+    """The smallest time limit among ``env``'s TimeLimit wrappers, or None."""
+    limits = []
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            limits.append(env._max_episode_steps)
+        env = env.env
+    return min(limits, default=None)
+
+
+def _exact(agent: Agent, recipe: Recipe) -> tuple[Tensor | None, str]:
+    """The closed-form gradient of the objective the recipe's estimates target (``target_objective``), per
+    step, where the recipe's env is a TabularMDPEnv (under any wrappers); and that objective, in words."""
     probe = make_env(recipe.settings.env)
     try:
-        unwrapped = probe.unwrapped
+        unwrapped, horizon = probe.unwrapped, time_limit(probe)
     finally:
         probe.close()
+    objective = target_objective(recipe, horizon)
     if not isinstance(unwrapped, TabularMDPEnv):
-        return None
+        return None, objective
     mdp = unwrapped.mdp
     obs = torch.as_tensor(agent.prepare(np.arange(mdp.num_states)), dtype=agent.obs_dtype, device=agent.device)
     with torch.no_grad():
-        length = mdp.expected_length(agent.policy(obs).probs)
-    return mdp.policy_gradient(agent.policy, obs).double().cpu() / length
+        length = mdp.expected_length(agent.policy(obs).probs, horizon)
+    gradient = mdp.policy_gradient(agent.policy, obs, horizon, bootstrapped=objective.startswith("partial"))
+    return gradient.double().cpu() / length, objective
 
 
 def _load_initial(agent: Agent, initial: dict[str, Any], recipe: Recipe) -> None:

@@ -194,8 +194,8 @@ def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any],
             callback.load_state_dict(callback_state)
         trainer.load_state_dict(state["trainer"])
         ctx.load_state_dict(state["context"])
-    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
-        reason = " ".join(str(exc).split())  # torch's load_state_dict errors span lines
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
+        reason = " ".join(str(exc).split())[:600]  # torch's load_state_dict errors span lines
         raise PgkitError(f"cannot resume: the checkpoint does not fit this recipe ({type(exc).__name__}: {reason})") from None
     load_rng_state(state["rng"])
 
@@ -265,7 +265,8 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
         with StopSignals(run.note) as signals:
             while ctx.step < spec.total_steps:
                 before = ctx.step
-                metrics = trainer.iterate(ctx)
+                with allocations_of(f"{trainer.describe()}'s iteration", "make its batch (e.g. trainer.steps_per_env, env.num_envs) smaller"):
+                    metrics = trainer.iterate(ctx)
                 if ctx.step == before:
                     raise ComponentError(f"{trainer.describe()} took no environment steps in an iteration; step the envs from ctx.make_envs")
                 stop = None

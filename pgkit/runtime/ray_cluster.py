@@ -28,8 +28,9 @@ def connect_ray(address: str | None, cpus: float, what: str) -> Any:
             raise PgkitError(f"{what}: cannot join the Ray cluster at {address!r}: {unreachable}\n{fix}")
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise PgkitError(f"{what}: cannot join the Ray cluster at {address!r}: {first_line(exc)}\n{fix}") from None
+        except Exception as exc:  # Ray's own exceptions, of many classes (a local instance that did not start in time, say)
+            where = f"join the Ray cluster at {address!r}" if address is not None else "start Ray inside the run"
+            raise PgkitError(f"{what}: cannot {where}: {type(exc).__name__}: {first_line(exc)}\n{fix}") from None
     available = ray.cluster_resources().get("CPU", 0.0)
     if cpus > available:
         raise PgkitError(f"{what}: needs {cpus:g} CPUs, and the Ray cluster has {available:g}; its tasks would wait forever\n"

@@ -31,16 +31,23 @@ class TabularPolicy(nn.Module):
         return torch.distributions.Categorical(logits=self.logits[obs.long()])
 
 
-def exact_gradient(mdp: TabularMDP, logits: torch.Tensor) -> torch.Tensor:
-    """grad_theta J(theta), [S, A], in closed form, for pi(a|s) = softmax(theta[s])_a."""
+def exact_gradient(mdp: TabularMDP, logits: torch.Tensor, horizon: int | None = None, bootstrapped: bool = False) -> torch.Tensor:
+    """grad_theta J(theta), [S, A], in closed form, for pi(a|s) = softmax(theta[s])_a; with a time limit of
+    ``horizon`` steps, the gradient of the time-limited return J_H, or with ``bootstrapped`` the
+    partial-episode-bootstrapping gradient (see ``TabularMDP.bootstrapped_direction``)."""
     theta = logits.clone().double().requires_grad_(True)
-    (grad,) = torch.autograd.grad(mdp.objective(torch.softmax(theta, -1)), theta)
+    pi = torch.softmax(theta, -1)
+    if horizon is None:
+        target = mdp.objective(pi)
+    else:
+        target = mdp.bootstrapped_direction(pi, horizon) if bootstrapped else mdp.time_limited_objective(pi, horizon)
+    (grad,) = torch.autograd.grad(target, theta)
     return grad
 
 
-def _episodes(mdp: TabularMDP, pi: np.ndarray, count: int, rng: np.random.Generator) -> Batch:
-    """``count`` complete episodes back to back in one env column, each ending in a termination
-    (simulated side by side, then laid out episode after episode)."""
+def _episodes(mdp: TabularMDP, pi: np.ndarray, count: int, rng: np.random.Generator, horizon: int | None = None) -> Batch:
+    """``count`` complete episodes back to back in one env column, each ending in a termination or, after
+    ``horizon`` steps, a truncation (simulated side by side, then laid out episode after episode)."""
     num_states = mdp.num_states
     transitions = mdp.transitions.numpy().cumsum(-1)
     policy = pi.cumsum(-1)
@@ -53,16 +60,17 @@ def _episodes(mdp: TabularMDP, pi: np.ndarray, count: int, rng: np.random.Genera
         a = (rng.random(len(alive))[:, None] > policy[s]).sum(-1).clip(max=pi.shape[1] - 1)
         following = (rng.random(len(alive))[:, None] > transitions[s, a]).sum(-1).clip(max=num_states)
         ended = following == num_states
-        records.append(np.stack([alive, np.full(len(alive), step), s, a, mdp.rewards.numpy()[s, a], ended, np.minimum(following, num_states - 1)], 1))
+        cut = ~ended & (horizon is not None and step + 1 >= horizon)
+        records.append(np.stack([alive, np.full(len(alive), step), s, a, mdp.rewards.numpy()[s, a], ended, np.minimum(following, num_states - 1), cut], 1))
         state[alive] = np.minimum(following, num_states - 1)
-        alive, step = alive[~ended], step + 1
+        alive, step = alive[~(ended | cut)], step + 1
     table = np.concatenate(records)
     table = table[np.lexsort((table[:, 1], table[:, 0]))]
     column = lambda values, dtype: torch.tensor(values, dtype=dtype).unsqueeze(1)  # noqa: E731
     rewards = column(table[:, 4], torch.float64)
     return Batch(
         obs=column(table[:, 2], torch.long), actions=column(table[:, 3], torch.long), log_probs=torch.zeros_like(rewards),
-        rewards=rewards, terminated=column(table[:, 5], torch.bool), truncated=torch.zeros_like(rewards, dtype=torch.bool),
+        rewards=rewards, terminated=column(table[:, 5], torch.bool), truncated=column(table[:, 7], torch.bool),
         next_obs=column(table[:, 6], torch.long), prior_rewards=torch.zeros(1, dtype=torch.float64),
         values=torch.zeros_like(rewards), next_values=torch.zeros_like(rewards),
     )
@@ -77,18 +85,20 @@ def sample_gradient(
     episodes_per_chunk: int = 200,
     seed: int = 0,
     values: torch.Tensor | None = None,
+    horizon: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, standard error) over ``chunks`` of the REINFORCE estimate sum_t grad log pi(a_t|s_t) Phi_t
     per episode, Phi from ``advantage`` minus ``baseline`` (refit between chunks, as between batches).
     ``values`` [S] are the critic's V(s) that batches carry (zeros if not given): estimators and baselines
-    that read a critic (td, gae, the critic baseline) see them."""
+    that read a critic (td, gae, the critic baseline) see them. ``horizon``: a time limit that truncates
+    episodes after that many steps."""
     rng = np.random.default_rng(seed)
     policy = TabularPolicy(logits)
     pi = torch.softmax(policy.logits.detach(), -1).numpy()
     table = torch.zeros(mdp.num_states, dtype=torch.float64) if values is None else values.double()
     estimates = []
     for _ in range(chunks):
-        batch = _episodes(mdp, pi, episodes_per_chunk, rng)
+        batch = _episodes(mdp, pi, episodes_per_chunk, rng, horizon)
         batch.values, batch.next_values = table[batch.obs], table[batch.next_obs]
         advantage(batch, baseline(batch))
         baseline.update(batch)

@@ -10,6 +10,7 @@ from typing import IO
 from pydantic import Field
 
 from pgkit import Spec, hookimpl
+from pgkit.errors import PgkitError
 from pgkit.kinds import Logger, RunFolderPath
 
 
@@ -31,9 +32,12 @@ class CSV(Logger):
         if run_dir is None:
             return
         path = run_dir / self.spec.filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fields = _cut_after(path, start_step) if start_step and path.is_file() else None
-        self.file = open(path, "a" if fields else "w", newline="")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fields = _cut_after(path, start_step) if start_step and path.is_file() else None
+            self.file = open(path, "a" if fields else "w", newline="")
+        except OSError as exc:  # e.g. a folder where the file should be
+            raise PgkitError(f"logger csv: cannot write {path}: {exc.strerror or exc}; choose another filename") from None
         if fields:
             self.writer = csv.DictWriter(self.file, fieldnames=fields, extrasaction="ignore")
 
