@@ -79,10 +79,10 @@ BOX, DISCRETE = gym.spaces.Box(-1.0, 1.0, (3,), np.float32), gym.spaces.Discrete
 
 
 @pytest.mark.parametrize("observations, actions, path, fix", [
-    (gym.spaces.Text(5), DISCRETE, "network", "env wrapper"),
-    (gym.spaces.Dict({"name": gym.spaces.Text(5), "x": BOX}), DISCRETE, "network", "filter"),
-    (gym.spaces.Sequence(BOX), DISCRETE, "network", "env wrapper"),
-    (gym.spaces.Graph(BOX, None), DISCRETE, "network", "env wrapper"),
+    (gym.spaces.Text(5), DISCRETE, "env", "env wrapper"),
+    (gym.spaces.Dict({"name": gym.spaces.Text(5), "x": BOX}), DISCRETE, "env", "filter"),
+    (gym.spaces.Sequence(BOX), DISCRETE, "env", "env wrapper"),
+    (gym.spaces.Graph(BOX, None), DISCRETE, "env", "env wrapper"),
     (BOX, gym.spaces.Dict({"a": DISCRETE}), "policy_head", ""),
     (BOX, gym.spaces.Tuple((DISCRETE, DISCRETE)), "policy_head", ""),
 ], ids=["text", "dict-with-text", "sequence", "graph", "dict-actions", "tuple-actions"])

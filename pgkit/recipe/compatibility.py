@@ -10,8 +10,10 @@ from __future__ import annotations
 import warnings
 from typing import Callable, TypeVar
 
+import gymnasium as gym
 import torch
 
+from pgkit.data import unsupported_part
 from pgkit.envs.making import probe_spaces
 from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
 from pgkit.kinds.capabilities import REWARD_SCALING, Capability
@@ -38,6 +40,9 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
         raise CompatibilityError(recipe.source, [device])
     components = recipe.instantiate()
     combo = combination(recipe, components)
+    unreadable = observation_problem(combo)
+    if unreadable is not None:
+        raise CompatibilityError(recipe.source, [unreadable])
     problems = []
     for slot, value in components.items():
         for index, component in enumerate(value if isinstance(value, list) else [value]):
@@ -64,6 +69,19 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
         if component is not None and (reason := _guarded(component, lambda c: c.caution(combo), None)) is not None:
             warnings.warn(RecipeWarning(f"{recipe.source}: {slot}: '{component.name}' {reason}"), stacklevel=2)
     return combo
+
+
+def observation_problem(combo: Combination) -> Problem | None:
+    """Why the env's observations cannot be held in a batch, whatever the network (a Text, Graph or Sequence
+    part: no fixed shape), with the wrapper that keeps the parts that can; None if they can."""
+    space = combo.observation_space
+    part = unsupported_part(space)
+    if part is None:
+        return None
+    readable = [key for key, sub in (space.spaces.items() if isinstance(space, gym.spaces.Dict) else []) if unsupported_part(sub) is None]
+    fix = (f"keep the parts that have one with env.wrappers: [{{type: filter, keys: [{', '.join(map(str, readable))}]}}]" if readable
+           else "turn it into a Box, Discrete, MultiDiscrete or MultiBinary space (or a Dict or Tuple of them) with an env wrapper")
+    return Problem("env", f"'{combo.env_id}' has {part}, which has no fixed shape, so no batch can hold it", fix)
 
 
 def device_problem(device: str) -> Problem | None:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Spec, hookimpl
-from pgkit.data import is_structured, unsupported_part
+from pgkit.data import is_structured
 from pgkit.kinds import Network
 from pgkit.nn import ObservationEncoder
 
@@ -100,9 +100,6 @@ class MLP(Network):
 
     def incompatibility(self, combo) -> str | None:
         space = combo.observation_space
-        if is_structured(space) and (part := unsupported_part(space)) is not None:
-            return (f"reads Dict and Tuple observations made of Box, Discrete, MultiDiscrete and MultiBinary parts, but {combo.env_id} has "
-                    f"{part}; drop that part with an env wrapper (env.wrappers: [{{type: filter, keys: [...]}}])")
         if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)) and not is_structured(space):
             return (f"reads Box, Discrete, Dict or Tuple observations, but {combo.env_id} has {space}; "
                     "turn it into one of those with an env wrapper (env.wrappers), or register a network that reads it")

@@ -13,7 +13,7 @@ from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from pgkit import Spec, hookimpl
-from pgkit.data import Part, flat_layout, is_structured, unsupported_part
+from pgkit.data import Part, flat_layout, is_structured
 from pgkit.kinds import Network
 from pgkit.nn import CNNTorso
 
@@ -81,8 +81,6 @@ class MultiInput(Network):
         space = combo.observation_space
         if not is_structured(space):
             return f"reads Dict or Tuple observations, but {combo.env_id} has {space}; use network mlp or cnn"
-        if (part := unsupported_part(space)) is not None:
-            return f"reads entries of Box, Discrete, MultiDiscrete and MultiBinary spaces, but {combo.env_id} has {part}; drop it with env.wrappers: [{{type: filter, keys: [...]}}]"
         return None
 
     def build(self, observation_space: gym.Space) -> nn.Module:
