@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 from pgkit.cli.paths import path_argument, writable_file, writable_folder
+from pgkit.cli.progress import progress_bar
 from pgkit.errors import PgkitError, PluginWarning, RecipeWarning, TrainingInterrupted
 
 EXIT_USAGE = 2
+MAX_BATCHES = 100_000  # pgkit variance: gradient estimates per recipe
 TRUSTED_RECIPE_HELP = ("the run's recipe given again from a file you trust, in place of the one stored in the checkpoint (needed where that one "
                        "names code and another user or machine wrote it)")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline
@@ -207,8 +209,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.video is not None:
         writable_folder(args.video, "--video")
     agent, env = load_agent(args.path, recipe_file=args.trusted_recipe)
-    result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video,
-                      max_episode_steps=args.max_episode_steps)
+    with progress_bar(f"evaluating on {env.id}", args.episodes) as progress:
+        result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video,
+                          max_episode_steps=args.max_episode_steps, progress=progress)
     if result.cut:
         print(f"note: {result.describe_cut()}", file=sys.stderr)
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
@@ -222,8 +225,9 @@ def _variance(args: argparse.Namespace) -> int:
 
     from pgkit.cli.variance import compare_recipes, plot, table
 
-    if args.batches < 2 or args.critic_batches < 0:
-        raise PgkitError("--batches must be at least 2 and --critic-batches at least 0")
+    if not 2 <= args.batches <= MAX_BATCHES or not 0 <= args.critic_batches <= MAX_BATCHES:
+        raise PgkitError(f"--batches must be from 2 to {MAX_BATCHES:,} and --critic-batches from 0 to {MAX_BATCHES:,} "
+                         "(the statistics settle within a few hundred batches)")
     if args.plot is not None:
         from pgkit.cli.plotting import pyplot
 

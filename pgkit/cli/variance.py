@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pgkit.cli.plotting import pyplot
+from pgkit.cli.progress import progress_bar
 from pgkit.recipe import Recipe
 from pgkit.runtime.gradients import GradientEstimates, gradient_estimates
 from pgkit.runtime.variance import GradientStatistics, cosine, gradient_statistics, variance_ratio
@@ -24,7 +25,10 @@ def compare_recipes(
         initial, origin = stored.weights, f"the policy in {stored.path}"
     else:
         initial, origin = build_agent(recipes[0]).state_dict(), f"the seeded fresh policy of {recipes[0].name} (seed {recipes[0].settings.seed})"
-    estimates = [gradient_estimates(recipe, batches, initial, critic_batches) for recipe in recipes]
+    estimates = []
+    for index, recipe in enumerate(recipes):
+        with progress_bar(f"recipe {index + 1} of {len(recipes)}", critic_batches + batches) as progress:
+            estimates.append(gradient_estimates(recipe, batches, initial, critic_batches, progress=progress))
     return estimates, [gradient_statistics(e, seed=index) for index, e in enumerate(estimates)], origin  # independent resamples
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -46,11 +47,12 @@ def evaluate(
     deterministic: bool = True,
     video_dir: Path | None = None,
     max_episode_steps: int = MAX_EPISODE_STEPS,
+    progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``; an episode
     still running after ``max_episode_steps`` (the env's own time limit comes first) is cut there and
     counted in ``cut``. With ``video_dir``, every episode is recorded there (gymnasium's RecordVideo,
-    needs rgb_array rendering)."""
+    needs rgb_array rendering). ``progress`` is called with the number of episodes done after each one."""
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
     returns, cut = [], 0
     try:
@@ -65,6 +67,8 @@ def evaluate(
                 done = terminated or truncated or steps >= max_episode_steps
             cut += int(not (terminated or truncated))
             returns.append(total)
+            if progress is not None:
+                progress(episode + 1)
     finally:
         single.close()
     return Evaluation(returns, cut, max_episode_steps)

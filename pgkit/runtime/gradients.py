@@ -54,13 +54,15 @@ def gradient_estimates(
     critic_epochs: int = 10,
     env: Callable[[], gym.Env] | None = None,
     registry: Registry | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> GradientEstimates:
     """``batches`` estimates of ``recipe``'s policy gradient, through exactly its trainer's data path.
 
     The policy stays fixed: a seeded fresh one, or ``initial`` (an agent's weights, e.g. a checkpoint's
     ``agent``: its policy, and its critic and observation normalizer where they fit the recipe). With
     ``critic_batches`` the critic is first fitted to that policy by ``critic_epochs`` passes of its own
-    regression over each of that many batches. ``env`` is an optional factory that replaces the recipe's env."""
+    regression over each of that many batches. ``env`` is an optional factory that replaces the recipe's env.
+    ``progress`` is called with the number of batches done (critic batches first) after each one."""
     if batches < 1 or critic_batches < 0 or critic_epochs < 1:
         raise PgkitError(f"need batches >= 1, critic_batches >= 0 and critic_epochs >= 1; got {batches}, {critic_batches}, {critic_epochs}")
     registry = registry or default_registry()
@@ -74,15 +76,19 @@ def gradient_estimates(
     try:
         with flushed_denormals():
             trainer.setup(ctx)
-            for _ in range(critic_batches):
+            for done in range(critic_batches):
                 trainer.policy_gradient(ctx, critic_epochs)  # fits the critic; this batch's gradient is not kept
+                if progress is not None:
+                    progress(done + 1)
             gradients, transitions, costs = [], [], []
-            for _ in range(batches):
+            for done in range(batches):
                 before = ctx.step
                 gradient, size = trainer.policy_gradient(ctx)
                 gradients.append(gradient.double())
                 transitions.append(size)
                 costs.append(ctx.step - before)
+                if progress is not None:
+                    progress(critic_batches + done + 1)
     except NotImplementedError as exc:
         raise PgkitError(f"{recipe.source}: {exc}") from None
     finally:

@@ -22,7 +22,7 @@ class OffPolicySpec(TrainerSpec):
     buffer_size: int = Field(1_000_000, ge=1, description="Replay capacity in transitions; the oldest are overwritten.")
     learning_starts: int = Field(100, ge=0, description="Steps of uniformly random actions before learning begins.")
     train_freq: int = Field(1, ge=1, description="Vector-env steps between training rounds.")
-    gradient_steps: int = Field(1, ge=1, description="Critic updates per training round.")
+    gradient_steps: int = Field(1, ge=1, le=100_000, description="Critic updates per training round; at most 100,000.")
     batch_size: int = Field(256, ge=1, description="Transitions per replayed minibatch.")
     gamma: float = Field(0.99, ge=0, le=1, description="Discount factor gamma of the TD target.")
     tau: float = Field(0.005, gt=0, le=1, description="Polyak rate: target <- (1 - tau) target + tau online.")

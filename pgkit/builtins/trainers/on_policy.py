@@ -20,7 +20,7 @@ from pgkit.runtime import GradientStep, RayCollector, RayWorkersSpec, RolloutCol
 
 class OnPolicySpec(TrainerSpec):
     steps_per_env: int = Field(2048, ge=1, description="T: steps collected from each env per batch (a batch has T * num_envs steps).")
-    epochs: int = Field(1, ge=1, description="Passes over each batch (of the critic alone when the objective takes its own policy step).")
+    epochs: int = Field(1, ge=1, le=1000, description="Passes over each batch (of the critic alone when the objective takes its own policy step); at most 1,000.")
     minibatch_size: int | None = Field(None, ge=1, description="Transitions per gradient step; null: the whole batch in one step.")
     vf_coef: float = Field(0.5, ge=0, description="Weight of the critic's loss in the total loss.")
     complete_episodes: bool = Field(
