@@ -70,7 +70,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise PgkitError(f"{path} is not a readable pgkit checkpoint: {type(exc).__name__}: {exc}") from None
-    if not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS or "recipe" not in state:
+    version = state.get("format") if isinstance(state, dict) else None
+    if type(version) is not int or version not in READABLE_FORMATS or "recipe" not in state:
         raise PgkitError(f"{path} is not a pgkit checkpoint (format {', '.join(map(str, READABLE_FORMATS))})")
     return state
 

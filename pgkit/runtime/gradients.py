@@ -142,17 +142,19 @@ def _exact(agent: Agent, recipe: Recipe) -> tuple[Tensor | None, str]:
 
 def _load_initial(agent: Agent, initial: dict[str, Any], recipe: Recipe) -> None:
     """The policy from ``initial`` (it must fit); its critic and normalizer where they fit too."""
+    failures = (KeyError, RuntimeError, TypeError, ValueError, AttributeError)
     try:
         agent.policy.load_state_dict(initial["policy"])
-    except (KeyError, RuntimeError) as exc:
-        reason = " ".join(str(exc).split())
+    except failures as exc:
+        reason = " ".join(str(exc).split())[:600]
         raise PgkitError(f"{recipe.source}: the initial policy does not fit this recipe's network and head ({type(exc).__name__}: {reason})") from None
     if agent.critic is not None and "critic" in initial:
         try:
             agent.critic.load_state_dict(initial["critic"])
-        except RuntimeError:
+        except failures:
             pass  # a critic of another shape: this recipe keeps its own (fit it with critic_batches)
     if agent.obs_normalizer is not None and "obs_normalizer" in initial:
-        agent.obs_normalizer.load_state_dict(initial["obs_normalizer"])
-
-
+        try:
+            agent.obs_normalizer.load_state_dict(initial["obs_normalizer"])
+        except failures as exc:
+            raise PgkitError(f"{recipe.source}: the initial agent's observation statistics do not load ({type(exc).__name__}: {exc})") from None
