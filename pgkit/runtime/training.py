@@ -98,8 +98,9 @@ def load_for_resume(
     stored.check_resumable()
     recipe = stored.recipe(registry, overrides, recipe_file)
     checkpoint = stored.state
-    if fresh_envs and isinstance(checkpoint.get("context"), dict):
-        for envs in checkpoint["context"].get("envs", []):
+    saved_envs = checkpoint["context"].get("envs")
+    if fresh_envs and isinstance(saved_envs, list):
+        for envs in saved_envs:
             if isinstance(envs, dict):
                 envs["pickled"] = None
     total = recipe.slots["trainer"].spec.total_steps
