@@ -75,6 +75,15 @@ CASES = {
     "csv file above the run": (["train", PPO, "logger=[{type: csv, filename: ../m.csv}]"], "must be a relative path inside the run folder"),
     "tensorboard folder outside": (["train", PPO, "logger=[{type: tensorboard, folder: /tmp/tb}]"], "must be a relative path inside the run folder"),
     "reward scaling off-policy": (["train", TD3, "env.normalize.reward=true"], "trainer 'off_policy' does not scale rewards"),
+    # issue 27: bounds, misplaced keys, YAML that does not convert, allocations and files that cannot be made
+    "2**32 epochs": (["train", PPO, "trainer.epochs=4294967296"], "trainer.epochs: Input should be less than or equal to 1000"),
+    "a billion variance batches": (["variance", PPO, "--batches", "1000000000"], "--batches must be from 2 to 100,000"),
+    "trainer field at the top": (["check", PPO, "epochs=3"], "'epochs' belongs at trainer.epochs: move it there"),
+    "type moved up": (["check", PPO, "type=mlp"], "a component's type goes inside its slot"),
+    "field in the wrong slot": (["check", PPO, "objective.lr=0.1"], "'lr' belongs at optimizer.lr"),
+    "env field misnamed": (["check", PPO, "env.type=x"], "env.type: unknown field for env"),
+    "a batch too large to allocate": (["train", PPO, "trainer.steps_per_env=100000000000", "logger=[]"], "not enough memory for trainer 'on_policy'"),
+    "csv file is the run folder": (["train", PPO, "logger=[{type: csv, filename: .}]"], "not the run folder itself"),
     # run folders and resume
     "run folder is a file": (["train", PPO, "trainer.total_steps=64", "--run-dir", "FILE"], "is a file, not a run folder"),
     "existing run": (["train", PPO, "trainer.total_steps=64", "--run-dir", "RUN"], "holds a run already"),

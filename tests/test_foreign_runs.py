@@ -153,3 +153,18 @@ def test_the_users_own_code_naming_recipe_resumes_exactly(registry, tmp_path):
         "trainer": {"type": "on_policy", "total_steps": 256, "steps_per_env": 16, "epochs": 2, "minibatch_size": 16},
     }
     check_resume(document, registry, workdir=tmp_path)
+
+
+def test_a_plugins_own_code_naming_field_is_found_by_its_mark():
+    from typing import Annotated
+
+    from pgkit import Spec
+    from pgkit.code_names import code_named_by
+    from pgkit.kinds import NamesCode
+
+    class LoaderSpec(Spec):
+        module: Annotated[str | None, NamesCode("imported")] = None
+        size: int = 3
+
+    assert [str(c) for c in code_named_by(LoaderSpec(module="evil.payload"), "callback[0]")] == ["callback[0].module: 'evil.payload' (imported)"]
+    assert list(code_named_by(LoaderSpec(), "callback[0]")) == []

@@ -145,3 +145,22 @@ def test_a_hundred_thousand_unknown_keys_print_a_few_lines():
         resolve({f"key{i}": 1 for i in range(100_000)} | {"env": {"id": "CartPole-v1"}}, REGISTRY)
     assert len(info.value.problems) == 100_004  # and four missing slots
     assert len(str(info.value).splitlines()) < 50 and str(info.value).endswith("... and 99,984 more")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("seed: !!float abc\n", "a tagged value does not convert"),
+    ("seed: !!int 1.5\n", "a tagged value does not convert"),
+    ("seed: !!timestamp x\n", "a tagged value does not convert"),
+    ("seed: 1\nseed: 2\n", "line 2, column 1: key 'seed' appears twice in this mapping"),
+    ("env: {id: CartPole-v1, id: Acrobot-v1}\n", "key 'id' appears twice"),
+    ('extends: "a\\0b"\n', "extends: must be a path to another recipe file"),
+    ("extends: " + "x" * 5000 + "\n", "File name too long"),
+])
+def test_yaml_that_does_not_convert_or_repeats_a_key_is_refused(tmp_path, text, problem):
+    """Issue 27: these gave tracebacks (tags, NUL and over-long extends) or were silently accepted (a key twice:
+    YAML keeps the last)."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError) as info:
+        read_document(path)
+    assert problem in str(info.value)

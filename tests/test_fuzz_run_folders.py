@@ -10,7 +10,6 @@ import contextlib
 import copy
 import io
 import math
-import os
 import shutil
 import signal
 from pathlib import Path
@@ -33,6 +32,7 @@ SHIPPED = sorted(RECIPES.glob("*.yaml"))
 DOCUMENTS = {path.name: read_document(path) for path in SHIPPED}
 REGISTRY = build_registry(entry_points=False)
 SECONDS_PER_CASE = 60  # a hang, not slowness
+MUTATIONS, FOLDERS = 3_500, 1_500  # cases of each test
 
 NASTY = [None, True, 0, -1, 1.5, 10**30, -(10**30), math.inf, -math.inf, math.nan, "", "abc", "a\x00b", "\x1b[31m", "x" * 500,
          [], [1, 2], {}, {"type": "mlp"}, {"a": {"b": {"c": 1}}}, "CartPole-v1", "categorical", "1e999"]
@@ -131,7 +131,7 @@ def mutation(draw) -> tuple[str, str, dict]:
     return kind, text, facts
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_N", 3_000)), deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MUTATIONS, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(mutation())
 def test_mutated_recipes_are_checked_or_refused_with_paths(tmp_path_factory, case):
     kind, text, facts = case
@@ -148,7 +148,7 @@ def test_mutated_recipes_are_checked_or_refused_with_paths(tmp_path_factory, cas
                 assert any(p.path == facts["refused_at"] and p.fix for p in problems), (kind, str(exc))
             return
     assert not facts.get("duplicate"), f"a key written twice was accepted:\n{text}"
-    assert not facts.get("tag") or facts["tag"] in ("!!str", "!!null x", "!!int abc"), f"{facts['tag']} accepted:\n{text}"
+    assert not facts.get("tag") or facts["tag"] in ("!!str", "!!null x"), f"{facts['tag']} accepted:\n{text}"
     assert "refused_at" not in facts, f"{kind}: {facts} accepted:\n{text}"
     if "moved" in facts:  # accepted only where the other slot has a field of that name
         target, key = facts["moved"]
@@ -222,7 +222,7 @@ def argv_for(command: str, folder: Path) -> list[str]:
     }[command]
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_M", 2_000)), deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FOLDERS, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(hostile_folder())
 def test_hostile_run_folders_give_a_message_not_a_traceback(base_run, tmp_path_factory, case):
     folder = tmp_path_factory.mktemp("hostile") / "run"
@@ -245,6 +245,3 @@ def test_the_base_run_passes_every_command(base_run, tmp_path):
         code, err = run_cli(argv_for(command, folder))
         assert code == 0, (command, err)
 
-
-def test_the_suite_starts_from_a_clean_environment():
-    assert "PGKIT_CANARY" not in os.environ

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pgkit.code_names import NamesCode
 from pgkit.kinds import capabilities
 from pgkit.kinds.advantage import Advantage, AdvantageSpec, DiscountedSpec, MonteCarloAdvantage
 from pgkit.kinds.agent import Agent, Policy
@@ -74,6 +75,7 @@ __all__ = [
     "HeadModule",
     "Kind",
     "Logger",
+    "NamesCode",
     "RunFolderPath",
     "Callback",
     "CallbackRun",
