@@ -24,15 +24,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from pgkit.errors import PgkitError, Problem, RecipeError
 from pgkit.plugins.registry import Registry, default_registry
-from pgkit.recipe import Recipe, apply_overrides, load_recipe, read_document, resolve
-from pgkit.recipe.document import parse_yaml
+from pgkit.recipe import Recipe, apply_overrides, load_recipe, resolve
+from pgkit.recipe.document import read_mapping
 from pgkit.recipe.resolve import PROVENANCE_KEYS, SETTINGS_KEYS
 from pgkit.runtime.checkpoint import agent_weights, load_checkpoint
-from pgkit.runtime.run import CHECKPOINT_FILE, METRICS_FILE, RECIPE_FILE
+from pgkit.runtime.run import CHECKPOINT_FILE, RECIPE_FILE
 from pgkit.runtime.signing import document_signed_by_this_user, key_path
 
 MAX_RECIPE_FILE_BYTES = 1 << 20  # a resolved recipe is a few KiB
@@ -198,10 +197,9 @@ def read_recipe_file(run_dir: Path) -> dict[str, Any]:
     if size > MAX_RECIPE_FILE_BYTES:
         raise PgkitError(f"{path}: {size:,} bytes, too large for a recipe pgkit wrote (at most {MAX_RECIPE_FILE_BYTES:,})")
     try:
-        document = read_document(path)
+        return read_mapping(path)  # as written: an `extends` in it is not followed
     except RecipeError as exc:
-        raise PgkitError(f"{path} is not a recipe pgkit can read: {' '.join(str(exc).split(chr(10))[1:2]).strip()}") from None
-    return document
+        raise PgkitError(f"{path} is not a recipe pgkit can read: {exc.problems[0].message}") from None
 
 
 def recipe_label(document: dict[str, Any], run_dir: Path) -> tuple[str, str]:
