@@ -76,8 +76,9 @@ class StoredCheckpoint:
             recipe = load_recipe(recipe_file, overrides, registry)
             _refuse_unchangeable(stored, recipe.to_dict(), str(recipe_file), same_name=False)
             return recipe
-        recipe = resolve(apply_overrides(stored, overrides or [], source=str(self.path)), registry, source=str(self.path))
-        _refuse_unchangeable(stored, recipe.to_dict(), str(self.path))
+        document = apply_overrides(stored, overrides or [], source=str(self.path))
+        _refuse_unchangeable(stored, document, str(self.path))  # what the overrides changed (a newer default is no change)
+        recipe = resolve(document, registry, source=str(self.path))
         named = recipe.named_code()
         if named and not self.signed:
             listed = "\n".join(f"  {code}" for code in named)
