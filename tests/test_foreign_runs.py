@@ -168,3 +168,16 @@ def test_a_plugins_own_code_naming_field_is_found_by_its_mark():
 
     assert [str(c) for c in code_named_by(LoaderSpec(module="evil.payload"), "callback[0]")] == ["callback[0].module: 'evil.payload' (imported)"]
     assert list(code_named_by(LoaderSpec(), "callback[0]")) == []
+
+
+@pytest.mark.parametrize("value", [torch.zeros(0), torch.ones(3), {1: "a"}, [torch.zeros(2)]], ids=["empty tensor", "tensor", "int key", "tensor in list"])
+def test_a_stored_recipe_holding_other_than_plain_data_is_refused(tmp_path, capsys, value):
+    run = tmp_path / "run"
+    assert main(["train", str(RECIPES / "cartpole-ppo.yaml"), "trainer.total_steps=64", "trainer.steps_per_env=8",
+                 "logger=[csv]", "--run-dir", str(run)]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["recipe"]["env"] = value
+    torch.save(state, run / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "1"]) == 2
+    assert "its stored recipe holds a" in capsys.readouterr().err

@@ -115,6 +115,9 @@ def read_checkpoint(path: Path) -> StoredCheckpoint:
     recipe = state["recipe"]
     if not isinstance(recipe, dict) or not all(isinstance(key, str) for key in recipe):
         raise PgkitError(f"{path}: its stored recipe is {_kind(recipe)}, not a recipe; the checkpoint is damaged")
+    where = _not_plain_data(recipe, "recipe")
+    if where is not None:
+        raise PgkitError(f"{path}: its stored recipe holds {where}, not a value a recipe has; the checkpoint is damaged")
     step = state.get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise PgkitError(f"{path}: field 'step' is {step!r}, not a step count; the checkpoint is damaged")
@@ -182,6 +185,22 @@ def _rng_problem(state: dict[str, Any]) -> str | None:
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
     return None
+
+
+def _not_plain_data(value: Any, where: str) -> str | None:
+    """Where in ``value`` something other than a recipe's plain data (mappings with string keys, lists,
+    strings, numbers, booleans, None) sits, with what it is; None if it is all plain data."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_plain_data(item, f"{where}.{key}") if isinstance(key, str) else f"a {type(key).__name__} key at {where}"
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        return next((found for index, item in enumerate(value) if (found := _not_plain_data(item, f"{where}[{index}]"))), None)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    return f"a {type(value).__name__} at {where}"
 
 
 def _kind(value: Any) -> str:
