@@ -234,3 +234,57 @@ def ray_cluster(tmp_path_factory) -> Iterator[str]:
         if ray is not None:
             ray.shutdown()
         subprocess.run([executable, "stop", "--force"], capture_output=True, timeout=120)
+
+
+class StrictEnv(gym.Env):
+    """Masked actions, enforced: every observation comes with a random action mask (the target action always
+    valid) and an invalid action raises. The observation shows the target (one-hot per dimension); reward is
+    the fraction of dimensions that hit it. ``space``: discrete (Discrete(6)), multi_discrete ([3, 4]) or
+    multi_binary (3); ``source``: where the mask is given, observation (a Dict's 'action_mask'), info
+    (info['action_mask']) or method (action_masks()); ``empty_at``: a step whose mask allows nothing."""
+
+    metadata: dict = {"render_modes": []}
+    COUNTS = {"discrete": [6], "multi_discrete": [3, 4], "multi_binary": [2, 2, 2]}
+
+    def __init__(self, space: str = "discrete", source: str = "observation", empty_at: int | None = None):
+        self.kind, self.source, self.empty_at = space, source, empty_at
+        self.counts = self.COUNTS[space]
+        self.action_space = {"discrete": gym.spaces.Discrete(6), "multi_discrete": gym.spaces.MultiDiscrete([3, 4]),
+                             "multi_binary": gym.spaces.MultiBinary(3)}[space]
+        target = gym.spaces.Box(0.0, 1.0, (sum(self.counts),), np.float32)
+        self.observation_space = gym.spaces.Dict({"target": target, "action_mask": gym.spaces.MultiBinary(sum(self.counts))}) if source == "observation" else target
+
+    def _show(self):
+        self.target = self.np_random.integers(0, self.counts)
+        self.mask = (self.np_random.random(sum(self.counts)) < 0.5).astype(np.int8)
+        offsets = np.cumsum([0, *self.counts[:-1]])
+        self.mask[offsets + self.target] = 1
+        if self.empty_at is not None and self.t == self.empty_at:
+            self.mask[:] = 0
+        shown = np.zeros(sum(self.counts), np.float32)
+        shown[offsets + self.target] = 1.0
+        return ({"target": shown, "action_mask": self.mask} if self.source == "observation" else shown), (
+            {"action_mask": self.mask.copy()} if self.source == "info" else {})
+
+    def action_masks(self) -> np.ndarray:
+        return self.mask.copy()
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._show()
+
+    def step(self, action):
+        chosen = np.asarray(action).reshape(-1).astype(int)
+        offsets = np.cumsum([0, *self.counts[:-1]])
+        if not self.mask[offsets + chosen].all():
+            raise ValueError(f"invalid action {chosen.tolist()} under mask {self.mask.tolist()}")
+        reward = float(np.mean(chosen == self.target))
+        self.t += 1
+        obs, info = self._show()
+        return obs, reward, False, False, info
+
+
+STRICT_ID = "pgkit-test/Strict-v0"
+if STRICT_ID not in gym.registry:
+    gym.register(STRICT_ID, entry_point=StrictEnv, max_episode_steps=8)

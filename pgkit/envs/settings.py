@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_serializer
 
 from pgkit.code_names import NamesCode
+from pgkit.envs.action_masks import checked_masks
 
 
 @runtime_checkable
@@ -85,14 +86,20 @@ class EnvSettings(BaseModel):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for gymnasium.make.")
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings, description="Observation and reward normalization.")
     rescale_actions: bool = Field(False, description="Present a Box action space as [-1, 1] (gymnasium's RescaleAction).")
+    action_mask: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        "action_mask", description="The Dict observation key that holds the action mask (1: valid), where the env's observations have it "
+        "(PettingZoo's and gymnasium's convention; the action_mask wrapper puts info's or action_masks()'s there): the policy then "
+        "never chooses an invalid action. null: no masking (a mask in the observation is then read as features only)."
+    )
 
     @field_serializer("wrappers")
     def _entries(self, wrappers: tuple[PipelineStep, ...]) -> list[dict[str, Any]]:
         return [step.entry() for step in wrappers]
 
     def pipeline(self) -> list[Callable[[gym.Env], gym.Env]]:
-        """Every wrapping step, innermost first: env.wrappers, then rescale_actions."""
-        return [step.wrap for step in self.wrappers] + ([_rescale_to_unit_box] if self.rescale_actions else [])
+        """Every wrapping step, innermost first: env.wrappers, the check of action masks, then rescale_actions."""
+        checks = [checked_masks(self.action_mask)] if self.action_mask is not None else []
+        return [step.wrap for step in self.wrappers] + checks + ([_rescale_to_unit_box] if self.rescale_actions else [])
 
 
 def rescale_box_actions(env: gym.Env, low: float, high: float) -> gym.Env:

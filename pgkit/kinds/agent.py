@@ -13,11 +13,13 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from pgkit.data.action_masks import mask_slice
 from pgkit.data.batch import Batch
 from pgkit.data.normalization import ObservationNormalizer
 from pgkit.data.structured import flatten_batch, is_structured, stored_shape
 from pgkit.envs.making import batch_of_one
 from pgkit.envs.settings import EnvSettings
+from pgkit.errors import PgkitError
 from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences
@@ -27,15 +29,21 @@ Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component 
 
 
 class Policy(nn.Module):
-    """pi(.|s) = head(torso(s)): returns a new distribution on every call."""
+    """pi(.|s) = head(torso(s)): returns a new distribution on every call. With ``mask_columns`` (start, stop)
+    the observation carries its action mask there (``pgkit.data.action_masks``) and the head is given it:
+    whatever calls the policy on stored observations (any objective, trainer or export) gets a masked pi."""
 
-    def __init__(self, torso: nn.Module, head: HeadModule):
+    def __init__(self, torso: nn.Module, head: HeadModule, mask_columns: tuple[int, int] | None = None):
         super().__init__()
         self.torso = torso
         self.head = head
+        self.mask_columns = mask_columns
 
     def forward(self, obs: Tensor) -> Distribution:
-        return self.head(self.torso(obs))
+        if self.mask_columns is None:
+            return self.head(self.torso(obs))
+        start, stop = self.mask_columns
+        return self.head(self.torso(obs), action_mask=obs[..., start:stop] > 0.5)
 
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
@@ -59,6 +67,7 @@ class Agent:
     action_space: gym.Space
     obs_normalizer: ObservationNormalizer | None = None  # applied to raw observations before any module
     objective_module: nn.Module | None = None  # built by the objective, trained with the policy
+    action_mask_key: str | None = None  # the observation entry that holds the action mask, if the policy reads one
 
     @classmethod
     def build(
@@ -72,7 +81,8 @@ class Agent:
         network = components["network"]
         torso = network.build(observation_space)
         head = components["policy_head"].build(torso.out_features, action_space)
-        policy = Policy(torso, head).to(device)
+        mask_columns = mask_slice(observation_space, env.action_mask if env is not None else "action_mask")
+        policy = Policy(torso, head, mask_columns).to(device)
         critic_component = components.get("critic")
         critic = critic_component.build(network, observation_space, action_space, torso).to(device) if critic_component else None
         objective = components.get("objective")
@@ -82,7 +92,8 @@ class Agent:
         normalizer = None
         if env is not None and env.normalize.obs:
             normalizer = ObservationNormalizer(stored_shape(observation_space), env.normalize.clip_obs)
-        return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module)
+        mask_key = (env.action_mask if env is not None else "action_mask") if mask_columns is not None else None
+        return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module, mask_key)
 
     @property
     def device(self) -> torch.device:
@@ -112,7 +123,13 @@ class Agent:
         (``pgkit.data.structured``), then normalized if the recipe asks for it."""
         if is_structured(self.observation_space):
             obs = flatten_batch(self.observation_space, obs)
-        return obs if self.obs_normalizer is None else self.obs_normalizer(obs, update_statistics)
+        if self.obs_normalizer is None:
+            return obs
+        normalized = self.obs_normalizer(obs, update_statistics)
+        if self.policy.mask_columns is not None:  # the mask is read as it is, not normalized
+            start, stop = self.policy.mask_columns
+            normalized[..., start:stop] = obs[..., start:stop]
+        return normalized
 
     def act(self, obs: np.ndarray, deterministic: bool = True, memory: Tensor | None = None, starts: Any = None) -> tuple[np.ndarray, Tensor | None]:
         """``(actions, memory)``: env-ready actions for a batch of raw observations (the mode when
@@ -128,17 +145,36 @@ class Agent:
             actions = self.policy.act(tensor, deterministic).cpu().numpy()
         return actions, stepped.final
 
-    def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True,
+                action_mask: Any = None) -> tuple[np.ndarray, Any]:
         """``(actions, state)`` for one raw observation or a batch of them, as Stable-Baselines3's predict:
         the policy's mode when ``deterministic`` (else a sample), observation normalization applied.
         ``state`` is a recurrent agent's memory (None: a new episode's; pass back what it returned) and
-        ``episode_start`` says where an episode began (the state is zeroed there); stateless agents return None."""
+        ``episode_start`` says where an episode began (the state is zeroed there); stateless agents return None.
+        ``action_mask`` (1: valid) is put into the observation for a masked policy (as sb3-contrib's
+        ``predict(obs, action_masks=...)``); an observation that already carries its mask needs none."""
+        if action_mask is not None:
+            obs = self.with_action_mask(obs, action_mask)
         space = self.observation_space
         batch = obs if is_structured(space) else np.asarray(obs)
         single = space.contains(obs) if is_structured(space) else batch.shape == tuple(space.shape or ())
         starts = None if episode_start is None else np.asarray(episode_start, dtype=bool).reshape(-1)
         actions, state = self.act(batch_of_one(obs) if single else batch, deterministic, state, starts)
         return (actions[0] if single else actions), state
+
+    def with_action_mask(self, obs: Any, action_mask: Any) -> dict[str, Any]:
+        """The observation (one or a batch) with ``action_mask`` under the mask's key: added to a Dict
+        observation, or beside the env's own observation under "observation" (the action_mask wrapper's form)."""
+        if self.action_mask_key is None:
+            raise PgkitError("this agent's policy reads no action mask (its env's observations carry none under env.action_mask); "
+                             "call predict without action_mask")
+        key, mask = self.action_mask_key, np.asarray(action_mask, dtype=np.int8)
+        others = set(self.observation_space.spaces) - {key}
+        if isinstance(obs, dict) and others <= set(obs):
+            return {**obs, key: mask}
+        if others == {"observation"}:
+            return {"observation": obs, key: mask}
+        raise PgkitError(f"this agent's observations are Dicts with entries {sorted(others)} beside '{key}'; pass obs as such a dict")
 
     @cached_property
     def recurrent_torsos(self) -> tuple[RecurrentTorso, ...]:

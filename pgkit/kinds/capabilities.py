@@ -41,6 +41,9 @@ ENTROPY = Capability("entropy", "the policy's entropy H[pi(.|s)]")
 KL = Capability("kl", "the exact KL divergence between two of the policy's distributions (torch.distributions.kl_divergence)")
 RSAMPLE = Capability("rsample", "actions whose gradient reaches the policy (reparameterized sampling)")
 DETERMINISTIC_ACTIONS = Capability("deterministic_actions", "a deterministic policy a = mu(s), explored with added noise")
+ACTION_MASKS = Capability(
+    "action_masks", "a head that honours the env's action mask: invalid actions get probability 0 (categorical, multi_categorical, bernoulli)"
+)
 SQUASHED_ACTIONS = Capability("squashed_actions", "actions in [-1, 1] that the head maps onto a bounded Box (deterministic, squashed_gaussian)")
 
 # --- provided by critics ----------------------------------------------------------------------------------
@@ -97,6 +100,7 @@ def environment_capabilities(observation_space: gym.Space, action_space: gym.Spa
 
 
 __all__ = [
+    "ACTION_MASKS",
     "ACTION_SPACE_CAPABILITIES",
     "ACTION_VALUE",
     "BOUNDED_ACTIONS",

@@ -53,6 +53,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.env_wrappers.rewards",
     "pgkit.builtins.env_wrappers.episodes",
     "pgkit.builtins.env_wrappers.actions",
+    "pgkit.builtins.env_wrappers.action_masks",
     "pgkit.builtins.loggers.console",
     "pgkit.builtins.loggers.csv",
     "pgkit.builtins.loggers.tensorboard",

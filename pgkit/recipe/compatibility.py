@@ -14,9 +14,10 @@ import gymnasium as gym
 import torch
 
 from pgkit.data import unsupported_part
+from pgkit.data.action_masks import carries_mask, mask_space_problem
 from pgkit.envs.making import probe_spaces
 from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
-from pgkit.kinds.capabilities import REWARD_SCALING, Capability
+from pgkit.kinds.capabilities import ACTION_MASKS, REWARD_SCALING, Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component
 from pgkit.plugins.registry import Registry
@@ -40,7 +41,7 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
         raise CompatibilityError(recipe.source, [device])
     components = recipe.instantiate()
     combo = combination(recipe, components)
-    unreadable = observation_problem(combo)
+    unreadable = observation_problem(combo) or action_mask_problem(combo, recipe.settings.env.action_mask, registry)
     if unreadable is not None:
         raise CompatibilityError(recipe.source, [unreadable])
     problems = []
@@ -82,6 +83,21 @@ def observation_problem(combo: Combination) -> Problem | None:
     fix = (f"keep the parts that have one with env.wrappers: [{{type: filter, keys: [{', '.join(map(str, readable))}]}}]" if readable
            else "turn it into a Box, Discrete, MultiDiscrete or MultiBinary space (or a Dict or Tuple of them) with an env wrapper")
     return Problem("env", f"'{combo.env_id}' has {part}, which has no fixed shape, so no batch can hold it", fix)
+
+
+def action_mask_problem(combo: Combination, key: str | None, registry: Registry) -> Problem | None:
+    """Why the action mask the env's observations carry under ``key`` cannot be honoured (its shape, or a head
+    that cannot mask), or None (also where they carry none)."""
+    if not carries_mask(combo.observation_space, key):
+        return None
+    unmaskable = mask_space_problem(combo.observation_space, combo.action_space, key)
+    if unmaskable is not None:
+        return Problem("env.action_mask", f"'{combo.env_id}': {unmaskable}", "set env.action_mask to the key of the mask, or null to read that entry as features only")
+    head = combo.get("policy_head")
+    if head is not None and ACTION_MASKS not in head.provides:
+        return Problem("policy_head", f"'{head.name}' cannot mask actions, but the observations of '{combo.env_id}' carry an action mask under '{key}'",
+                       f"use a head that masks ({', '.join(providers_of(ACTION_MASKS, registry))}), or set env.action_mask: null to act without it")
+    return None
 
 
 def device_problem(device: str) -> Problem | None:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pgkit.data.structured import flatten_batch, is_structured
 from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 
@@ -37,15 +38,46 @@ class DeployedPolicy(nn.Module):
         self.obs_dtype = agent.obs_dtype
 
     def forward(self, obs: Tensor) -> Tensor:
-        if self.normalize:
-            obs = ((obs.double() - self.mean) * self.scale).clamp(-self.clip, self.clip)
-        return self.policy.head.env_action(self.policy(obs.to(self.obs_dtype)).mode)
+        return self.policy.head.env_action(self.policy(self.normalized(obs).to(self.obs_dtype)).mode)
+
+    def normalized(self, obs: Tensor) -> Tensor:
+        return ((obs.double() - self.mean) * self.scale).clamp(-self.clip, self.clip) if self.normalize else obs
+
+
+class MaskedDeployedPolicy(DeployedPolicy):
+    """(obs, action_mask) -> the masked policy's mode: ``obs`` is the flat observation without its mask's
+    columns, ``action_mask`` a bool [batch, M] (True: valid), put back where the policy reads it."""
+
+    def __init__(self, agent: Agent):
+        super().__init__(agent)
+        self.start, self.stop = agent.policy.mask_columns
+
+    def forward(self, obs: Tensor, action_mask: Tensor) -> Tensor:  # type: ignore[override]
+        mask = action_mask.to(obs.dtype)
+        full = self.normalized(torch.cat([obs[..., : self.start], mask, obs[..., self.start :]], dim=-1))
+        if self.normalize:  # the mask is read as it is
+            full = torch.cat([full[..., : self.start], mask.to(full.dtype), full[..., self.stop :]], dim=-1)
+        return self.policy.head.env_action(self.policy(full.to(self.obs_dtype)).mode)
+
+
+def deployed_policy(agent: Agent) -> tuple[nn.Module, tuple[Tensor, ...], list[str]]:
+    """The module to export for ``agent``, example inputs to trace it with, and their names."""
+    obs = example_observations(agent)
+    if agent.policy.mask_columns is None:
+        return DeployedPolicy(agent), (obs,), ["obs"]
+    start, stop = agent.policy.mask_columns
+    mask = obs[..., start:stop] > 0.5
+    mask[..., 0] = True  # every example state has a valid action
+    return MaskedDeployedPolicy(agent), (torch.cat([obs[..., :start], obs[..., stop:]], dim=-1), mask), ["obs", "action_mask"]
 
 
 def example_observations(agent: Agent, count: int = 4, seed: int = 0) -> Tensor:
-    """``count`` observations drawn from the observation space (inputs for tracing and for tests)."""
+    """``count`` observations drawn from the observation space, as the policy reads them (Dict and Tuple ones
+    flattened): inputs for tracing and for tests."""
     space = agent.observation_space
     space.seed(seed)
+    if is_structured(space):
+        return torch.as_tensor(flatten_batch(space, [space.sample() for _ in range(count)]), dtype=agent.obs_dtype)
     samples = np.stack([space.sample() for _ in range(count)])
     if isinstance(space, gym.spaces.Box):
         samples = np.nan_to_num(samples.astype(np.float32), posinf=1.0, neginf=-1.0)
@@ -53,25 +85,25 @@ def example_observations(agent: Agent, count: int = 4, seed: int = 0) -> Tensor:
 
 
 def export_policy(agent: Agent, out: Path, fmt: str) -> Path:
-    """Write ``agent``'s deployed policy to ``out`` as ``fmt`` (onnx: input "obs" [batch, ...], output
-    "action"; torchscript: a traced module); returns the path."""
+    """Write ``agent``'s deployed policy to ``out`` as ``fmt`` (onnx: input "obs" [batch, ...], and for a masked
+    policy "action_mask" [batch, M] bool; output "action"; torchscript: a traced module); returns the path."""
     if fmt not in FORMATS:
         raise PgkitError(f"unknown export format '{fmt}'; formats: {', '.join(FORMATS)}")
     if agent.memory_size:
         raise PgkitError("this policy has memory (a recurrent network): an export takes observations alone and would drop it; "
                          "deploy it with pgkit.load(...).predict(obs, state, episode_start), which carries the state")
-    module, example = DeployedPolicy(agent), example_observations(agent)
+    module, example, names = deployed_policy(agent)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter notes about constant folding and deprecations
         if fmt == "torchscript":
             torch.jit.trace(module, example).save(str(out))
         else:
-            _export_onnx(module, example, out)
+            _export_onnx(module, example, names, out)
     return out
 
 
-def _export_onnx(module: nn.Module, example: Tensor, out: Path) -> None:
+def _export_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str], out: Path) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
@@ -81,9 +113,10 @@ def _export_onnx(module: nn.Module, example: Tensor, out: Path) -> None:
     exporter_log.setLevel(logging.ERROR)  # notes such as "torchvision is not installed", irrelevant here
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports its passes on stdout
+            batch = torch.export.Dim("batch")
             torch.onnx.export(
-                module, (example,), str(out), input_names=["obs"], output_names=["action"],
-                dynamic_shapes={"obs": {0: torch.export.Dim("batch")}}, dynamo=True, external_data=False, verbose=False,
+                module, example, str(out), input_names=names, output_names=["action"],
+                dynamic_shapes={name: {0: batch} for name in names}, dynamo=True, external_data=False, verbose=False,
             )
     finally:
         exporter_log.setLevel(level)

@@ -11,8 +11,9 @@ from torch.nn import functional as F
 
 from pgkit import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import ENTROPY, KL, LOG_PROB, MULTI_BINARY_ACTIONS
+from pgkit.kinds.capabilities import ACTION_MASKS, ENTROPY, KL, LOG_PROB, MULTI_BINARY_ACTIONS
 from pgkit.nn import Bernoulli as BernoulliDistribution
+from pgkit.nn import MultiCategorical as MultiCategoricalDistribution
 
 
 class BernoulliModule(HeadModule):
@@ -25,8 +26,13 @@ class BernoulliModule(HeadModule):
         nn.init.orthogonal_(self.logits.weight, gain=0.01)  # p close to 1/2 everywhere at first
         nn.init.zeros_(self.logits.bias)
 
-    def forward(self, features: Tensor) -> BernoulliDistribution:
-        return BernoulliDistribution(F.linear(features, self.logits.weight, self.logits.bias))
+    def forward(self, features: Tensor, action_mask: Tensor | None = None) -> BernoulliDistribution | MultiCategoricalDistribution:
+        logits = F.linear(features, self.logits.weight, self.logits.bias)
+        if action_mask is None:
+            return BernoulliDistribution(logits)
+        # masked: each dimension a categorical over {0, 1} with logits (0, l): softmax gives (sigmoid(-l), sigmoid(l))
+        pairs = torch.stack([torch.zeros_like(logits), logits], dim=-1)
+        return MultiCategoricalDistribution(pairs.masked_fill(~action_mask.unflatten(-1, (-1, 2)), -torch.inf))
 
     def env_action(self, action: Tensor) -> Tensor:
         return action.to(torch.int8).reshape(*action.shape[:-1], *self.shape)
@@ -34,10 +40,11 @@ class BernoulliModule(HeadModule):
 
 class Bernoulli(PolicyHead):
     """pi(a|s) = prod_i sigmoid(l_i)^{a_i} sigmoid(-l_i)^{1 - a_i}, l = W h(s) + b, over a MultiBinary
-    action space (as SB3's BernoulliDistribution)."""
+    action space (as SB3's BernoulliDistribution). An action mask says per dimension whether 0 and whether 1
+    may be chosen (2d entries, as sb3-contrib); a dimension with one choice left takes it with probability 1."""
 
     name = "bernoulli"
-    provides = frozenset({LOG_PROB, ENTROPY, KL})
+    provides = frozenset({LOG_PROB, ENTROPY, KL, ACTION_MASKS})
     requires = frozenset({MULTI_BINARY_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import torch
 from pydantic import Field
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import DISCRETE_ACTIONS, ENTROPY, KL, LOG_PROB
+from pgkit.kinds.capabilities import ACTION_MASKS, DISCRETE_ACTIONS, ENTROPY, KL, LOG_PROB
 from pgkit.nn import Categorical as CategoricalDistribution
 
 
@@ -21,8 +22,9 @@ class CategoricalModule(HeadModule):
         nn.init.zeros_(self.logits.bias)
         self.start = start
 
-    def forward(self, features: Tensor) -> CategoricalDistribution:
-        return CategoricalDistribution(F.linear(features, self.logits.weight, self.logits.bias))
+    def forward(self, features: Tensor, action_mask: Tensor | None = None) -> CategoricalDistribution:
+        logits = F.linear(features, self.logits.weight, self.logits.bias)
+        return CategoricalDistribution(logits if action_mask is None else logits.masked_fill(~action_mask, -torch.inf))
 
     def env_action(self, action: Tensor) -> Tensor:
         return action + self.start if self.start else action
@@ -36,11 +38,12 @@ class CategoricalSpec(Spec):
 
 
 class Categorical(PolicyHead):
-    """pi(a|s) = softmax(W h(s) + b)_a over a Discrete action space."""
+    """pi(a|s) = softmax(W h(s) + b)_a over a Discrete action space; with an action mask m(s), the softmax over
+    the valid actions only (logits of invalid ones set to -inf, as sb3-contrib's MaskableCategorical)."""
 
     name = "categorical"
     Spec = CategoricalSpec
-    provides = frozenset({LOG_PROB, ENTROPY, KL})
+    provides = frozenset({LOG_PROB, ENTROPY, KL, ACTION_MASKS})
     requires = frozenset({DISCRETE_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

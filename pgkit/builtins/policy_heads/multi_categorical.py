@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from pgkit import hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import ENTROPY, KL, LOG_PROB, MULTI_DISCRETE_ACTIONS
+from pgkit.kinds.capabilities import ACTION_MASKS, ENTROPY, KL, LOG_PROB, MULTI_DISCRETE_ACTIONS
 from pgkit.nn import MultiCategorical as MultiCategoricalDistribution
 
 
@@ -28,11 +28,15 @@ class MultiCategoricalModule(HeadModule):
         lacking = torch.arange(self.classes)[None, :] >= counts[:, None]
         self.register_buffer("mask", torch.zeros(self.dims, self.classes).masked_fill(lacking, -torch.inf), persistent=False)
         self.register_buffer("start", torch.as_tensor(np.asarray(space.start).reshape(-1), dtype=torch.long), persistent=False)
+        self.register_buffer("mask_positions", torch.nonzero(~lacking.reshape(-1)).reshape(-1), persistent=False)
         self.shape = tuple(space.shape)
 
-    def forward(self, features: Tensor) -> MultiCategoricalDistribution:
-        logits = F.linear(features, self.logits.weight, self.logits.bias).unflatten(-1, (self.dims, self.classes))
-        return MultiCategoricalDistribution(logits + self.mask)
+    def forward(self, features: Tensor, action_mask: Tensor | None = None) -> MultiCategoricalDistribution:
+        logits = F.linear(features, self.logits.weight, self.logits.bias).unflatten(-1, (self.dims, self.classes)) + self.mask
+        if action_mask is not None:  # [B, sum n_i] -> [B, d, n]: the dimensions' masks back to back
+            valid = action_mask.new_zeros(*action_mask.shape[:-1], self.dims * self.classes).index_copy_(-1, self.mask_positions, action_mask)
+            logits = logits.masked_fill(~valid.unflatten(-1, (self.dims, self.classes)), -torch.inf)
+        return MultiCategoricalDistribution(logits)
 
     def env_action(self, action: Tensor) -> Tensor:
         return (action + self.start).reshape(*action.shape[:-1], *self.shape)
@@ -40,10 +44,10 @@ class MultiCategoricalModule(HeadModule):
 
 class MultiCategorical(PolicyHead):
     """pi(a|s) = prod_i softmax(W_i h(s) + b_i)_{a_i} over a MultiDiscrete action space (independent
-    dimensions, as SB3's MultiCategoricalDistribution)."""
+    dimensions, as SB3's MultiCategoricalDistribution); an action mask removes classes per dimension."""
 
     name = "multi_categorical"
-    provides = frozenset({LOG_PROB, ENTROPY, KL})
+    provides = frozenset({LOG_PROB, ENTROPY, KL, ACTION_MASKS})
     requires = frozenset({MULTI_DISCRETE_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

@@ -11,7 +11,8 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import DETERMINISTIC_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
+from pgkit.data.action_masks import mask_size
+from pgkit.kinds.capabilities import ACTION_MASKS, DETERMINISTIC_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
 from pgkit.testing.contracts.common import (
     BOX, DISCRETE, MULTI_BINARY, MULTI_DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance,
 )
@@ -22,7 +23,8 @@ def check_policy_head(head: PolicyHead | type[PolicyHead], action_space: gym.Spa
     every parameter; and each capability it provides works: log_prob is [batch] (summed over action
     dims), entropy is -E[log_prob] (exactly, or on average where it is estimated by sampling), kl is
     KL(p || q) = E_p[log p - log q] and 0 from a distribution to itself, rsample carries gradient,
-    deterministic_actions come with exploration noise."""
+    deterministic_actions come with exploration noise, and a head that provides action_masks never samples,
+    chooses or scores an action its mask forbids, normalizes over the valid ones, and keeps exact entropy and KL."""
     head = instance(head)
     check_spec(head)
     check_state(head)
@@ -69,6 +71,8 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
         losses.append(-entropy.sum())
     if KL in head.provides:
         _check_kl(head, space, module(features), features, samples)
+    if ACTION_MASKS in head.provides and mask_size(space) is not None:
+        losses.append(_check_masked(head, space, module, features, samples))
     if RSAMPLE in head.provides:
         losses.append(module(features).rsample().square().sum())
     if DETERMINISTIC_ACTIONS in head.provides:
@@ -78,6 +82,55 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
     sum(losses).backward()
     for name, parameter in module.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), f"{head.name}: no finite gradient reaches {name}"
+
+
+def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, features: torch.Tensor, samples: int) -> torch.Tensor:
+    """Under random masks (some action valid in every dimension): no sample or mode is invalid, log-probs sum to
+    1 over the valid actions and are -inf elsewhere, the entropy is -sum_valid p log p, and the KL between two
+    masked policies is E_p[log p - log q]. Returns a loss whose gradient must reach the parameters."""
+    counts = _class_counts(space)
+    generator = torch.Generator().manual_seed(1)
+    mask = torch.rand(5, sum(counts), generator=generator) < 0.5
+    offsets = torch.tensor([0, *counts[:-1]]).cumsum(0)
+    mask[torch.arange(5)[:, None], offsets + torch.randint(0, min(counts), (5, len(counts)), generator=generator)] = True
+    distribution = module(features, action_mask=mask)
+
+    def valid(actions: torch.Tensor) -> torch.Tensor:  # [..., 5, d] class indices -> [..., 5]: allowed by the mask
+        index = offsets + actions.long()
+        return torch.gather(mask.expand(*index.shape[:-1], mask.shape[-1]), -1, index).all(-1)
+
+    drawn = distribution.sample((samples,)).reshape(samples, 5, len(counts))
+    assert valid(drawn).all(), f"{head.name}: sampled an action its mask forbids"
+    assert valid(distribution.mode.reshape(1, 5, len(counts))).all(), f"{head.name}: its mode is an action its mask forbids"
+    every = torch.cartesian_prod(*[torch.arange(n) for n in counts]).reshape(-1, len(counts))  # [K, d]
+    shaped = every[:, None, :].expand(-1, 5, -1)
+    as_head = shaped[..., 0] if isinstance(space, gym.spaces.Discrete) else shaped
+    log_probs = distribution.log_prob(as_head)  # [K, 5]
+    allowed = valid(shaped)
+    assert torch.all(log_probs[~allowed] == -math.inf), f"{head.name}: an action its mask forbids has probability > 0"
+    assert torch.allclose(log_probs.exp().sum(0), torch.ones(5), atol=1e-5), f"{head.name}: masked probabilities do not sum to 1 over the valid actions"
+    if ENTROPY in head.provides:
+        exact = -(log_probs.exp() * log_probs.masked_fill(~allowed, 0.0)).sum(0)
+        assert torch.allclose(distribution.entropy(), exact, atol=1e-5), f"{head.name}: masked entropy {distribution.entropy()} is not -sum_valid p log p = {exact}"
+    if KL in head.provides:
+        other = head.build(8, space)
+        with torch.no_grad():
+            for parameter in other.parameters():
+                parameter.add_(0.3 * torch.randn_like(parameter))
+            q = other(features + 0.5 * torch.randn_like(features), action_mask=mask)
+        kl = kl_divergence(distribution, q)
+        estimate, error = _monte_carlo(lambda x: distribution.log_prob(x) - q.log_prob(x), distribution, samples)
+        assert torch.all(torch.isfinite(kl)) and torch.all((estimate - kl).abs() <= 5 * error + 1e-3), f"{head.name}: masked kl_divergence {kl} is not E_p[log p - log q] ~ {estimate}"
+    return -(distribution.log_prob(distribution.sample()) * torch.randn(5)).sum()
+
+
+def _class_counts(space: gym.Space) -> list[int]:
+    """Classes per action dimension, in a mask's layout (``pgkit.data.action_masks``)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return [int(space.n)]
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return [int(n) for n in np.asarray(space.nvec).reshape(-1)]
+    return [2] * int(np.prod(space.shape))
 
 
 def _monte_carlo(statistic, distribution: Distribution, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
