@@ -23,6 +23,8 @@ class Config:
     sb3_normalize_reward: bool = False  # with sb3_normalize_obs: VecNormalize scales rewards too (pgkit's env.normalize.reward)
     sb3_pgkit_envs: bool = False  # SB3 steps envs made by pgkit's make_env from the recipe (same modules, entry point, wrappers)
     learning_starts: int = 0  # off-policy: steps/s are counted from here on
+    sb3_wrapper: Callable[[Any], Any] | None = None  # applied to each SB3 env (make_vec_env's wrapper_class)
+    sb3_masked: bool = False  # sb3-contrib's MaskablePPO: its evaluation passes the envs' action_masks()
     extra: dict = field(default_factory=dict)
 
 
@@ -119,6 +121,21 @@ def _ppo_atari(env, seed):
                learning_rate=_linear(2.5e-4), clip_range=_linear(0.1), seed=seed, device="cpu")  # the zoo's Atari PPO
 
 
+def _maskable_ppo_taxi(env, seed):
+    """sb3-contrib's MaskablePPO with taxi-masked-ppo's settings (MlpPolicy: [64, 64] tanh, separate critic)."""
+    from sb3_contrib import MaskablePPO
+
+    return MaskablePPO("MlpPolicy", env, n_steps=128, batch_size=256, n_epochs=4, gae_lambda=0.95, gamma=0.99, ent_coef=0.01,
+                       learning_rate=1e-3, clip_range=0.2, max_grad_norm=0.5, seed=seed, device="cpu")
+
+
+def _taxi_masks(env):
+    """Taxi's own mask of its current state, as sb3-contrib's ActionMasker reads it (pgkit reads info["action_mask"])."""
+    from sb3_contrib.common.wrappers import ActionMasker
+
+    return ActionMasker(env, lambda wrapped: wrapped.unwrapped.action_mask(wrapped.unwrapped.s))
+
+
 CONFIGS = {
     c.name: c
     for c in [
@@ -140,6 +157,8 @@ CONFIGS = {
         # CartPole with only its positions (select [0, 2]): SB3 steps pgkit's envs, VecNormalize as env.normalize
         Config("recurrent-ppo-cartpole-novel", RECIPES / "cartpole-novel-lstm-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475,
                _recurrent_ppo_cartpole_novel, sb3_normalize_obs=True, sb3_normalize_reward=True, sb3_pgkit_envs=True),
+        Config("maskable-ppo-taxi", RECIPES / "taxi-masked-ppo.yaml", [], "Taxi-v4", 8, 200_000, 7, _maskable_ppo_taxi,
+               sb3_wrapper=_taxi_masks, sb3_masked=True),
         Config("ppo-atari-pong", RECIPES / "atari-pong-ppo.yaml", ["trainer.total_steps=100000"], "ALE/Pong-v5", 8, 100_000, 0,
                _ppo_atari, sb3_pgkit_envs=True),
     ]

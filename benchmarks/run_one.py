@@ -57,7 +57,7 @@ def run_sb3(config: Config, seed: int) -> dict:
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed)
+    env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed, wrapper_class=config.sb3_wrapper)
     if config.sb3_normalize_obs:
         env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward)
     model = config.make_sb3(env, seed)
@@ -81,11 +81,16 @@ def run_sb3(config: Config, seed: int) -> dict:
     wall = time.perf_counter() - started
     s0, t0 = clock.learning_from if config.learning_starts else (0, 0.0)
     steps_per_second = (model.num_timesteps - s0) / (wall - t0)
-    eval_env = make_vec_env(sb3_env(config), n_envs=1, seed=10_000 + seed)
+    eval_env = make_vec_env(sb3_env(config), n_envs=1, seed=10_000 + seed, wrapper_class=config.sb3_wrapper)
     if config.sb3_normalize_obs:
         eval_env = VecNormalize(eval_env, norm_obs=True, norm_reward=False, training=False)
         eval_env.obs_rms = env.obs_rms
-    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
+    if config.sb3_masked:
+        from sb3_contrib.common.maskable.evaluation import evaluate_policy as evaluate_masked
+
+        mean, _ = evaluate_masked(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True, use_masking=True)
+    else:
+        mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
     return {"steps_per_second": steps_per_second, "time_to_target": clock.to_target, "eval": float(mean), "wall": wall}
 
 

@@ -27,6 +27,7 @@ WRAPPED = {  # env wrapper -> (parameters its spec requires, an env it wraps), w
     "scale_reward": ({"scale": 0.1}, None),
     "time_limit": ({"max_episode_steps": 3}, None),
     "frame_stack": ({}, FRAMES_ID),
+    "action_mask": ({}, "Taxi-v4"),
 }
 
 

@@ -56,6 +56,12 @@ def flat_layout(space: gym.spaces.Dict | gym.spaces.Tuple) -> list[Part]:
     return parts
 
 
+def entry_columns(space: gym.Space, key: str | int) -> tuple[int, int]:
+    """``(start, stop)``: the columns of the flat vector that hold the top-level entry ``key`` of ``space``."""
+    part = next(part for part in flat_layout(space) if part.key == key)
+    return part.offset, part.offset + part.size
+
+
 def flatten_batch(space: gym.Space, obs: Any) -> np.ndarray:
     """A batch of structured observations -> [B, flatdim] float32. ``obs`` is what a vector env returns (a
     dict or tuple of batched arrays) or a sequence of single observations (e.g. final observations)."""

@@ -4,6 +4,7 @@ Vector envs use same-step autoreset: the step that ends an episode returns the n
 observation and puts the true final one in ``info["final_obs"]`` (``with_final_observations``).
 Importing it registers ``pgkit/RandomMDP-v0`` (a tabular MDP whose policy gradient is known exactly)."""
 
+from pgkit.envs.action_masks import MaskInObservation, MaskSource, mask_size
 from pgkit.envs.factories import register_env_factory
 from pgkit.envs.making import make_env, make_vector_env, probe_spaces, with_final_observations
 from pgkit.envs.settings import EnvSettings, NormalizeSettings, PipelineStep, rescale_box_actions
@@ -11,4 +12,4 @@ from pgkit.envs.tabular import TabularMDP, TabularMDPEnv, register_tabular_envs
 
 register_tabular_envs()
 
-__all__ = ["EnvSettings", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]
+__all__ = ["EnvSettings", "MaskInObservation", "MaskSource", "mask_size", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]

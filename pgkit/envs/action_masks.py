@@ -1,10 +1,17 @@
-"""Env wrappers for action masks: one that puts a mask given elsewhere into the observation, one that checks it.
+"""Action masks as data: what a mask of an action space is, and the env wrappers that put it in the observation.
+
+A masked env's observation is a Dict with the mask under one key (``env.action_mask``, "action_mask" by
+gymnasium's and PettingZoo's convention): the mask then travels with the observation through collection,
+batches, replay, sequences and Ray joins with nothing added to them, and the policy reads it from the
+observation's flat vector (``pgkit.data.structured.entry_columns``). Its layout follows sb3-contrib's
+MaskablePPO: Discrete(n): n entries, 1 where the action is valid; MultiDiscrete(nvec): the dimensions'
+masks back to back (sum(nvec) entries); MultiBinary(d): for each dimension, whether 0 and whether 1 may be
+chosen (2d entries).
 
 ``MaskInObservation`` takes the mask from ``info[key]`` (Taxi-v4 gives one) or from the env's
 ``action_masks()`` method (sb3-contrib's convention) and presents the observation as a Dict with the
 mask under ``key`` (the env's own Dict observation gains the key; any other becomes its "observation"
-entry), so that the mask travels with the observation (``pgkit.data.action_masks``). ``CheckedMasks``
-refuses a mask that leaves no action to take, naming the step.
+entry). ``CheckedMasks`` refuses a mask that leaves no action to take, naming the step.
 """
 
 from __future__ import annotations
@@ -14,9 +21,49 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from pgkit.data.action_masks import carries_mask, lacks_valid_action, mask_size
 
 MaskSource = Literal["info", "method"]
+
+
+def mask_size(action_space: gym.Space) -> int | None:
+    """How many entries a mask of ``action_space`` has, or None for a space no mask applies to."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return int(action_space.n)
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        return int(np.asarray(action_space.nvec).sum())
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        return 2 * int(np.prod(action_space.shape))
+    return None
+
+
+def carries_mask(observation_space: gym.Space, key: str | None) -> bool:
+    """Whether observations of ``observation_space`` carry an action mask under ``key``."""
+    return key is not None and isinstance(observation_space, gym.spaces.Dict) and key in observation_space.spaces
+
+
+def mask_space_problem(observation_space: gym.Space, action_space: gym.Space, key: str) -> str | None:
+    """Why the observation's entry ``key`` cannot be a mask of ``action_space``, or None if it can."""
+    space = observation_space[key]
+    size = mask_size(action_space)
+    if size is None:
+        return f"no action mask applies to {action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked)"
+    binary = isinstance(space, gym.spaces.MultiBinary) or (
+        isinstance(space, gym.spaces.Box) and bool(np.all(space.low >= 0)) and bool(np.all(space.high <= 1)))
+    if not binary or int(np.prod(space.shape)) != size or len(space.shape) != 1:
+        return f"observation['{key}'] is {space}, but a mask of {action_space} is {size} entries of 0 or 1 (MultiBinary({size}))"
+    return None
+
+
+def lacks_valid_action(mask: np.ndarray, action_space: gym.Space) -> bool:
+    """Whether ``mask`` (one observation's) leaves no action to take: every entry 0 for a Discrete space,
+    or some dimension with every entry 0 for a MultiDiscrete or MultiBinary one."""
+    mask = np.asarray(mask).reshape(-1) > 0
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        bounds = np.cumsum(np.asarray(action_space.nvec).reshape(-1))[:-1]
+        return not all(part.any() for part in np.split(mask, bounds))
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        return not mask.reshape(-1, 2).any(axis=1).all()
+    return not mask.any()
 
 
 class MaskInObservation(gym.ObservationWrapper):

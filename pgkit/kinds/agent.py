@@ -13,11 +13,11 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from pgkit.data.action_masks import mask_slice
 from pgkit.data.batch import Batch
 from pgkit.data.normalization import ObservationNormalizer
-from pgkit.data.structured import flatten_batch, is_structured, stored_shape
+from pgkit.data.structured import entry_columns, flatten_batch, is_structured, stored_shape
 from pgkit.envs.making import batch_of_one
+from pgkit.envs.action_masks import carries_mask
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 from pgkit.kinds.component import Component
@@ -30,7 +30,7 @@ Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component 
 
 class Policy(nn.Module):
     """pi(.|s) = head(torso(s)): returns a new distribution on every call. With ``mask_columns`` (start, stop)
-    the observation carries its action mask there (``pgkit.data.action_masks``) and the head is given it:
+    the observation carries its action mask there (``pgkit.envs.action_masks``) and the head is given it:
     whatever calls the policy on stored observations (any objective, trainer or export) gets a masked pi."""
 
     def __init__(self, torso: nn.Module, head: HeadModule, mask_columns: tuple[int, int] | None = None):
@@ -81,7 +81,9 @@ class Agent:
         network = components["network"]
         torso = network.build(observation_space)
         head = components["policy_head"].build(torso.out_features, action_space)
-        mask_columns = mask_slice(observation_space, env.action_mask if env is not None else "action_mask")
+        mask_key = env.action_mask if env is not None else "action_mask"
+        mask_key = mask_key if carries_mask(observation_space, mask_key) else None
+        mask_columns = entry_columns(observation_space, mask_key) if mask_key is not None else None
         policy = Policy(torso, head, mask_columns).to(device)
         critic_component = components.get("critic")
         critic = critic_component.build(network, observation_space, action_space, torso).to(device) if critic_component else None
@@ -92,7 +94,6 @@ class Agent:
         normalizer = None
         if env is not None and env.normalize.obs:
             normalizer = ObservationNormalizer(stored_shape(observation_space), env.normalize.clip_obs)
-        mask_key = (env.action_mask if env is not None else "action_mask") if mask_columns is not None else None
         return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module, mask_key)
 
     @property

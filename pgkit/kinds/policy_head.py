@@ -15,7 +15,7 @@ from pgkit.nn.noise import ActionNoise, NoNoise
 class HeadModule(nn.Module):
     """``forward(features [B, F]) -> Distribution`` over ``[B]`` actions, new on every call (no state
     between calls). A head that provides action_masks also takes ``forward(features, action_mask)``, a bool
-    ``[B, M]`` laid out as ``pgkit.data.action_masks`` says, and gives invalid actions probability 0. What the distribution must support follows from the head's ``provides``:
+    ``[B, M]`` laid out as ``pgkit.envs.action_masks`` says, and gives invalid actions probability 0. What the distribution must support follows from the head's ``provides``:
     ``log_prob`` (``log_prob(actions) -> [B]``, summed over action dimensions), ``entropy``
     (``entropy() -> [B]``), ``kl`` (``torch.distributions.kl_divergence`` between two of them),
     ``rsample`` (``rsample()`` with gradient); every head gives ``sample()`` and ``mode``."""

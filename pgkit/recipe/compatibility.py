@@ -14,7 +14,7 @@ import gymnasium as gym
 import torch
 
 from pgkit.data import unsupported_part
-from pgkit.data.action_masks import carries_mask, mask_space_problem
+from pgkit.envs.action_masks import carries_mask, mask_space_problem
 from pgkit.envs.making import probe_spaces
 from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
 from pgkit.kinds.capabilities import ACTION_MASKS, REWARD_SCALING, Capability

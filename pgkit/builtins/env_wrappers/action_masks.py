@@ -1,5 +1,5 @@
 """Env wrapper ``action_mask``: the action mask an env gives in its info or by its action_masks() method, put
-into its observation, where the policy reads it (``pgkit.data.action_masks``)."""
+into its observation, where the policy reads it (``pgkit.envs.action_masks``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gymnasium as gym
 from pydantic import Field
 
 from pgkit import Spec, hookimpl
-from pgkit.envs.action_masks import MaskInObservation, MaskSource
+from pgkit.envs import MaskInObservation, MaskSource
 from pgkit.kinds import EnvWrapper
 
 

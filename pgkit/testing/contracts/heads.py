@@ -11,7 +11,7 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.data.action_masks import mask_size
+from pgkit.envs.action_masks import mask_size
 from pgkit.kinds.capabilities import ACTION_MASKS, DETERMINISTIC_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
 from pgkit.testing.contracts.common import (
     BOX, DISCRETE, MULTI_BINARY, MULTI_DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance,
@@ -125,7 +125,7 @@ def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, featur
 
 
 def _class_counts(space: gym.Space) -> list[int]:
-    """Classes per action dimension, in a mask's layout (``pgkit.data.action_masks``)."""
+    """Classes per action dimension, in a mask's layout (``pgkit.envs.action_masks``)."""
     if isinstance(space, gym.spaces.Discrete):
         return [int(space.n)]
     if isinstance(space, gym.spaces.MultiDiscrete):
