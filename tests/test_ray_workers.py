@@ -144,6 +144,25 @@ def test_whole_episode_batches_of_workers_join_back_to_back(ray_cluster):
     assert ctx.steps == batch.num_steps + collector.dropped_steps
 
 
+def test_workers_batches_carry_each_actions_mask(ray_cluster):
+    """Taxi-v4's masks (the action_mask wrapper) travel in the observations workers collect: the joined batch
+    holds, beside every action, the mask it was chosen under, and the masked policy chose only valid ones."""
+    spec = RayWorkersSpec(num_workers=2, address=ray_cluster)
+    document = recipe(env={"id": "Taxi-v4", "num_envs": 2, "wrappers": [{"type": "action_mask"}]})
+    ctx = Context(document)
+    collector = RayCollector(spec, ctx, 64, whole_episodes=False)
+    try:
+        batch = collector.collect()
+    finally:
+        collector.close()
+    start, stop = ctx.agent.policy.mask_columns
+    masks = batch.obs[..., start:stop]
+    assert batch.num_envs == 2 and batch.num_steps == 64 and masks.sum(-1).min() >= 1  # env.num_envs split between the workers
+    chosen = masks.gather(-1, batch.actions.long().unsqueeze(-1)).squeeze(-1)
+    assert torch.all(chosen == 1), "an action its mask forbids"
+    assert (masks == 0).any(-1).float().mean() > 0.5  # Taxi forbids some moves in most states: the masks are real
+
+
 def test_a_run_with_workers_resumes(ray_cluster, tmp_path, capsys):
     from pgkit.cli import main
 

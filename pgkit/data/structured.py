@@ -77,8 +77,15 @@ def _flatten_batched(space: gym.Space, obs: Any) -> np.ndarray:
         return np.concatenate([_flatten_batched(sub, obs[i]) for i, sub in enumerate(space.spaces)], axis=1)
     values = np.asarray(obs)
     if isinstance(space, gym.spaces.Discrete):
-        return np.eye(int(space.n), dtype=np.float32)[values.reshape(-1) - int(space.start)]
+        return _one_hot(values.reshape(-1) - int(space.start), int(space.n))
     if isinstance(space, gym.spaces.MultiDiscrete):
         rows = values.reshape(len(values), -1) - np.asarray(space.start).reshape(-1)
-        return np.concatenate([np.eye(int(n), dtype=np.float32)[rows[:, i]] for i, n in enumerate(np.asarray(space.nvec).reshape(-1))], axis=1)
+        return np.concatenate([_one_hot(rows[:, i], int(n)) for i, n in enumerate(np.asarray(space.nvec).reshape(-1))], axis=1)
     return values.reshape(len(values), math.prod(space.shape)).astype(np.float32, copy=False)
+
+
+def _one_hot(indices: np.ndarray, classes: int) -> np.ndarray:
+    """[B] class indices -> [B, classes] float32 one-hot rows (without an identity matrix per call)."""
+    rows = np.zeros((len(indices), classes), dtype=np.float32)
+    rows[np.arange(len(indices)), indices] = 1.0
+    return rows
