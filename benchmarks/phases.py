@@ -64,7 +64,7 @@ def sb3_phases(config: Config, seed: int, gradient_steps: int) -> tuple[float, f
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed)
+    env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed, wrapper_class=config.sb3_wrapper)
     if config.sb3_normalize_obs:
         env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward)
     model = config.make_sb3(env, seed)

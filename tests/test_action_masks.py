@@ -186,3 +186,35 @@ def test_pgkit_check_names_the_mask_problem(tmp_path, capsys):
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "policy_head: 'gaussian'" in err and "cannot mask actions" in err and "policy_head 'categorical'" in err
+
+
+def test_a_board_game_plays_one_seat_against_a_random_legal_player():
+    env = gym.make("pgkit/BoardGame-v0", game="tictactoe")
+    rng, seats, outcomes = np.random.default_rng(0), [], []
+    for episode in range(20):
+        obs, info = env.reset(seed=episode)
+        seats.append(info["seat"])
+        assert obs["action_mask"].sum() == (9 if info["seat"] == 0 else 8)  # the opponent opened when the learner is second
+        done = False
+        while not done:
+            assert env.observation_space.contains(obs)
+            obs, reward, terminated, truncated, _ = env.step(rng.choice(np.flatnonzero(obs["action_mask"])))
+            done = terminated or truncated
+        outcomes.append(reward)
+    assert set(seats) == {0, 1} and set(outcomes) <= {-1.0, 0.0, 1.0} and len(set(outcomes)) > 1
+
+
+def test_an_illegal_move_loses_the_game():
+    env = gym.make("pgkit/BoardGame-v0", game="tictactoe", seat="second")
+    obs, _ = env.reset(seed=0)
+    taken = int(np.flatnonzero(obs["action_mask"] == 0)[0])  # the opponent's opening square
+    _, reward, terminated, _, _ = env.step(taken)
+    assert terminated and reward == -1.0
+
+
+def test_a_masked_policy_trains_on_a_board_game():
+    recipe = {"env": {"id": "pgkit/BoardGame-v0", "kwargs": {"game": "tictactoe"}, "num_envs": 2}, "policy_head": "categorical",
+              "critic": "value", "advantage": "gae", "objective": {"type": "ppo_clip", "normalize_advantages": True}, "optimizer": "adam",
+              "trainer": {"type": "on_policy", "total_steps": 256, "steps_per_env": 16, "epochs": 2, "minibatch_size": 16}, "logger": []}
+    agent = pgkit.train(recipe)
+    assert agent.action_mask_key == "action_mask"

@@ -77,6 +77,17 @@ def test_ppo_clip_loss_and_gradient_match_hand_computation():
     assert 0 < metrics["clip_fraction"] < 1
 
 
+def test_ppo_clip_standardizes_each_minibatchs_advantages_when_asked():
+    """normalize_advantages: the loss is the hand-computed one on (A - mean) / std (sample std, n - 1) of the
+    minibatch given, as SB3's normalize_advantage."""
+    mean = sum(ADVANTAGES) / len(ADVANTAGES)
+    std = math.sqrt(sum((a - mean) ** 2 for a in ADVANTAGES) / (len(ADVANTAGES) - 1))
+    standardized = [(a - mean) / (std + 1e-8) for a in ADVANTAGES]
+    loss, _ = PPOClip(clip_range=0.2, normalize_advantages=True).loss(flat_batch(ACTIONS, OLD, ADVANTAGES), LossContext(LogitsPolicy(LOGITS)))
+    assert loss.item() == pytest.approx(ppo_loss_by_hand(LOGITS, ACTIONS, OLD, standardized, 0.2), abs=1e-12)
+    assert loss.item() != pytest.approx(ppo_loss_by_hand(LOGITS, ACTIONS, OLD, ADVANTAGES, 0.2), abs=1e-6)
+
+
 def test_ppo_clip_equals_the_policy_gradient_on_fresh_data():
     """With ratio = 1 the clipped surrogate's gradient is the REINFORCE gradient."""
     logp = log_softmax(LOGITS)

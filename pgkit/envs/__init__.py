@@ -2,14 +2,17 @@
 
 Vector envs use same-step autoreset: the step that ends an episode returns the next episode's first
 observation and puts the true final one in ``info["final_obs"]`` (``with_final_observations``).
-Importing it registers ``pgkit/RandomMDP-v0`` (a tabular MDP whose policy gradient is known exactly)."""
+Importing it registers ``pgkit/RandomMDP-v0`` (a tabular MDP whose policy gradient is known exactly) and
+``pgkit/BoardGame-v0`` (PettingZoo's connect_four or tictactoe against a random player)."""
 
 from pgkit.envs.action_masks import MaskInObservation, MaskSource, mask_size
+from pgkit.envs.board_games import BoardGame, register_board_games
 from pgkit.envs.factories import register_env_factory
 from pgkit.envs.making import make_env, make_vector_env, probe_spaces, with_final_observations
 from pgkit.envs.settings import EnvSettings, NormalizeSettings, PipelineStep, rescale_box_actions
 from pgkit.envs.tabular import TabularMDP, TabularMDPEnv, register_tabular_envs
 
 register_tabular_envs()
+register_board_games()
 
-__all__ = ["EnvSettings", "MaskInObservation", "MaskSource", "mask_size", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]
+__all__ = ["BoardGame", "EnvSettings", "MaskInObservation", "MaskSource", "mask_size", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]

@@ -63,8 +63,27 @@ def _dimension_starts(action_space: gym.Space) -> np.ndarray:
     return np.zeros(1, dtype=np.int64)
 
 
-class MaskInObservation(gym.ObservationWrapper):
-    """obs -> {"observation": obs, key: mask} (or a Dict obs with ``key`` added), the mask from ``source``."""
+class MaskCheck:
+    """Refuses a mask that leaves no valid action in some action dimension (a policy could take none),
+    naming the step of the episode it came after."""
+
+    def __init__(self, action_space: gym.Space, key: str):
+        self.key, self.starts = key, _dimension_starts(action_space)
+        self.steps = 0
+
+    def __call__(self, mask: Any, ended: bool = False) -> None:
+        """Check the mask that came after ``steps`` steps; the final observation of an episode (``ended``) is
+        never acted in, so its mask may be empty."""
+        flat = np.asarray(mask).reshape(-1)
+        valid = flat.any() if len(self.starts) == 1 else np.logical_or.reduceat(flat > 0, self.starts).all()
+        if not (valid or ended):
+            raise ValueError(f"the action mask observation['{self.key}'] after step {self.steps} of this episode leaves no valid action "
+                             f"({flat.tolist()}); a masked env must allow an action in every state it does not end in")
+
+
+class MaskInObservation(gym.Wrapper):
+    """obs -> {"observation": obs, key: mask} (or a Dict obs with ``key`` added), the mask from ``source``,
+    checked by ``MaskCheck``."""
 
     def __init__(self, env: gym.Env, source: MaskSource, key: str = "action_mask"):
         super().__init__(env)
@@ -73,73 +92,66 @@ class MaskInObservation(gym.ObservationWrapper):
             raise ValueError(f"no action mask applies to {env.action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked)")
         if source == "method" and not callable(getattr(env.unwrapped, "action_masks", None)):
             raise ValueError(f"{env.unwrapped} has no action_masks() method to read masks from (use source: info if its info carries them)")
-        self.source, self.key = source, key
+        self.source, self.key, self.size = source, key, size
         inner = env.observation_space
-        entries = dict(inner.spaces) if isinstance(inner, gym.spaces.Dict) else {"observation": inner}
+        self._inner_dict = isinstance(inner, gym.spaces.Dict)
+        entries = dict(inner.spaces) if self._inner_dict else {"observation": inner}
         if key in entries:
             raise ValueError(f"the observation already has an entry '{key}': set env.action_mask to it, with no action_mask wrapper")
         self.observation_space = gym.spaces.Dict({**entries, key: gym.spaces.MultiBinary(size)})
-        self._mask: np.ndarray | None = None
+        self.check = MaskCheck(env.action_space, key)
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        self._mask = self._read(info)
-        return self.observation(obs), info
+        self.check.steps = 0
+        return self._with_mask(obs, info, False), info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._mask = self._read(info)
-        return self.observation(obs), reward, terminated, truncated, info
+        self.check.steps += 1
+        return self._with_mask(obs, info, terminated or truncated), reward, terminated, truncated, info
 
-    def observation(self, observation: Any) -> dict[str, Any]:
-        entries = dict(observation) if isinstance(observation, dict) else {"observation": observation}
-        return {**entries, self.key: self._mask}
-
-    def _read(self, info: dict) -> np.ndarray:
+    def _with_mask(self, obs: Any, info: dict, ended: bool) -> dict[str, Any]:
         if self.source == "method":
             mask = self.env.unwrapped.action_masks()
         elif self.key in info:
             mask = info[self.key]
         else:
             raise ValueError(f"info has no '{self.key}' entry to read the action mask from (its keys: {sorted(info)})")
-        mask = np.asarray(mask).reshape(-1)
-        if mask.shape != self.observation_space[self.key].shape:
-            raise ValueError(f"the action mask has {mask.size} entries; a mask of {self.action_space} has {self.observation_space[self.key].n}")
-        return mask.astype(np.int8)
+        mask = np.asarray(mask, dtype=np.int8).reshape(-1)
+        if mask.size != self.size:
+            raise ValueError(f"the action mask has {mask.size} entries; a mask of {self.action_space} has {self.size}")
+        self.check(mask, ended)
+        return {**obs, self.key: mask} if self._inner_dict else {"observation": obs, self.key: mask}
 
 
 class CheckedMasks(gym.Wrapper):
-    """Raises where an observation's mask under ``key`` leaves no valid action (a policy could take none)."""
+    """An env whose observations carry their mask under ``key``, each checked by ``MaskCheck``."""
 
     def __init__(self, env: gym.Env, key: str):
         super().__init__(env)
-        self.key, self._steps = key, 0
-        self._starts = _dimension_starts(env.action_space)
+        self.check = MaskCheck(env.action_space, key)
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        self._steps = 0
-        self._check(obs)
+        self.check.steps = 0
+        self.check(obs[self.check.key])
         return obs, info
 
     def step(self, action):
         result = self.env.step(action)
-        self._steps += 1
-        if not (result[2] or result[3]):  # the final observation of an episode is never acted in
-            self._check(result[0])
+        self.check.steps += 1
+        self.check(result[0][self.check.key], result[2] or result[3])
         return result
-
-    def _check(self, obs: dict) -> None:
-        """Some entry of every action dimension's part of the mask is 1 (np.logical_or.reduceat per part)."""
-        if not np.logical_or.reduceat(np.asarray(obs[self.key]).reshape(-1) > 0, self._starts).all():
-            raise ValueError(f"the action mask observation['{self.key}'] after step {self._steps} of this episode leaves no valid action "
-                             f"({np.asarray(obs[self.key]).reshape(-1).tolist()}); a masked env must allow an action in every state it does not end in")
 
 
 def checked_masks(key: str | None):
-    """The pipeline step that checks masks under ``key`` (a no-op for an env whose observations carry none)."""
+    """The pipeline step that checks masks under ``key``: a no-op for an env whose observations carry none, or
+    whose masks the action_mask wrapper (outermost) puts there and checks itself."""
 
     def wrap(env: gym.Env) -> gym.Env:
-        return CheckedMasks(env, key) if carries_mask(env.observation_space, key) else env
+        if not carries_mask(env.observation_space, key) or (isinstance(env, MaskInObservation) and env.key == key):
+            return env
+        return CheckedMasks(env, key)
 
     return wrap

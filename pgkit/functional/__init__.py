@@ -5,6 +5,7 @@ from pgkit.functional.bootstrapped import generalized_advantage, n_step_return, 
 from pgkit.functional.polyak import polyak_update
 from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return, state_discount
 from pgkit.functional.schedules import Schedule, scheduled
+from pgkit.functional.standardize import standardized
 from pgkit.functional.trust_region import (
     backtracking_line_search,
     conjugate_gradient,
@@ -26,6 +27,7 @@ __all__ = [
     "n_step_return",
     "polyak_update",
     "scheduled",
+    "standardized",
     "state_discount",
     "td_residuals",
     "trust_region_step",

@@ -12,6 +12,7 @@ from torch import Tensor
 from pgkit.data.batch import Batch
 from pgkit.functional import state_discount
 from pgkit.kinds.capabilities import STATE_VALUE, SUBTRACTS_BASELINE, WHOLE_EPISODES, Capability
+from pgkit.functional.standardize import standardized
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component, Spec
 from pgkit.kinds.outputs import check_shape
@@ -54,27 +55,11 @@ class Advantage(Component):
         check_shape(self, "advantages", advantages, batch.rewards.shape, "[T, N], like batch.rewards")
         check_shape(self, "returns", returns, batch.rewards.shape, "[T, N], like batch.rewards")
         if self.spec.normalize:
-            advantages = _normalized(advantages)
+            advantages = standardized(advantages)
         if isinstance(self.spec, DiscountedSpec) and self.spec.discount_states:
             prior = batch.prior_steps if batch.prior_steps is not None else batch.terminated.new_zeros(batch.num_envs, dtype=torch.long)
             advantages = advantages * state_discount(batch.terminated, batch.truncated, prior, self.spec.gamma).to(advantages.dtype)
         batch.advantages, batch.returns = advantages, returns
-
-
-ROUNDING_ULPS = 64  # a spread within this many units in the last place of the values is rounding, not signal
-
-
-def _normalized(advantages: Tensor) -> Tensor:
-    """(A - mean) / std over the batch. Advantages equal up to rounding (std <= 64 ulps of their largest
-    magnitude, e.g. one episode's R(tau)) are all zero, as exact arithmetic gives: scaling that rounding
-    noise up to std 1 would be a gradient made of nothing. A batch of one is only centred."""
-    centred = advantages - advantages.mean()
-    if advantages.numel() < 2:
-        return centred
-    spread = centred.std()
-    if spread <= ROUNDING_ULPS * torch.finfo(advantages.dtype).eps * advantages.abs().max():
-        return torch.zeros_like(advantages)
-    return centred / (spread + 1e-8)
 
 
 class MonteCarloAdvantage(Advantage):

@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import Tensor
 
 from pgkit import Batch, Spec, hookimpl
-from pgkit.functional import Schedule, scheduled
+from pgkit.functional import Schedule, scheduled, standardized
 from pgkit.kinds import LossContext, Objective, entropy_bonus
 from pgkit.kinds.capabilities import ENTROPY, LOG_PROB, ON_POLICY_BATCHES, Capability
 
@@ -18,6 +18,10 @@ class PPOClipSpec(Spec):
     entropy_coef: float = Field(0.0, ge=0, description="Weight of the entropy bonus subtracted from the loss.")
     target_kl: float | None = Field(
         None, gt=0, description="Stop the epochs over a batch once approx_kl exceeds 1.5 * target_kl; null: never."
+    )
+    normalize_advantages: bool = Field(
+        False, description="Standardize the advantages of each minibatch (SB3's and CleanRL's normalize_advantage), on top of "
+        "the advantage slot's per-batch normalize; false: use them as the advantage slot gave them."
     )
 
 
@@ -37,7 +41,7 @@ class PPOClip(Objective):
         distribution = context.policy(batch.obs)
         log_ratio = distribution.log_prob(batch.actions) - batch.log_probs
         ratio = log_ratio.exp()
-        advantages = batch.advantages
+        advantages = standardized(batch.advantages) if self.spec.normalize_advantages else batch.advantages
         surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
         policy_loss = -surrogate.mean()
         bonus, entropy = entropy_bonus(distribution, self.spec.entropy_coef)

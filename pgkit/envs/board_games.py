@@ -1,0 +1,80 @@
+"""PettingZoo's classic board games as single-agent gymnasium envs, against a fixed opponent.
+
+``pgkit/BoardGame-v0`` (kwargs ``game``: connect_four or tictactoe; ``seat``: first, second or alternate) plays
+one seat of the game; the other seat is a uniform random player over its legal moves, drawing from the env's
+own generator (so a seed fixes the games). The observation is the learner's, as PettingZoo gives it: a Dict of
+its ``observation`` and the ``action_mask`` of its legal moves, which pgkit's masked heads honour. The reward
+is the learner's (+1 win, -1 loss, 0 draw), its move's and the opponent's reply's together; an illegal move
+ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked policy meets). Needs the
+``pettingzoo`` extra.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+GAMES = {"connect_four": "classic/connect_four-v3", "tictactoe": "classic/tictactoe-v3"}  # PettingZoo's registry ids
+Seat = Literal["first", "second", "alternate"]
+
+
+class BoardGame(gym.Env):
+    """One seat of a PettingZoo classic game against a random legal player (see the module)."""
+
+    metadata: dict = {"render_modes": []}
+
+    def __init__(self, game: str = "connect_four", seat: Seat = "alternate"):
+        if game not in GAMES:
+            raise ValueError(f"game must be one of {', '.join(GAMES)}, not {game!r}")
+        if seat not in ("first", "second", "alternate"):
+            raise ValueError(f"seat must be first, second or alternate, not {seat!r}")
+        try:
+            import pettingzoo
+        except ImportError as exc:
+            raise ImportError(f"pgkit/BoardGame-v0 needs PettingZoo: pip install 'pgkit[pettingzoo]' ({exc})") from None
+        self.game, self.seat, self._episodes = pettingzoo.make("aec", GAMES[game]), seat, 0
+        self.game.reset(seed=0)
+        first = self.game.possible_agents[0]
+        self.observation_space = self.game.observation_space(first)
+        self.action_space = self.game.action_space(first)
+        self.learner = first
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        self.game.reset(seed=int(self.np_random.integers(2**31)))
+        index = {"first": 0, "second": 1}.get(self.seat, self._episodes % 2)
+        self._episodes += 1
+        self.learner = self.game.possible_agents[index]
+        self._opponent_moves()  # the opening move, when the learner plays second (no game ends on it)
+        return self.game.observe(self.learner), {"seat": index}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.game.step(int(action))
+        reward = float(self.game.rewards[self.learner])
+        if not self._over():
+            reward += self._opponent_moves()
+        terminated = bool(self.game.terminations[self.learner])
+        truncated = bool(self.game.truncations[self.learner]) and not terminated
+        return self.game.observe(self.learner), reward, terminated, truncated, {}
+
+    def _over(self) -> bool:
+        return bool(self.game.terminations[self.learner] or self.game.truncations[self.learner])
+
+    def _opponent_moves(self) -> float:
+        """The opponent's moves until the learner's turn or the game's end; the learner's reward from them."""
+        reward = 0.0
+        while not self._over() and self.game.agent_selection != self.learner:
+            legal = np.flatnonzero(self.game.observe(self.game.agent_selection)["action_mask"])
+            self.game.step(int(self.np_random.choice(legal)))
+            reward += float(self.game.rewards[self.learner])
+        return reward
+
+    def close(self) -> None:
+        self.game.close()
+
+
+def register_board_games() -> None:
+    if "pgkit/BoardGame-v0" not in gym.registry:
+        gym.register("pgkit/BoardGame-v0", entry_point=BoardGame, disable_env_checker=True)
