@@ -49,6 +49,8 @@ WRAPPED = [  # every env wrapper, in pipelines whose state (stacked frames, stic
     {**ON_POLICY, "env": {"id": "pgkit-test/Screen-v0", "num_envs": 2, "wrappers": [
         "grayscale", {"type": "resize", "shape": [36, 36]}, {"type": "frame_stack", "stack_size": 2}]},
      "network": {"type": "cnn", "layers": [[8, 4, 2]], "features": 32}, "policy_head": "categorical"},
+    {**ON_POLICY, "env": {"id": "Taxi-v4", "num_envs": 2, "wrappers": [{"type": "action_mask", "source": "info"}]}, "policy_head": "categorical"},
+    {**ON_POLICY, "env": {"id": "pgkit/BoardGame-v0", "num_envs": 2, "kwargs": {"game": "tictactoe"}}, "policy_head": "categorical"},
 ]
 
 

@@ -30,11 +30,9 @@ class BoardGame(gym.Env):
             raise ValueError(f"game must be one of {', '.join(GAMES)}, not {game!r}")
         if seat not in ("first", "second", "alternate"):
             raise ValueError(f"seat must be first, second or alternate, not {seat!r}")
-        try:
-            import pettingzoo
-        except ImportError as exc:
-            raise ImportError(f"pgkit/BoardGame-v0 needs PettingZoo: pip install 'pgkit[pettingzoo]' ({exc})") from None
-        self.game, self.seat, self._episodes = pettingzoo.make("aec", GAMES[game]), seat, 0
+        self.name, self.seat, self._episodes = game, seat, 0
+        self.game = _made(game)
+        self._game_seed, self._moves = 0, []  # the game so far: what a copy replays (PettingZoo's envs do not pickle)
         self.game.reset(seed=0)
         first = self.game.possible_agents[0]
         self.observation_space = self.game.observation_space(first)
@@ -43,7 +41,8 @@ class BoardGame(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        self.game.reset(seed=int(self.np_random.integers(2**31)))
+        self._game_seed, self._moves = int(self.np_random.integers(2**31)), []
+        self.game.reset(seed=self._game_seed)
         index = {"first": 0, "second": 1}.get(self.seat, self._episodes % 2)
         self._episodes += 1
         self.learner = self.game.possible_agents[index]
@@ -51,7 +50,7 @@ class BoardGame(gym.Env):
         return self.game.observe(self.learner), {"seat": index}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        self.game.step(int(action))
+        self._move(int(action))
         reward = float(self.game.rewards[self.learner])
         if not self._over():
             reward += self._opponent_moves()
@@ -67,12 +66,35 @@ class BoardGame(gym.Env):
         reward = 0.0
         while not self._over() and self.game.agent_selection != self.learner:
             legal = np.flatnonzero(self.game.observe(self.game.agent_selection)["action_mask"])
-            self.game.step(int(self.np_random.choice(legal)))
+            self._move(int(self.np_random.choice(legal)))
             reward += float(self.game.rewards[self.learner])
         return reward
 
+    def _move(self, action: int) -> None:
+        self.game.step(action)
+        self._moves.append(action)
+
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if key != "game"}
+
+    def __setstate__(self, state: dict) -> None:
+        """A copy: the game made again and its moves replayed (the games are deterministic)."""
+        self.__dict__.update(state)
+        self.game = _made(self.name)
+        self.game.reset(seed=self._game_seed)
+        for action in self._moves:
+            self.game.step(action)
+
     def close(self) -> None:
         self.game.close()
+
+
+def _made(game: str) -> Any:
+    try:
+        import pettingzoo
+    except ImportError as exc:
+        raise ImportError(f"pgkit/BoardGame-v0 needs PettingZoo: pip install 'pgkit[pettingzoo]' ({exc})") from None
+    return pettingzoo.make("aec", GAMES[game])
 
 
 def register_board_games() -> None:
