@@ -18,6 +18,7 @@ from pgkit import hookimpl
 from conftest import CUE_IDS, STRICT_ID, StrictEnv
 from pgkit.builtins.policy_heads.categorical import Categorical, CategoricalModule
 from pgkit.cli.main import main
+from pgkit.envs.action_masks import mask_space_problem
 from pgkit.errors import CompatibilityError, PgkitError
 from pgkit.kinds.capabilities import ACTION_MASKS
 from pgkit.nn import Categorical as CategoricalDistribution
@@ -218,3 +219,11 @@ def test_a_masked_policy_trains_on_a_board_game():
               "trainer": {"type": "on_policy", "total_steps": 256, "steps_per_env": 16, "epochs": 2, "minibatch_size": 16}, "logger": []}
     agent = pgkit.train(recipe)
     assert agent.action_mask_key == "action_mask"
+
+
+@pytest.mark.parametrize("entry", [gym.spaces.Discrete(6), gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), gym.spaces.MultiBinary((2, 3)),
+                                   gym.spaces.Box(0, 1, (5,)), gym.spaces.Box(-1, 1, (6,))])
+def test_an_observation_entry_that_is_no_mask_is_named(entry):
+    space = gym.spaces.Dict({"action_mask": entry, "x": gym.spaces.Box(0, 1, (2,))})
+    assert "a mask of Discrete(6) is 6 entries of 0 or 1" in mask_space_problem(space, gym.spaces.Discrete(6), "action_mask")
+    assert mask_space_problem(space, gym.spaces.Box(-1, 1, (2,)), "action_mask").startswith("no action mask applies")

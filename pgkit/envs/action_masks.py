@@ -49,7 +49,7 @@ def mask_space_problem(observation_space: gym.Space, action_space: gym.Space, ke
         return f"no action mask applies to {action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked)"
     binary = isinstance(space, gym.spaces.MultiBinary) or (
         isinstance(space, gym.spaces.Box) and bool(np.all(space.low >= 0)) and bool(np.all(space.high <= 1)))
-    if not binary or int(np.prod(space.shape)) != size or len(space.shape) != 1:
+    if not binary or tuple(space.shape) != (size,):
         return f"observation['{key}'] is {space}, but a mask of {action_space} is {size} entries of 0 or 1 (MultiBinary({size}))"
     return None
 
