@@ -67,7 +67,7 @@ def deployed_policy(agent: Agent) -> tuple[nn.Module, tuple[Tensor, ...], list[s
         return DeployedPolicy(agent), (obs,), ["obs"]
     start, stop = agent.policy.mask_columns
     mask = obs[..., start:stop] > 0.5
-    mask[..., 0] = True  # every example state has a valid action
+    mask[..., 0] = True  # tracing inputs: the graph reads the values, not whether some action is valid
     return MaskedDeployedPolicy(agent), (torch.cat([obs[..., :start], obs[..., stop:]], dim=-1), mask), ["obs", "action_mask"]
 
 
