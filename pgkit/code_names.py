@@ -46,10 +46,14 @@ class NamedCode:
 
 def code_named_by(model: Any, prefix: str) -> Iterator[NamedCode]:
     """Every piece of code that the validated ``model`` (a pydantic model, or a component with a ``spec``, or a
-    tuple of these) names, found through ``NamesCode`` marks, nested models included."""
+    tuple or a mapping of these) names, found through ``NamesCode`` marks, nested models and components included."""
     if isinstance(model, (tuple, list)):
         for index, item in enumerate(model):
             yield from code_named_by(item, f"{prefix}[{index}]")
+        return
+    if isinstance(model, dict):
+        for key, item in model.items():
+            yield from code_named_by(item, f"{prefix}.{key}")
         return
     spec = getattr(model, "spec", None)
     if not isinstance(model, BaseModel) and isinstance(spec, BaseModel):

@@ -1,5 +1,6 @@
 """The data path (public: plugins may import these): the time-major batch that flows through training,
-the replay buffer, episode bookkeeping, running normalization, and a memory check for large allocations."""
+the replay buffer, episode bookkeeping, running normalization, a memory check for large allocations, and
+Dict and Tuple observations as flat vectors."""
 
 from pgkit.data.batch import Batch
 from pgkit.data.episodes import Episode, EpisodeStatistics, RunningEpisodes

@@ -6,7 +6,8 @@ batches, replay, sequences and Ray joins with nothing added to them, and the pol
 observation's flat vector (``pgkit.data.structured.entry_columns``). Its layout follows sb3-contrib's
 MaskablePPO: Discrete(n): n entries, 1 where the action is valid; MultiDiscrete(nvec): the dimensions'
 masks back to back (sum(nvec) entries); MultiBinary(d): for each dimension, whether 0 and whether 1 may be
-chosen (2d entries).
+chosen (2d entries); a Dict or Tuple action space: its leaves' masks back to back, in the space's order (Box
+leaves have none).
 
 ``MaskInObservation`` takes the mask from ``info[key]`` (Taxi-v4 gives one) or from the env's
 ``action_masks()`` method (sb3-contrib's convention) and presents the observation as a Dict with the
@@ -21,19 +22,30 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from pgkit.envs.actions import STRUCTURED, action_leaves
 
 MaskSource = Literal["info", "method"]
 
 
+def mask_dimensions(action_space: gym.Space) -> list[tuple[int, int]]:
+    """``(column, classes)`` for every maskable action dimension, in the mask's order: its column of the flat action
+    row (``pgkit.data.actions``) and how many entries of the mask it has. A Dict or Tuple space's leaves follow one
+    another in the space's order, Box leaves without entries (nothing to mask)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return [(0, int(action_space.n))]
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        return [(i, int(n)) for i, n in enumerate(np.asarray(action_space.nvec).reshape(-1))]
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        return [(i, 2) for i in range(int(np.prod(action_space.shape)))]
+    if isinstance(action_space, STRUCTURED):
+        return [(leaf.start + column, classes) for leaf in action_leaves(action_space) for column, classes in mask_dimensions(leaf.space)]
+    return []
+
+
 def mask_size(action_space: gym.Space) -> int | None:
     """How many entries a mask of ``action_space`` has, or None for a space no mask applies to."""
-    if isinstance(action_space, gym.spaces.Discrete):
-        return int(action_space.n)
-    if isinstance(action_space, gym.spaces.MultiDiscrete):
-        return int(np.asarray(action_space.nvec).sum())
-    if isinstance(action_space, gym.spaces.MultiBinary):
-        return 2 * int(np.prod(action_space.shape))
-    return None
+    dimensions = mask_dimensions(action_space)
+    return sum(classes for _, classes in dimensions) if dimensions else None
 
 
 def carries_mask(observation_space: gym.Space, key: str | None) -> bool:
@@ -46,7 +58,7 @@ def mask_space_problem(observation_space: gym.Space, action_space: gym.Space, ke
     space = observation_space[key]
     size = mask_size(action_space)
     if size is None:
-        return f"no action mask applies to {action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked)"
+        return f"no action mask applies to {action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked, also as entries of a Dict or Tuple)"
     binary = isinstance(space, gym.spaces.MultiBinary) or (
         isinstance(space, gym.spaces.Box) and bool(np.all(space.low >= 0)) and bool(np.all(space.high <= 1)))
     if not binary or tuple(space.shape) != (size,):
@@ -56,11 +68,8 @@ def mask_space_problem(observation_space: gym.Space, action_space: gym.Space, ke
 
 def _dimension_starts(action_space: gym.Space) -> np.ndarray:
     """Where each action dimension's entries begin in a mask of ``action_space``."""
-    if isinstance(action_space, gym.spaces.MultiDiscrete):
-        return np.concatenate([[0], np.cumsum(np.asarray(action_space.nvec).reshape(-1))[:-1]])
-    if isinstance(action_space, gym.spaces.MultiBinary):
-        return np.arange(0, 2 * int(np.prod(action_space.shape)), 2)
-    return np.zeros(1, dtype=np.int64)
+    classes = [count for _, count in mask_dimensions(action_space)]
+    return np.concatenate([[0], np.cumsum(classes)[:-1]]).astype(np.int64)
 
 
 class MaskCheck:
@@ -89,7 +98,7 @@ class MaskInObservation(gym.Wrapper):
         super().__init__(env)
         size = mask_size(env.action_space)
         if size is None:
-            raise ValueError(f"no action mask applies to {env.action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked)")
+            raise ValueError(f"no action mask applies to {env.action_space} (Discrete, MultiDiscrete and MultiBinary actions can be masked, also as entries of a Dict or Tuple)")
         if source == "method" and not callable(getattr(env.unwrapped, "action_masks", None)):
             raise ValueError(f"{env.unwrapped} has no action_masks() method to read masks from (use source: info if its info carries them)")
         self.source, self.key, self.size = source, key, size

@@ -17,6 +17,7 @@ from pgkit.kinds.critic import Critic
 from pgkit.kinds.env_wrapper import EnvWrapper
 from pgkit.kinds.callback import Callback, CallbackRun, EvaluationSpec, Report
 from pgkit.kinds.logger import Logger, RunFolderPath
+from pgkit.kinds.nested import Components
 from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
@@ -70,6 +71,7 @@ __all__ = [
     "Capability",
     "Combination",
     "Component",
+    "Components",
     "Critic",
     "EnvWrapper",
     "HeadModule",

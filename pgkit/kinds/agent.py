@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from pgkit.envs.actions import as_numpy, row
 from pgkit.data.batch import Batch
 from pgkit.data.normalization import ObservationNormalizer
 from pgkit.data.structured import entry_columns, flatten_batch, is_structured, stored_shape
@@ -46,8 +47,9 @@ class Policy(nn.Module):
         return self.head(self.torso(obs), action_mask=obs[..., start:stop] > 0.5)
 
     @torch.no_grad()
-    def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
-        """Environment-ready actions: the mode if ``deterministic``, else a sample."""
+    def act(self, obs: Tensor, deterministic: bool = False) -> Any:
+        """Environment-ready actions: the mode if ``deterministic``, else a sample (for a Dict or Tuple action space
+        a dict or tuple of tensors)."""
         distribution = self(obs)
         action = distribution.mode if deterministic else distribution.sample()
         return self.head.env_action(action)
@@ -132,24 +134,25 @@ class Agent:
             normalized[..., start:stop] = obs[..., start:stop]
         return normalized
 
-    def act(self, obs: np.ndarray, deterministic: bool = True, memory: Tensor | None = None, starts: Any = None) -> tuple[np.ndarray, Tensor | None]:
+    def act(self, obs: np.ndarray, deterministic: bool = True, memory: Tensor | None = None, starts: Any = None) -> tuple[Any, Tensor | None]:
         """``(actions, memory)``: env-ready actions for a batch of raw observations (the mode when
         ``deterministic``) and, for a recurrent agent, its memory after them, from ``memory`` (None: a new
         episode's) with the state zeroed where ``starts`` (bool per observation) is true."""
         tensor = torch.as_tensor(self.prepare(obs), dtype=self.obs_dtype, device=self.device)
         if not self.memory_size:
-            return self.policy.act(tensor, deterministic).cpu().numpy(), None
+            return as_numpy(self.policy.act(tensor, deterministic)), None
         columns = tensor.shape[0]
         memory = self.initial_memory(columns) if memory is None else memory
         starts = torch.zeros(columns, dtype=torch.bool) if starts is None else torch.as_tensor(starts, dtype=torch.bool).reshape(columns)
         with self.sequences(memory, starts.view(1, columns).to(self.device)) as stepped:
-            actions = self.policy.act(tensor, deterministic).cpu().numpy()
+            actions = as_numpy(self.policy.act(tensor, deterministic))
         return actions, stepped.final
 
     def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True,
-                action_mask: Any = None) -> tuple[np.ndarray, Any]:
+                action_mask: Any = None) -> tuple[Any, Any]:
         """``(actions, state)`` for one raw observation or a batch of them, as Stable-Baselines3's predict:
-        the policy's mode when ``deterministic`` (else a sample), observation normalization applied.
+        the policy's mode when ``deterministic`` (else a sample), observation normalization applied; for a Dict
+        or Tuple action space a dict or tuple of arrays, as the env takes them.
         ``state`` is a recurrent agent's memory (None: a new episode's; pass back what it returned) and
         ``episode_start`` says where an episode began (the state is zeroed there); stateless agents return None.
         ``action_mask`` (1: valid) is put into the observation for a masked policy (as sb3-contrib's
@@ -161,7 +164,7 @@ class Agent:
         single = space.contains(obs) if is_structured(space) else batch.shape == tuple(space.shape or ())
         starts = None if episode_start is None else np.asarray(episode_start, dtype=bool).reshape(-1)
         actions, state = self.act(batch_of_one(obs) if single else batch, deterministic, state, starts)
-        return (actions[0] if single else actions), state
+        return (row(actions, 0) if single else actions), state
 
     def with_action_mask(self, obs: Any, action_mask: Any) -> dict[str, Any]:
         """The observation (one or a batch) with ``action_mask`` under the mask's key: added to a Dict

@@ -32,6 +32,7 @@ BOX_ACTIONS = Capability("box_actions", "a Box action space")
 BOUNDED_ACTIONS = Capability("bounded_actions", "a Box action space with finite bounds to squash into")
 MULTI_DISCRETE_ACTIONS = Capability("multi_discrete_actions", "a MultiDiscrete action space")
 MULTI_BINARY_ACTIONS = Capability("multi_binary_actions", "a MultiBinary action space")
+STRUCTURED_ACTIONS = Capability("structured_actions", "a Dict or Tuple action space")
 BOX_OBSERVATIONS = Capability("box_observations", "Box observations")
 DISCRETE_OBSERVATIONS = Capability("discrete_observations", "Discrete observations")
 
@@ -75,7 +76,7 @@ OWN_POLICY_STEP = Capability(
     "own_policy_step", "an objective that takes the policy step itself (a trust region: trpo, natural_gradient); the critic is then fitted alone"
 )
 
-ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS, MULTI_DISCRETE_ACTIONS, MULTI_BINARY_ACTIONS})
+ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS, MULTI_DISCRETE_ACTIONS, MULTI_BINARY_ACTIONS, STRUCTURED_ACTIONS})
 OBSERVATION_SPACE_CAPABILITIES = frozenset({BOX_OBSERVATIONS, DISCRETE_OBSERVATIONS})
 
 
@@ -92,6 +93,8 @@ def environment_capabilities(observation_space: gym.Space, action_space: gym.Spa
         provided.add(MULTI_DISCRETE_ACTIONS)
     if isinstance(action_space, gym.spaces.MultiBinary):
         provided.add(MULTI_BINARY_ACTIONS)
+    if isinstance(action_space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        provided.add(STRUCTURED_ACTIONS)
     if isinstance(observation_space, gym.spaces.Box):
         provided.add(BOX_OBSERVATIONS)
     if isinstance(observation_space, gym.spaces.Discrete):
@@ -124,6 +127,7 @@ __all__ = [
     "SINGLE_PASS",
     "SQUASHED_ACTIONS",
     "STATE_VALUE",
+    "STRUCTURED_ACTIONS",
     "SUBTRACTS_BASELINE",
     "WHOLE_EPISODES",
     "Capability",

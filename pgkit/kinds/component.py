@@ -69,6 +69,12 @@ class Component(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_attribute_state(self, state)
 
+    def entry(self) -> dict[str, Any]:
+        """This component as a recipe entry: ``{type, plugin, version, **spec}`` (what a recipe would write)."""
+        plugin = self.plugin
+        provenance = {"plugin": plugin.name, "version": plugin.version} if plugin is not None else {}
+        return {"type": self.name, **provenance, **self.spec.model_dump(mode="json")}
+
     def describe(self) -> str:
         """e.g. ``advantage 'gae' (plugin pgkit 0.1.0)``, for messages about this component."""
         origin = f"plugin {self.plugin.name} {self.plugin.version}" if self.plugin else type(self).__module__

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
 
 import gymnasium as gym
 
@@ -22,12 +21,6 @@ class EnvWrapper(Component):
     @abstractmethod
     def wrap(self, env: gym.Env) -> gym.Env:
         """``env`` wrapped; raise ValueError naming the fix when the env does not fit (e.g. a wrong space)."""
-
-    def entry(self) -> dict[str, Any]:
-        """This wrapper as a recipe entry: ``{type, plugin, version, **spec}``."""
-        plugin = self.plugin
-        provenance = {"plugin": plugin.name, "version": plugin.version} if plugin is not None else {}
-        return {"type": self.name, **provenance, **self.spec.model_dump(mode="json")}
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.spec == other.spec  # type: ignore[attr-defined]

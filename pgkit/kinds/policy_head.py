@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,8 +21,9 @@ class HeadModule(nn.Module):
     (``entropy() -> [B]``), ``kl`` (``torch.distributions.kl_divergence`` between two of them),
     ``rsample`` (``rsample()`` with gradient); every head gives ``sample()`` and ``mode``."""
 
-    def env_action(self, action: Tensor) -> Tensor:
-        """The action as the environment should receive it (e.g. clipped to the bounds)."""
+    def env_action(self, action: Tensor) -> Any:
+        """The action as the environment should receive it (e.g. clipped to the bounds): a tensor, or for a Dict or
+        Tuple action space a dict or tuple of them (``pgkit.data.actions``)."""
         return action
 
 
@@ -40,3 +42,9 @@ class PolicyHead(Component):
         """Noise an off-policy trainer adds to sampled actions, one process per env, drawing from ``rng``.
         Default: none (a stochastic head explores by sampling)."""
         return NoNoise((num_envs, int(np.prod(action_shape))))
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.spec == other.spec  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.name))

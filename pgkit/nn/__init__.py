@@ -1,9 +1,10 @@
 """Torch helpers (public: plugins may import these): lean action distributions with exact KL
-divergences, the mapping of squashed actions onto Box bounds, exploration noise processes, and the
+divergences, the joint distribution of a Dict or Tuple action space's parts, the mapping of squashed actions onto Box bounds, exploration noise processes, and the
 choice of bfloat16 where the hardware runs it natively, the convolutional torso of images, one
 forward pass of a torso that several losses share, and torsos with memory."""
 
 from pgkit.nn.bounds import box_bounds, to_box
+from pgkit.nn.composite import CompositeDistribution, PartLayout
 from pgkit.nn.convolution import CNNTorso, image_layout, output_size
 from pgkit.nn.encoder import ObservationEncoder
 from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
@@ -17,12 +18,14 @@ __all__ = [
     "Bernoulli",
     "CNNTorso",
     "Categorical",
+    "CompositeDistribution",
     "DiagonalGaussian",
     "GaussianNoise",
     "MultiCategorical",
     "NoNoise",
     "ObservationEncoder",
     "OrnsteinUhlenbeckNoise",
+    "PartLayout",
     "Precision",
     "RecurrentTorso",
     "Sequences",

@@ -13,7 +13,7 @@ from importlib import metadata
 
 import pluggy
 
-from pgkit.plugins import hookspecs
+import pgkit.plugins.hookspecs as hookspecs
 from pgkit.errors import PluginWarning
 from pgkit.kinds.component import PluginInfo
 
@@ -30,6 +30,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.policy_heads.squashed_gaussian",
     "pgkit.builtins.policy_heads.multi_categorical",
     "pgkit.builtins.policy_heads.bernoulli",
+    "pgkit.builtins.policy_heads.composite",
     "pgkit.builtins.critics.value",
     "pgkit.builtins.critics.q",
     "pgkit.builtins.baselines.none",

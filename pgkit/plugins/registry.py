@@ -16,6 +16,7 @@ import pluggy
 from pgkit.errors import ComponentLookupError, PluginWarning
 from pgkit.kinds import KINDS, Kind
 from pgkit.kinds.component import Component, PluginInfo
+from pgkit.kinds.nested import resolve_entries_with
 from pgkit.plugins.discovery import load_plugins, new_plugin_manager
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -126,6 +127,28 @@ _active: Registry | None = None  # set by using_registry()
 @functools.cache
 def _installed_registry() -> Registry:
     return build_registry()
+
+
+def component_from_entry(kind: str, entry: object, registry: Registry | None = None) -> Component:
+    """The component of ``kind`` that a recipe entry (``NAME`` or ``{type: NAME, ...}``) names, from ``registry``
+    (default: the installed plugins'); a ValueError saying what is wrong. Recipes are resolved by
+    ``pgkit.recipe``, which names the path of every problem; this serves specs built from Python."""
+    params = {"type": entry} if isinstance(entry, str) else dict(entry) if isinstance(entry, dict) else None
+    if params is None or not isinstance(params.get("type"), str):
+        raise ValueError(f"{entry!r} is not a {kind} entry: give NAME or {{type: NAME, ...}}")
+    name = params.pop("type")
+    plugin = params.pop("plugin", None)
+    params.pop("version", None)
+    try:
+        registration = (registry or default_registry()).lookup(kind, f"{plugin}:{name}" if plugin and ":" not in name else name)
+    except ComponentLookupError as exc:
+        raise ValueError(str(exc)) from None
+    component = registration.cls(registration.cls.Spec.model_validate(params))
+    component.plugin = registration.plugin
+    return component
+
+
+resolve_entries_with(component_from_entry)
 
 
 def default_registry() -> Registry:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from pgkit.errors import ComponentLookupError, Problem, RecipeError
 from pgkit.kinds import KINDS, SLOTS
+from pgkit.kinds.nested import nested_mark
 from pgkit.recipe.recipe import Choice, Recipe, SlotValue
 from pgkit.envs.settings import EnvSettings, NormalizeSettings
 from pgkit.recipe.settings import RunSettings
@@ -163,12 +164,33 @@ def _choice(kind: str, path: str, raw: Any, registry: Registry, problems: list[P
         else:
             problems.append(Problem(f"{path}.type", str(exc)))
         return None
+    if not _resolve_nested(registration.cls.Spec, params, path, registry, problems):
+        return None
     try:
         spec = registration.cls.Spec.model_validate(params)
     except ValidationError as exc:
         problems.extend(pydantic_problems(exc, path, registration.cls.Spec, f"{kind} '{registration.name}'"))
         return None
     return Choice(registration, spec)
+
+
+def _resolve_nested(spec: type[BaseModel], params: dict[str, Any], path: str, registry: Registry, problems: list[Problem]) -> bool:
+    """Replace the entries of ``spec``'s ``Components`` fields in ``params`` (the field's default where it is not
+    given) by components resolved with ``registry``, each checked at its own path; False if any is wrong."""
+    resolved = True
+    for name, field in spec.model_fields.items():
+        mark = nested_mark(field)
+        if mark is None:
+            continue
+        kind, raw = mark.kind, params.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append(Problem(f"{path}.{name}", f"must be a mapping of names to {kind} entries, got {_short(raw)}", f"e.g. `{name}: {{NAME: {{type: ...}}}}`"))
+            resolved = False
+            continue
+        choices = {key: _choice(kind, f"{path}.{name}.{key}", entry, registry, problems) for key, entry in mark.merged(raw).items()}
+        resolved &= all(choice is not None for choice in choices.values())
+        params[name] = {key: choice.instantiate() for key, choice in choices.items() if choice is not None}
+    return resolved
 
 
 def pydantic_problems(exc: ValidationError, prefix: str, model: type[BaseModel], owner: str) -> list[Problem]:

@@ -10,6 +10,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from pgkit.envs.actions import row
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import MAX_EPISODE_STEPS
 from pgkit.envs.making import batch_of_one, make_env
@@ -61,7 +62,7 @@ def evaluate(
             total, done, steps, memory = 0.0, False, 0, None  # memory: a recurrent agent's, new each episode
             while not done:
                 actions, memory = agent.act(batch_of_one(obs), deterministic, memory)
-                action = actions[0]
+                action = row(actions, 0)
                 obs, reward, terminated, truncated, _ = _env_call(env.id, "step", single.step, action)
                 total, steps = total + float(reward), steps + 1
                 done = terminated or truncated or steps >= max_episode_steps

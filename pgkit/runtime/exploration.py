@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pgkit.envs.actions import as_numpy
 from pgkit.envs.making import with_final_observations
 from pgkit.kinds.agent import Agent
 
@@ -36,7 +37,7 @@ class Explorer:
         transitions = []
         for _ in range(steps):
             actions = self._act(random)
-            raw, reward, terminated, truncated, info = self.envs.step(agent.policy.head.env_action(actions).cpu().numpy())
+            raw, reward, terminated, truncated, info = self.envs.step(as_numpy(agent.policy.head.env_action(actions)))
             next_obs = agent.prepare(raw, update_statistics=True)
             transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
             self.noise.reset(terminated | truncated)

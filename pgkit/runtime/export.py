@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pgkit.envs.actions import action_leaves, leaves_of
 from pgkit.data.structured import flatten_batch, is_structured
 from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
@@ -24,7 +25,9 @@ FORMATS = ("onnx", "torchscript")
 
 class DeployedPolicy(nn.Module):
     """obs -> head.env_action(mode of pi(.|normalize(obs))): what ``agent.predict(obs)`` computes, as one
-    module without Python-side state (normalization statistics are buffers, in float64 as pgkit keeps them)."""
+    module without Python-side state (normalization statistics are buffers, in float64 as pgkit keeps them).
+    For a Dict or Tuple action space the output is the tuple of its leaves' actions, in the space's order
+    (``pgkit.data.actions.action_leaves`` names them)."""
 
     def __init__(self, agent: Agent):
         super().__init__()
@@ -36,9 +39,15 @@ class DeployedPolicy(nn.Module):
             self.register_buffer("scale", 1 / torch.sqrt(torch.as_tensor(stats.var, dtype=torch.float64) + agent.obs_normalizer.epsilon))
             self.clip = float(agent.obs_normalizer.clip)
         self.obs_dtype = agent.obs_dtype
+        self.structured = is_structured(agent.action_space)
 
-    def forward(self, obs: Tensor) -> Tensor:
-        return self.policy.head.env_action(self.policy(self.normalized(obs).to(self.obs_dtype)).mode)
+    def forward(self, obs: Tensor) -> Tensor | tuple[Tensor, ...]:
+        return self.actions(self.policy(self.normalized(obs).to(self.obs_dtype)).mode)
+
+    def actions(self, mode: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """The env's action for the policy's mode: one tensor, or a structured space's leaves in order."""
+        actions = self.policy.head.env_action(mode)
+        return tuple(leaves_of(actions)) if self.structured else actions
 
     def normalized(self, obs: Tensor) -> Tensor:
         return ((obs.double() - self.mean) * self.scale).clamp(-self.clip, self.clip) if self.normalize else obs
@@ -52,12 +61,17 @@ class MaskedDeployedPolicy(DeployedPolicy):
         super().__init__(agent)
         self.start, self.stop = agent.policy.mask_columns
 
-    def forward(self, obs: Tensor, action_mask: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, obs: Tensor, action_mask: Tensor) -> Tensor | tuple[Tensor, ...]:  # type: ignore[override]
         mask = action_mask.to(obs.dtype)
         full = self.normalized(torch.cat([obs[..., : self.start], mask, obs[..., self.start :]], dim=-1))
         if self.normalize:  # the mask is read as it is
             full = torch.cat([full[..., : self.start], mask.to(full.dtype), full[..., self.stop :]], dim=-1)
-        return self.policy.head.env_action(self.policy(full.to(self.obs_dtype)).mode)
+        return self.actions(self.policy(full.to(self.obs_dtype)).mode)
+
+
+def output_names(agent: Agent) -> list[str]:
+    """The exported graph's outputs: "action", or one per leaf of a Dict or Tuple action space ("action.grip")."""
+    return [leaf.name for leaf in action_leaves(agent.action_space)] if is_structured(agent.action_space) else ["action"]
 
 
 def deployed_policy(agent: Agent) -> tuple[nn.Module, tuple[Tensor, ...], list[str]]:
@@ -86,7 +100,8 @@ def example_observations(agent: Agent, count: int = 4, seed: int = 0) -> Tensor:
 
 def export_policy(agent: Agent, out: Path, fmt: str) -> Path:
     """Write ``agent``'s deployed policy to ``out`` as ``fmt`` (onnx: input "obs" [batch, ...], and for a masked
-    policy "action_mask" [batch, M] bool; output "action"; torchscript: a traced module); returns the path."""
+    policy "action_mask" [batch, M] bool; output "action", or one output per leaf of a Dict or Tuple action space,
+    named by ``output_names``; torchscript: a traced module returning the same); returns the path."""
     if fmt not in FORMATS:
         raise PgkitError(f"unknown export format '{fmt}'; formats: {', '.join(FORMATS)}")
     if agent.memory_size:
@@ -99,11 +114,11 @@ def export_policy(agent: Agent, out: Path, fmt: str) -> Path:
         if fmt == "torchscript":
             torch.jit.trace(module, example).save(str(out))
         else:
-            _export_onnx(module, example, names, out)
+            _export_onnx(module, example, names, output_names(agent), out)
     return out
 
 
-def _export_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str], out: Path) -> None:
+def _export_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str], outputs: list[str], out: Path) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
@@ -115,7 +130,7 @@ def _export_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports its passes on stdout
             batch = torch.export.Dim("batch")
             torch.onnx.export(
-                module, example, str(out), input_names=names, output_names=["action"],
+                module, example, str(out), input_names=names, output_names=outputs,
                 dynamic_shapes={name: {0: batch} for name in names}, dynamo=True, external_data=False, verbose=False,
             )
     finally:

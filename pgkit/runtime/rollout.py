@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from pgkit.envs.actions import as_numpy
 from pgkit.data.batch import Batch
 from pgkit.data.episodes import RunningEpisodes
 from pgkit.data.normalization import RewardScaler
@@ -114,7 +115,7 @@ class RolloutCollector:
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
                 values.append(value)
-                raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(head.env_action(action).cpu().numpy())
+                raw, env_rewards[t], terminated[t], truncated[t], info = self.envs.step(as_numpy(head.env_action(action)))
                 if recurrent:
                     self.starts = terminated[t] | truncated[t]
                 self.obs = agent.prepare(raw, update_statistics=True)
@@ -140,7 +141,7 @@ class RolloutCollector:
                 starts, memory = self.starts, self.memory
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
-                raw, env_reward, terminated, truncated, info = self.envs.step(head.env_action(action).cpu().numpy())
+                raw, env_reward, terminated, truncated, info = self.envs.step(as_numpy(head.env_action(action)))
                 obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
                 done = self.starts = terminated | truncated
                 reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)

@@ -11,10 +11,10 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.envs.action_masks import mask_size
+from pgkit.envs import action_width, as_numpy, mask_dimensions, mask_size, row
 from pgkit.kinds.capabilities import ACTION_MASKS, DETERMINISTIC_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE
 from pgkit.testing.contracts.common import (
-    BOX, DISCRETE, MULTI_BINARY, MULTI_DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance,
+    BOX, DICT_ACTIONS, DISCRETE, HYBRID_ACTIONS, MULTI_BINARY, MULTI_DISCRETE, OBSERVATIONS, check_spec, check_state, fits_spaces, instance,
 )
 
 
@@ -24,13 +24,15 @@ def check_policy_head(head: PolicyHead | type[PolicyHead], action_space: gym.Spa
     dims), entropy is -E[log_prob] (exactly, or on average where it is estimated by sampling), kl is
     KL(p || q) = E_p[log p - log q] and 0 from a distribution to itself, rsample carries gradient,
     deterministic_actions come with exploration noise, and a head that provides action_masks never samples,
-    chooses or scores an action its mask forbids, normalizes over the valid ones, and keeps exact entropy and KL."""
+    chooses or scores an action its mask forbids, normalizes over the valid ones, and keeps exact entropy and KL.
+    Without ``action_space``, it is checked in every space it fits of Discrete, Box, MultiDiscrete, MultiBinary, a
+    Dict of all four and a hybrid Tuple (a choice with a parameter per choice)."""
     head = instance(head)
     check_spec(head)
     check_state(head)
     provides = head.provides
     assert LOG_PROB in provides or DETERMINISTIC_ACTIONS in provides, f"{head.name}: a head provides log_prob (a stochastic policy) or deterministic_actions"
-    known = (DISCRETE, BOX, MULTI_DISCRETE, MULTI_BINARY)
+    known = (DISCRETE, BOX, MULTI_DISCRETE, MULTI_BINARY, DICT_ACTIONS, HYBRID_ACTIONS)
     spaces = [action_space] if action_space is not None else [s for s in known if fits_spaces(head, "policy_head", OBSERVATIONS, s)]
     assert spaces, f"{head.name} accepts none of {', '.join(map(str, known))}; pass the action_space it acts in"
     for space in spaces:
@@ -46,9 +48,10 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
     assert distribution is not module(features), "a head must return a new distribution on every call"
     action = distribution.sample()
     for candidate in (action, distribution.mode):
-        env_action = module.env_action(candidate).detach().cpu().numpy()
-        for row in env_action:
-            assert space.contains(np.asarray(row, dtype=space.dtype)), f"{head.name}: env action {row} outside {space}"
+        env_actions = as_numpy(module.env_action(candidate.detach()))
+        for index in range(len(features)):
+            single = _as_space_dtype(space, row(env_actions, index))
+            assert space.contains(single), f"{head.name}: env action {single} outside {space}"
     losses = []
     if LOG_PROB in head.provides:
         log_prob = distribution.log_prob(action)
@@ -87,31 +90,43 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
 def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, features: torch.Tensor, samples: int) -> torch.Tensor:
     """Under random masks (some action valid in every dimension): no sample or mode is invalid, log-probs sum to
     1 over the valid actions and are -inf elsewhere, the entropy is -sum_valid p log p, and the KL between two
-    masked policies is E_p[log p - log q]. Returns a loss whose gradient must reach the parameters."""
-    counts = _class_counts(space)
+    masked policies is E_p[log p - log q]. Where the space has Box parts (a Dict or Tuple), the sums run over the
+    masked dimensions with the other columns as sampled. Returns a loss whose gradient must reach the parameters."""
+    columns, counts = map(list, zip(*mask_dimensions(space)))
     generator = torch.Generator().manual_seed(1)
     mask = torch.rand(5, sum(counts), generator=generator) < 0.5
     offsets = torch.tensor([0, *counts[:-1]]).cumsum(0)
-    mask[torch.arange(5)[:, None], offsets + torch.randint(0, min(counts), (5, len(counts)), generator=generator)] = True
+    mask[torch.arange(5)[:, None], offsets + (torch.rand(5, len(counts), generator=generator) * torch.tensor(counts)).long()] = True
     distribution = module(features, action_mask=mask)
+    scalar = isinstance(space, gym.spaces.Discrete)
 
-    def valid(actions: torch.Tensor) -> torch.Tensor:  # [..., 5, d] class indices -> [..., 5]: allowed by the mask
-        index = offsets + actions.long()
+    def classes(actions: torch.Tensor) -> torch.Tensor:  # the head's actions [..., 5(, W)] -> [..., 5, d] masked classes
+        return actions.unsqueeze(-1) if scalar else actions[..., columns]
+
+    def valid(chosen: torch.Tensor) -> torch.Tensor:  # [..., 5, d] class indices -> [..., 5]: allowed by the mask
+        index = offsets + chosen.long()
         return torch.gather(mask.expand(*index.shape[:-1], mask.shape[-1]), -1, index).all(-1)
 
-    drawn = distribution.sample((samples,)).reshape(samples, 5, len(counts))
-    assert valid(drawn).all(), f"{head.name}: sampled an action its mask forbids"
-    assert valid(distribution.mode.reshape(1, 5, len(counts))).all(), f"{head.name}: its mode is an action its mask forbids"
+    assert valid(classes(distribution.sample((samples,)))).all(), f"{head.name}: sampled an action its mask forbids"
+    assert valid(classes(distribution.mode)).all(), f"{head.name}: its mode is an action its mask forbids"
     every = torch.cartesian_prod(*[torch.arange(n) for n in counts]).reshape(-1, len(counts))  # [K, d]
     shaped = every[:, None, :].expand(-1, 5, -1)
-    as_head = shaped[..., 0] if isinstance(space, gym.spaces.Discrete) else shaped
-    log_probs = distribution.log_prob(as_head)  # [K, 5]
     allowed = valid(shaped)
+    if scalar:
+        as_head = shaped[..., 0]
+    else:  # every masked choice, any other (Box) columns as one sample has them
+        as_head = distribution.sample().expand(len(every), -1, -1).clone()
+        as_head[..., columns] = shaped.to(as_head.dtype)
+    log_probs = distribution.log_prob(as_head)  # [K, 5]
     assert torch.all(log_probs[~allowed] == -math.inf), f"{head.name}: an action its mask forbids has probability > 0"
-    assert torch.allclose(log_probs.exp().sum(0), torch.ones(5), atol=1e-5), f"{head.name}: masked probabilities do not sum to 1 over the valid actions"
-    if ENTROPY in head.provides:
-        exact = -(log_probs.exp() * log_probs.masked_fill(~allowed, 0.0)).sum(0)
-        assert torch.allclose(distribution.entropy(), exact, atol=1e-5), f"{head.name}: masked entropy {distribution.entropy()} is not -sum_valid p log p = {exact}"
+    if len(columns) == action_width(space):  # only masked dimensions: sums over every action are exact
+        assert torch.allclose(log_probs.exp().sum(0), torch.ones(5), atol=1e-5), f"{head.name}: masked probabilities do not sum to 1 over the valid actions"
+        if ENTROPY in head.provides:
+            exact = -(log_probs.exp() * log_probs.masked_fill(~allowed, 0.0)).sum(0)
+            assert torch.allclose(distribution.entropy(), exact, atol=1e-5), f"{head.name}: masked entropy {distribution.entropy()} is not -sum_valid p log p = {exact}"
+    elif ENTROPY in head.provides:  # with densities: against -E[log p] under the mask
+        estimate, error = _monte_carlo(lambda x: -distribution.log_prob(x), distribution, samples)
+        assert torch.all((estimate - distribution.entropy()).abs() <= 5 * error + 1e-3), f"{head.name}: masked entropy is not -E[log_prob] ~ {estimate}"
     if KL in head.provides:
         other = head.build(8, space)
         with torch.no_grad():
@@ -124,13 +139,13 @@ def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, featur
     return -(distribution.log_prob(distribution.sample()) * torch.randn(5)).sum()
 
 
-def _class_counts(space: gym.Space) -> list[int]:
-    """Classes per action dimension, in a mask's layout (``pgkit.envs.action_masks``)."""
-    if isinstance(space, gym.spaces.Discrete):
-        return [int(space.n)]
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return [int(n) for n in np.asarray(space.nvec).reshape(-1)]
-    return [2] * int(np.prod(space.shape))
+def _as_space_dtype(space: gym.Space, action):
+    """One env action with each leaf in its space's dtype (what ``space.contains`` compares)."""
+    if isinstance(space, gym.spaces.Dict):
+        return {key: _as_space_dtype(sub, action[key]) for key, sub in space.spaces.items()}
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(_as_space_dtype(sub, part) for sub, part in zip(space.spaces, action))
+    return np.asarray(action, dtype=space.dtype)
 
 
 def _monte_carlo(statistic, distribution: Distribution, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
