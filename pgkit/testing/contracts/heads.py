@@ -64,13 +64,7 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
         entropy = distribution.entropy()
         assert entropy.shape == (5,), f"{head.name}: entropy must have shape [batch], got {tuple(entropy.shape)}"
         if LOG_PROB in head.provides:
-            # a head without a closed form may estimate the entropy by sampling: compare the mean of many calls
-            with torch.no_grad():
-                calls = torch.stack([distribution.entropy() for _ in range(200)])
-            reported, reported_error = calls.mean(0), calls.std(0) / math.sqrt(len(calls))
-            estimate, error = _monte_carlo(lambda x: -distribution.log_prob(x), distribution, samples)
-            tolerance = 5 * (error.square() + reported_error.square()).sqrt() + 1e-3
-            assert torch.all((estimate - reported).abs() <= tolerance), f"{head.name}: entropy {reported} is not -E[log_prob] ~ {estimate}"
+            _check_entropy_estimate(head, distribution, samples, "entropy")
         losses.append(-entropy.sum())
     if KL in head.provides:
         _check_kl(head, space, module(features), features, samples)
@@ -125,8 +119,7 @@ def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, featur
             exact = -(log_probs.exp() * log_probs.masked_fill(~allowed, 0.0)).sum(0)
             assert torch.allclose(distribution.entropy(), exact, atol=1e-5), f"{head.name}: masked entropy {distribution.entropy()} is not -sum_valid p log p = {exact}"
     elif ENTROPY in head.provides:  # with densities: against -E[log p] under the mask
-        estimate, error = _monte_carlo(lambda x: -distribution.log_prob(x), distribution, samples)
-        assert torch.all((estimate - distribution.entropy()).abs() <= 5 * error + 1e-3), f"{head.name}: masked entropy is not -E[log_prob] ~ {estimate}"
+        _check_entropy_estimate(head, distribution, samples, "masked entropy")
     if KL in head.provides:
         other = head.build(8, space)
         with torch.no_grad():
@@ -137,6 +130,17 @@ def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, featur
         estimate, error = _monte_carlo(lambda x: distribution.log_prob(x) - q.log_prob(x), distribution, samples)
         assert torch.all(torch.isfinite(kl)) and torch.all((estimate - kl).abs() <= 5 * error + 1e-3), f"{head.name}: masked kl_divergence {kl} is not E_p[log p - log q] ~ {estimate}"
     return -(distribution.log_prob(distribution.sample()) * torch.randn(5)).sum()
+
+
+def _check_entropy_estimate(head: PolicyHead, distribution: Distribution, samples: int, what: str) -> None:
+    """entropy() against -E[log_prob]; a head without a closed form may estimate the entropy by sampling, so the
+    mean of many calls is compared."""
+    with torch.no_grad():
+        calls = torch.stack([distribution.entropy() for _ in range(200)])
+    reported, reported_error = calls.mean(0), calls.std(0) / math.sqrt(len(calls))
+    estimate, error = _monte_carlo(lambda x: -distribution.log_prob(x), distribution, samples)
+    tolerance = 5 * (error.square() + reported_error.square()).sqrt() + 1e-3
+    assert torch.all((estimate - reported).abs() <= tolerance), f"{head.name}: {what} {reported} is not -E[log_prob] ~ {estimate}"
 
 
 def _as_space_dtype(space: gym.Space, action):
