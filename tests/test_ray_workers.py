@@ -18,6 +18,7 @@ import yaml
 
 import pgkit
 from pgkit.data import Batch, RunningMeanStd
+from pgkit.envs import as_numpy
 from pgkit.errors import PgkitError
 from pgkit.recipe import resolve
 from pgkit.plugins.registry import default_registry
@@ -161,6 +162,21 @@ def test_workers_batches_carry_each_actions_mask(ray_cluster):
     chosen = masks.gather(-1, batch.actions.long().unsqueeze(-1)).squeeze(-1)
     assert torch.all(chosen == 1), "an action its mask forbids"
     assert (masks == 0).any(-1).float().mean() > 0.5  # Taxi forbids some moves in most states: the masks are real
+
+
+def test_workers_collect_dict_actions_as_flat_rows(ray_cluster):
+    """A composite head's actions (PickPlace's {move, grip}) are flat rows in the joined batch, each a valid
+    action of the space once the head turns it into the env's tree."""
+    spec = RayWorkersSpec(num_workers=2, address=ray_cluster)
+    ctx = Context(recipe(env={"id": "pgkit/PickPlace-v0", "num_envs": 2}, policy_head="composite"))
+    collector = RayCollector(spec, ctx, 32, whole_episodes=False)
+    try:
+        batch = collector.collect()
+    finally:
+        collector.close()
+    assert batch.actions.shape == (32, 2, 3)  # grip (an index), then move (2 values): the space's order
+    trees = as_numpy(ctx.agent.policy.head.env_action(batch.actions.reshape(-1, 3)))
+    assert set(np.unique(trees["grip"])) <= {0, 1} and trees["move"].shape == (64, 2)
 
 
 def test_a_run_with_workers_resumes(ray_cluster, tmp_path, capsys):
