@@ -29,7 +29,7 @@ MaskSource = Literal["info", "method"]
 
 def mask_dimensions(action_space: gym.Space) -> list[tuple[int, int]]:
     """``(column, classes)`` for every maskable action dimension, in the mask's order: its column of the flat action
-    row (``pgkit.data.actions``) and how many entries of the mask it has. A Dict or Tuple space's leaves follow one
+    row (``pgkit.envs.actions``) and how many entries of the mask it has. A Dict or Tuple space's leaves follow one
     another in the space's order, Box leaves without entries (nothing to mask)."""
     if isinstance(action_space, gym.spaces.Discrete):
         return [(0, int(action_space.n))]

@@ -4,8 +4,9 @@ A field annotated ``Components("policy_head")`` is a mapping of names to compone
 writes each as an entry (``NAME`` or ``{type: NAME, ...}``); the recipe's resolver validates every entry with
 its own registry, each problem at its own path (``policy_head.heads.grip.init_gain``), and the spec holds the
 components. From Python, components or entries may be given (entries are then resolved with the default
-registry, which ``pgkit.plugins`` lends this module as the resolver of entries). Entries the field has by default (``Components(kind, defaults)``) are kept where the given mapping
-does not name them. The spec serializes them back to entries, so a stored recipe resolves to the same parts."""
+registry, which ``pgkit.plugins`` lends this module as the resolver of entries). Entries the field has by
+default (``Components(kind, defaults)``) are kept where the given mapping does not name them. The spec
+serializes them back to entries, so a stored recipe resolves to the same parts."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class HeadModule(nn.Module):
 
     def env_action(self, action: Tensor) -> Any:
         """The action as the environment should receive it (e.g. clipped to the bounds): a tensor, or for a Dict or
-        Tuple action space a dict or tuple of them (``pgkit.data.actions``)."""
+        Tuple action space a dict or tuple of them (``pgkit.envs.actions``)."""
         return action
 
 

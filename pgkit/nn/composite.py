@@ -3,7 +3,7 @@
 pi(a|s) = prod_i pi_i(a_i|s), so log pi(a|s) = sum_i log pi_i(a_i|s), H = sum_i H_i and
 KL(p || q) = sum_i KL(p_i || q_i) (independence makes each a sum; TorchRL's CompositeDistribution and
 RLlib's MultiDistribution do the same). An action is the parts' actions side by side in float32 columns
-(``pgkit.data.actions``): a part whose action is one index per row (a categorical) one column, others one
+(``pgkit.envs.actions``): a part whose action is one index per row (a categorical) one column, others one
 column per action dimension."""
 
 from __future__ import annotations

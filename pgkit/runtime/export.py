@@ -27,7 +27,7 @@ class DeployedPolicy(nn.Module):
     """obs -> head.env_action(mode of pi(.|normalize(obs))): what ``agent.predict(obs)`` computes, as one
     module without Python-side state (normalization statistics are buffers, in float64 as pgkit keeps them).
     For a Dict or Tuple action space the output is the tuple of its leaves' actions, in the space's order
-    (``pgkit.data.actions.action_leaves`` names them)."""
+    (``pgkit.envs.actions.action_leaves`` names them)."""
 
     def __init__(self, agent: Agent):
         super().__init__()
