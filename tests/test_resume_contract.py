@@ -30,6 +30,8 @@ STARTS = [  # a component is tried in these, in order, with the other slots repa
      "policy_head": "bernoulli", "critic": "value", "baseline": "critic", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam"},
     {"env": {"id": "pgkit-test/Dials-v0", "num_envs": 2}, "trainer": {"type": "on_policy", "total_steps": 512, "steps_per_env": 32},
      "policy_head": "multi_categorical", "critic": "value", "baseline": "critic", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam"},
+    {"env": {"id": "pgkit/Platform-v0", "num_envs": 2}, "trainer": {"type": "on_policy", "total_steps": 512, "steps_per_env": 32},
+     "policy_head": "composite", "critic": "value", "baseline": "critic", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam"},
     {"env": {"id": "Pendulum-v1"}, "trainer": {"type": "off_policy", "total_steps": 200, "learning_starts": 32, "batch_size": 32, "buffer_size": 500, "log_every": 20},
      "policy_head": "deterministic", "critic": "twin_q", "objective": "dpg", "optimizer": "adam"},
 ]
