@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import pgkit
-from pgkit.builtins.networks.mlp import ObservationEncoder
+from pgkit.data import ObservationEncoder
 
 
 class ShiftedStates(gym.Env):

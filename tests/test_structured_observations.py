@@ -15,8 +15,9 @@ import torch
 
 import pgkit
 from conftest import CUE_IDS, CueEnv
-from pgkit.data import flatten_batch
+from pgkit.data import EncodedLinear, ObservationEncoder, flatten_batch, index_columns
 from pgkit.envs import EnvSettings, register_env_factory
+from pgkit.kinds.agent import Agent
 from pgkit.errors import RecipeError
 from pgkit.recipe import resolve
 from pgkit.recipe.compatibility import check_compatibility
@@ -32,16 +33,80 @@ def recipe(env_id: str, network: str = "mlp", steps: int = 12_288, **slots) -> d
 
 
 @pytest.mark.parametrize("layout", ["dict", "tuple", "nested"])
-def test_batches_flatten_as_gymnasium_flattens_each_observation(layout):
+def test_stored_rows_hold_class_indices_and_encode_as_gymnasium_flattens(layout):
     envs = gym.vector.SyncVectorEnv([lambda: CueEnv(layout)] * 3)
     obs, _ = envs.reset(seed=1)
     space = envs.single_observation_space
     singles = list(gym.vector.utils.iterate(envs.observation_space, obs))
     expected = np.stack([gym.spaces.flatten(space, single) for single in singles]).astype(np.float32)
-    assert np.array_equal(flatten_batch(space, obs), expected)
+    rows = flatten_batch(space, obs)
+    assert rows.shape == (3, 4 if layout == "nested" else 2)  # the cue as one class-index column, not 4 one-hot ones
+    assert np.array_equal(ObservationEncoder(space)(torch.as_tensor(rows)).numpy(), expected)
     as_objects = np.empty(3, dtype=object)
     as_objects[:] = singles
-    assert np.array_equal(flatten_batch(space, as_objects), expected)  # final observations arrive one by one
+    assert np.array_equal(flatten_batch(space, as_objects), rows)  # final observations arrive one by one
+
+
+MIXED = gym.spaces.Dict({
+    "cue": gym.spaces.Discrete(4, start=2), "position": gym.spaces.Box(-1.0, 1.0, (3,), np.float32),
+    "more": gym.spaces.Tuple((gym.spaces.MultiDiscrete([3, 2], start=[0, -1]), gym.spaces.MultiBinary(2), gym.spaces.Discrete(5))),
+})
+
+
+def test_class_indices_start_at_zero_and_encode_one_hot():
+    rows = flatten_batch(MIXED, [{"cue": 5, "position": np.array([0.5, -0.5, 1.0], np.float32), "more": (np.array([2, -1]), np.array([1, 0], np.int8), 4)}])
+    assert rows.tolist() == [[3.0, 2.0, 0.0, 1.0, 0.0, 4.0, 0.5, -0.5, 1.0]]  # keys sorted, as gymnasium's Dict sorts them
+    assert index_columns(MIXED) == [0, 1, 2, 5]
+    MIXED.seed(3)
+    samples = [MIXED.sample() for _ in range(16)]
+    expected = np.stack([gym.spaces.flatten(MIXED, single) for single in samples]).astype(np.float32)
+    assert np.array_equal(ObservationEncoder(MIXED)(torch.as_tensor(flatten_batch(MIXED, samples))).numpy(), expected)
+
+
+@pytest.mark.parametrize("space", [MIXED, gym.spaces.Discrete(7, start=-3), gym.spaces.Dict({"state": gym.spaces.Discrete(500), "mask": gym.spaces.MultiBinary(6)})])
+def test_the_first_layer_looks_up_what_a_linear_layer_over_one_hot_vectors_computes(space):
+    torch.manual_seed(0)
+    encoder = ObservationEncoder(space)
+    layer = EncodedLinear(encoder, 8)
+    space.seed(0)
+    samples = [space.sample() for _ in range(32)]
+    obs = torch.as_tensor(flatten_batch(space, samples) if isinstance(space, gym.spaces.Dict) else np.array(samples))
+    looked_up = layer(obs)
+    dense = torch.nn.functional.linear(encoder(obs), layer.weight, layer.bias)
+    assert torch.allclose(looked_up, dense, atol=1e-6)
+    grads = [torch.autograd.grad(out.square().sum(), (layer.weight, layer.bias)) for out in (looked_up, dense)]
+    for lookup_grad, dense_grad in zip(*grads):
+        assert torch.allclose(lookup_grad, dense_grad, atol=1e-5)
+    assert list(layer.state_dict()) == ["weight", "bias"] and layer.in_features == encoder.out_features
+
+
+def test_normalization_reads_class_indices_and_the_mask_as_they_are(registry):
+    space = gym.spaces.Dict({"state": gym.spaces.Discrete(500), "level": gym.spaces.Box(0.0, 100.0, (1,), np.float32), "action_mask": gym.spaces.MultiBinary(6)})
+    agent = Agent.build(resolve(recipe("CartPole-v1"), registry).instantiate(), space, gym.spaces.Discrete(6), env=EnvSettings(id="x", normalize={"obs": True}))
+    space.seed(1)
+    raw = [space.sample() for _ in range(64)]
+    rows = flatten_batch(space, raw)
+    prepared = agent.prepare(raw, update_statistics=True)
+    kept = [0, 1, 2, 3, 4, 5, 7]  # keys sorted: the mask's 6 columns, the level, the state's class index
+    assert np.array_equal(prepared[:, kept], rows[:, kept])
+    assert abs(prepared[:, 6].mean()) < 0.2 and not np.array_equal(prepared[:, 6], rows[:, 6])
+
+
+def test_a_checkpoint_with_one_hot_rows_is_refused_with_the_reason(registry, tmp_path):
+    from pgkit.errors import PgkitError
+    from pgkit.runtime.loading import load_agent
+    from pgkit.runtime.training import load_for_resume, train
+
+    train(resolve(recipe(CUE_IDS["dict"], steps=256), registry), tmp_path, registry=registry)
+    for name in ("checkpoint.pt", "best.pt"):
+        path = tmp_path / name
+        if path.exists():
+            torch.save({**torch.load(path, weights_only=True), "format": 2}, path)  # written before class-index rows
+    resumed, checkpoint = load_for_resume(tmp_path, ["trainer.total_steps=512"], registry=registry)
+    with pytest.raises(PgkitError, match="cannot resume: .*stored the Discrete parts of .* one-hot .*format 2"):
+        train(resumed, tmp_path, registry=registry, resume=checkpoint)
+    with pytest.raises(PgkitError, match="checkpoint.pt: it was written by a pgkit that stored the Discrete parts"):
+        load_agent(tmp_path, registry)
 
 
 @pytest.mark.parametrize("layout, network", [("dict", "mlp"), ("tuple", "mlp"), ("nested", "multi_input")])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -46,16 +46,20 @@ class RunningMeanStd:
 
 
 class ObservationNormalizer:
-    """obs -> clip((obs - mean) / sqrt(var + eps), -clip, clip), statistics updated while training."""
+    """obs -> clip((obs - mean) / sqrt(var + eps), -clip, clip), statistics updated while training; the
+    ``kept`` columns of a flat row (class indices, an action mask) pass as they are."""
 
-    def __init__(self, shape: tuple[int, ...], clip: float, epsilon: float = 1e-8):
+    def __init__(self, shape: tuple[int, ...], clip: float, epsilon: float = 1e-8, kept: Sequence[int] = ()):
         self.stats, self.clip, self.epsilon = RunningMeanStd(shape), clip, epsilon
+        self.kept = np.asarray(sorted(kept), dtype=np.int64)
 
     def __call__(self, obs: np.ndarray, update: bool) -> np.ndarray:
         if update:
             self.stats.update(obs)
-        normalized = (obs - self.stats.mean) / np.sqrt(self.stats.var + self.epsilon)
-        return np.clip(normalized, -self.clip, self.clip).astype(np.float32)
+        normalized = np.clip((obs - self.stats.mean) / np.sqrt(self.stats.var + self.epsilon), -self.clip, self.clip).astype(np.float32)
+        if len(self.kept):
+            normalized[..., self.kept] = obs[..., self.kept]
+        return normalized
 
     def state_dict(self) -> dict[str, Any]:
         return self.stats.state_dict()

@@ -16,7 +16,7 @@ from torch.distributions import Distribution
 from pgkit.envs.actions import as_numpy, row
 from pgkit.data.batch import Batch
 from pgkit.data.normalization import ObservationNormalizer
-from pgkit.data.structured import entry_columns, flatten_batch, is_structured, stored_shape
+from pgkit.data.structured import entry_columns, flatten_batch, index_columns, is_structured, stored_shape
 from pgkit.envs.making import batch_of_one
 from pgkit.envs.action_masks import carries_mask
 from pgkit.envs.settings import EnvSettings
@@ -95,7 +95,8 @@ class Agent:
             objective_module = objective_module.to(device)
         normalizer = None
         if env is not None and env.normalize.obs:
-            normalizer = ObservationNormalizer(stored_shape(observation_space), env.normalize.clip_obs)
+            kept = [*index_columns(observation_space), *(range(*mask_columns) if mask_columns is not None else ())]
+            normalizer = ObservationNormalizer(stored_shape(observation_space), env.normalize.clip_obs, kept=kept)
         return cls(components, policy, critic, observation_space, action_space, normalizer, objective_module, mask_key)
 
     @property
@@ -106,7 +107,7 @@ class Agent:
     def obs_dtype(self) -> torch.dtype:
         """How observations are stored (batches, the replay buffer) and fed to the modules, which convert
         them: integer and boolean Box observations (uint8 frames) keep their dtype unless normalized, other Box
-        observations are float32, Discrete ones long, Dict and Tuple ones flat float32 vectors."""
+        observations are float32, Discrete ones long, Dict and Tuple ones flat float32 rows (class indices as floats)."""
         space = self.observation_space
         if is_structured(space):
             return torch.float32
@@ -123,16 +124,11 @@ class Agent:
 
     def prepare(self, obs: Any, update_statistics: bool = False) -> np.ndarray:
         """Raw env observations -> what the networks read: Dict and Tuple observations flattened
-        (``pgkit.data.structured``), then normalized if the recipe asks for it."""
+        (``pgkit.data.structured``), then normalized if the recipe asks for it (class indices and the action
+        mask are read as they are)."""
         if is_structured(self.observation_space):
             obs = flatten_batch(self.observation_space, obs)
-        if self.obs_normalizer is None:
-            return obs
-        normalized = self.obs_normalizer(obs, update_statistics)
-        if self.policy.mask_columns is not None:  # the mask is read as it is, not normalized
-            start, stop = self.policy.mask_columns
-            normalized[..., start:stop] = obs[..., start:stop]
-        return normalized
+        return obs if self.obs_normalizer is None else self.obs_normalizer(obs, update_statistics)
 
     def act(self, obs: np.ndarray, deterministic: bool = True, memory: Tensor | None = None, starts: Any = None) -> tuple[Any, Tensor | None]:
         """``(actions, memory)``: env-ready actions for a batch of raw observations (the mode when

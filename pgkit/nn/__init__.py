@@ -6,7 +6,6 @@ forward pass of a torso that several losses share, and torsos with memory."""
 from pgkit.nn.bounds import box_bounds, to_box
 from pgkit.nn.composite import CompositeDistribution, PartLayout
 from pgkit.nn.convolution import CNNTorso, image_layout, output_size
-from pgkit.nn.encoder import ObservationEncoder
 from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
@@ -23,7 +22,6 @@ __all__ = [
     "GaussianNoise",
     "MultiCategorical",
     "NoNoise",
-    "ObservationEncoder",
     "OrnsteinUhlenbeckNoise",
     "PartLayout",
     "Precision",

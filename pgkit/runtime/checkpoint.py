@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 
+from pgkit.data import index_columns, is_structured
 from pgkit.errors import PgkitError
 from pgkit.runtime.signing import sign_document
 
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)  # format 1 (pgkit 0.1) holds the agent's weights under "modules"
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)  # format 1 (pgkit 0.1) holds the agent's weights under "modules"
+INDEX_ROWS_FORMAT = 3  # from format 3, Dict and Tuple observations are stored with class indices, not one-hot
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -79,3 +81,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def agent_weights(state: dict[str, Any]) -> dict[str, Any]:
     """The agent's state (modules and normalizer) in a checkpoint of any readable format."""
     return state["agent"] if state["format"] >= 2 else state["modules"]
+
+
+def layout_problem(state: dict[str, Any], observation_space: Any) -> str | None:
+    """Why this pgkit would misread the observations a checkpoint's state was built on, or None: before format 3,
+    Dict and Tuple observations held their Discrete parts one-hot (normalizer statistics, replay rows)."""
+    if state["format"] >= INDEX_ROWS_FORMAT or not is_structured(observation_space) or not index_columns(observation_space):
+        return None
+    return (f"it was written by a pgkit that stored the Discrete parts of {observation_space} one-hot (checkpoint format "
+            f"{state['format']}), and this one stores their class indices; train the run again, or read it with the pgkit that wrote it")

@@ -37,6 +37,9 @@ class DeployedPolicy(nn.Module):
             stats = agent.obs_normalizer.stats
             self.register_buffer("mean", torch.as_tensor(stats.mean, dtype=torch.float64))
             self.register_buffer("scale", 1 / torch.sqrt(torch.as_tensor(stats.var, dtype=torch.float64) + agent.obs_normalizer.epsilon))
+            kept = torch.zeros(stats.mean.shape, dtype=torch.bool)
+            kept[..., torch.as_tensor(agent.obs_normalizer.kept)] = True  # class indices and the action mask
+            self.register_buffer("kept", kept)
             self.clip = float(agent.obs_normalizer.clip)
         self.obs_dtype = agent.obs_dtype
         self.structured = is_structured(agent.action_space)
@@ -50,7 +53,9 @@ class DeployedPolicy(nn.Module):
         return tuple(leaves_of(actions)) if self.structured else actions
 
     def normalized(self, obs: Tensor) -> Tensor:
-        return ((obs.double() - self.mean) * self.scale).clamp(-self.clip, self.clip) if self.normalize else obs
+        if not self.normalize:
+            return obs
+        return torch.where(self.kept, obs.double(), ((obs.double() - self.mean) * self.scale).clamp(-self.clip, self.clip))
 
 
 class MaskedDeployedPolicy(DeployedPolicy):
@@ -59,13 +64,10 @@ class MaskedDeployedPolicy(DeployedPolicy):
 
     def __init__(self, agent: Agent):
         super().__init__(agent)
-        self.start, self.stop = agent.policy.mask_columns
+        self.start = agent.policy.mask_columns[0]
 
     def forward(self, obs: Tensor, action_mask: Tensor) -> Tensor | tuple[Tensor, ...]:  # type: ignore[override]
-        mask = action_mask.to(obs.dtype)
-        full = self.normalized(torch.cat([obs[..., : self.start], mask, obs[..., self.start :]], dim=-1))
-        if self.normalize:  # the mask is read as it is
-            full = torch.cat([full[..., : self.start], mask.to(full.dtype), full[..., self.stop :]], dim=-1)
+        full = self.normalized(torch.cat([obs[..., : self.start], action_mask.to(obs.dtype), obs[..., self.start :]], dim=-1))
         return self.actions(self.policy(full.to(self.obs_dtype)).mode)
 
 

@@ -31,6 +31,7 @@ from pgkit.errors import ComponentError, PgkitError, TrainingError, TrainingInte
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import Callback, CallbackRun
 from pgkit.kinds.trainer import Trainer
+from pgkit.runtime.checkpoint import layout_problem
 from pgkit.runtime.guards import LIKELY_CAUSES, NonFiniteError
 from pgkit.runtime.allocations import allocations_of
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
@@ -180,6 +181,9 @@ def restore(trainer: Trainer, agent: Agent, ctx: Context, state: dict[str, Any],
     """Put back ``training_state``: after this the loop runs on exactly as it would have uninterrupted."""
     if state.get("format", 1) < 2:
         raise PgkitError("the checkpoint was written by pgkit 0.1, whose checkpoints hold no trainer or component state; it can be evaluated but not resumed")
+    problem = layout_problem(state, agent.observation_space)
+    if problem is not None:
+        raise PgkitError(f"cannot resume: {problem}")
     try:
         agent.load_state_dict(state["agent"])
         components = {slot: c for slot, c in agent.components.items() if slot not in NOT_SLOT_STATE and c is not None}

@@ -30,7 +30,7 @@ from pgkit.plugins.registry import Registry, default_registry
 from pgkit.recipe import Recipe, apply_overrides, load_recipe, resolve
 from pgkit.recipe.document import read_mapping
 from pgkit.recipe.resolve import PROVENANCE_KEYS, SETTINGS_KEYS
-from pgkit.runtime.checkpoint import agent_weights, load_checkpoint
+from pgkit.runtime.checkpoint import agent_weights, layout_problem, load_checkpoint
 from pgkit.runtime.run import CHECKPOINT_FILE, RECIPE_FILE
 from pgkit.runtime.signing import document_signed_by_this_user, key_path
 
@@ -129,6 +129,9 @@ def read_checkpoint(path: Path) -> StoredCheckpoint:
 
 def load_weights(agent: Any, stored: StoredCheckpoint) -> None:
     """Put the checkpoint's weights into ``agent`` (built from its recipe), or say why they do not fit."""
+    problem = layout_problem(stored.state, agent.observation_space)
+    if problem is not None:
+        raise PgkitError(f"{stored.path}: {problem}")
     try:
         agent.load_state_dict(stored.weights)
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:

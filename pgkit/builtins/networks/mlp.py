@@ -13,9 +13,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Spec, hookimpl
-from pgkit.data import is_structured
+from pgkit.data import EncodedLinear, ObservationEncoder, is_structured
 from pgkit.kinds import Network
-from pgkit.nn import ObservationEncoder
 
 # name -> (the layer shown in the module tree, the same function called in forward)
 ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
@@ -29,7 +28,8 @@ ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
 
 class MLPTorso(nn.Sequential):
     """encoder -> (Linear -> activation) per hidden size. A Sequential for its module tree and state_dict;
-    ``forward`` calls the layers' functions directly (no per-layer module call on the hot path)."""
+    ``forward`` calls the layers' functions directly (no per-layer module call on the hot path). The first
+    Linear reads the stored observation itself (``EncodedLinear``: Discrete parts as lookups, not one-hot products)."""
 
     def __init__(self, space: gym.Space, hidden_sizes: list[int], activation: str, orthogonal_init: bool):
         encoder = ObservationEncoder(space)
@@ -37,7 +37,7 @@ class MLPTorso(nn.Sequential):
         layers: list[nn.Module] = [encoder]
         width = encoder.out_features
         for size in hidden_sizes:
-            linear = nn.Linear(width, size)
+            linear = EncodedLinear(encoder, size) if len(layers) == 1 else nn.Linear(width, size)
             if orthogonal_init:
                 nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
                 nn.init.zeros_(linear.bias)
@@ -48,8 +48,11 @@ class MLPTorso(nn.Sequential):
         self.linears, self.activation = tuple(layers[1::2]), function  # plain attributes, not submodules
 
     def forward(self, obs: Tensor) -> Tensor:
-        features = self._modules["0"](obs)  # the encoder
-        for linear in self.linears:
+        if not self.linears:
+            return self._modules["0"](obs)  # the encoder alone: a linear model's features
+        first, *rest = self.linears
+        features = self.activation(first(obs))
+        for linear in rest:
             features = self.activation(F.linear(features, linear.weight, linear.bias))
         return features
 

@@ -13,7 +13,7 @@ from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from pgkit import Spec, hookimpl
-from pgkit.data import Part, flat_layout, is_structured
+from pgkit.data import ObservationEncoder, Part, flat_layout, is_structured
 from pgkit.kinds import Network
 from pgkit.nn import CNNTorso
 
@@ -35,8 +35,8 @@ def is_image(space: gym.Space) -> bool:
 
 
 class MultiInputTorso(nn.Module):
-    """flat obs [B, D] -> cut into its parts -> image parts through a CNN each, other parts as they are ->
-    joined -> (Linear -> activation) per hidden size -> [B, out_features]."""
+    """stored obs [B, D] -> cut into its parts -> image parts through a CNN each, other parts as flat vectors
+    (class indices one-hot) -> joined -> (Linear -> activation) per hidden size -> [B, out_features]."""
 
     def __init__(self, space: gym.Space, image: ImageSpec, hidden_sizes: list[int], activation: str):
         super().__init__()
@@ -45,7 +45,10 @@ class MultiInputTorso(nn.Module):
             str(part.key): CNNTorso(part.space, [tuple(layer) for layer in image.layers], image.features, image.layout, image.scale)
             for part in self.parts if is_image(part.space)
         })
-        width = sum(self.images[str(p.key)].out_features if str(p.key) in self.images else p.size for p in self.parts)
+        self.flat = nn.ModuleDict({  # the other parts, each read from its own stored columns
+            str(part.key): ObservationEncoder(gym.spaces.Tuple((part.space,))) for part in self.parts if not is_image(part.space)
+        })
+        width = sum(encoder.out_features for encoder in [*self.images.values(), *self.flat.values()])
         layers: list[nn.Module] = []
         for size in hidden_sizes:
             linear = nn.Linear(width, size)
@@ -61,8 +64,9 @@ class MultiInputTorso(nn.Module):
 
     def _encode(self, part: Part, obs: Tensor) -> Tensor:
         values = obs[..., part.offset : part.offset + part.size]
-        encoder = self.images[str(part.key)] if str(part.key) in self.images else None
-        return values if encoder is None else encoder(values.reshape(*obs.shape[:-1], *part.space.shape))
+        if str(part.key) in self.images:
+            return self.images[str(part.key)](values.reshape(*obs.shape[:-1], *part.space.shape))
+        return self.flat[str(part.key)](values)
 
 
 class MultiInputSpec(Spec):

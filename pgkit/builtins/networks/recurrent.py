@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from pgkit import Spec, hookimpl
 from pgkit.kinds import Network
 from pgkit.kinds.capabilities import OLD_POLICY, SEQUENCES
-from pgkit.nn import CNNTorso, ObservationEncoder, RecurrentTorso
+from pgkit.data import ObservationEncoder
+from pgkit.nn import CNNTorso, RecurrentTorso
 
 NATURE_LAYERS = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
