@@ -205,9 +205,9 @@ def test_td3_trains_and_targets_move_slowly(registry, tmp_path):
     assert math.isfinite(metrics["value_loss"]) and math.isfinite(metrics["policy_loss"])
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert set(state) >= {"agent", "trainer", "components", "recipe", "rng"}
-    assert set(state["trainer"]) >= {"policy_step", "critic_step", "targets", "replay", "sampler", "explorer"}
+    assert set(state["trainer"]) >= {"policy_step", "critic_step", "targets", "sampler", "explorer"}
     assert set(state["trainer"]["explorer"]) == {"obs", "rng", "noise"}
-    assert state["trainer"]["replay"]["size"] == 64
+    assert state["components"]["replay"]["buffer"]["size"] == 64  # the replay slot's state: its transitions
 
 
 def test_q_loss_sums_the_ensemble():

@@ -50,6 +50,7 @@ SQUASHED_ACTIONS = Capability("squashed_actions", "actions in [-1, 1] that the h
 # --- provided by critics ----------------------------------------------------------------------------------
 STATE_VALUE = Capability("state_value", "state values V(s) from a critic")
 ACTION_VALUE = Capability("action_value", "action values Q(s, a) from a critic")
+TD_ERRORS = Capability("td_errors", "each replayed transition's TD error |y - Q(s, a)| from the critic (a prioritized replay's priorities)")
 
 # --- provided by advantage estimators -------------------------------------------------------------------
 SUBTRACTS_BASELINE = Capability(

@@ -14,7 +14,7 @@ from pgkit.envs.actions import as_numpy
 from pgkit.envs.making import with_final_observations
 from pgkit.kinds.agent import Agent
 
-TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")  # as ReplayBuffer.add takes them
+TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")  # as Replay.add takes them
 
 
 class Explorer:
@@ -31,7 +31,7 @@ class Explorer:
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
 
     def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
-        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated),
+        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated),
         each [N, ...] on the agent's device, next_obs the true final observation where an episode ended."""
         agent = self.agent
         transitions = []
@@ -39,7 +39,7 @@ class Explorer:
             actions = self._act(random)
             raw, reward, terminated, truncated, info = self.envs.step(as_numpy(agent.policy.head.env_action(actions)))
             next_obs = agent.prepare(raw, update_statistics=True)
-            transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
+            transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated, truncated))
             self.noise.reset(terminated | truncated)
             self.obs = next_obs
         return transitions
@@ -53,7 +53,7 @@ class Explorer:
             action = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).sample()
         return (action + torch.as_tensor(self.noise.sample(), device=agent.device)).clamp(-1.0, 1.0)
 
-    def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> tuple[Tensor, ...]:
+    def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> tuple[Tensor, ...]:
         device, dtype = self.agent.device, self.agent.obs_dtype
         return (
             torch.as_tensor(self.obs, dtype=dtype, device=device),
@@ -61,6 +61,7 @@ class Explorer:
             torch.as_tensor(reward, dtype=torch.float32, device=device),
             torch.as_tensor(next_obs, dtype=dtype, device=device),
             torch.as_tensor(terminated, device=device),
+            torch.as_tensor(truncated, device=device),
         )
 
     def metrics(self) -> dict[str, float]:

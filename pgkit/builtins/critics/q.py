@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import Critic, Network
-from pgkit.kinds.capabilities import ACTION_VALUE, BOX_ACTIONS, BOX_OBSERVATIONS, REPLAYED_TRANSITIONS
+from pgkit.kinds.capabilities import ACTION_VALUE, BOX_ACTIONS, BOX_OBSERVATIONS, REPLAYED_TRANSITIONS, TD_ERRORS
 
 
 class QEnsemble(nn.Module):
@@ -45,7 +45,7 @@ class Q(Critic):
 
     name = "q"
     Spec = QSpec
-    provides = frozenset({ACTION_VALUE})
+    provides = frozenset({ACTION_VALUE, TD_ERRORS})
     requires = frozenset({BOX_OBSERVATIONS, BOX_ACTIONS, REPLAYED_TRANSITIONS})
     count = 1  # networks in the ensemble; targets use their minimum
 
@@ -55,12 +55,20 @@ class Q(Critic):
         return QEnsemble(network.build_ensemble(joint, self.count), self.count)
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
-        """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``."""
+        """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``, each transition
+        weighted by ``batch.weights`` where a prioritized replay drew it (importance sampling)."""
         predicted = module(batch.obs, batch.actions).float()
         target = batch.returns.expand_as(predicted)
-        if self.spec.huber:
-            return F.huber_loss(predicted, target, reduction="none").mean(dim=1).sum()
-        return F.mse_loss(predicted, target, reduction="none").mean(dim=1).sum()
+        regression = F.huber_loss if self.spec.huber else F.mse_loss
+        errors = regression(predicted, target, reduction="none")
+        if batch.weights is not None:
+            errors = errors * batch.weights
+        return errors.mean(dim=1).sum()
+
+    @torch.no_grad()
+    def td_errors(self, module: nn.Module, batch: Batch) -> Tensor:
+        """|y - Q_k(s, a)| averaged over the ensemble, ``[B]``."""
+        return (module(batch.obs, batch.actions).float() - batch.returns).abs().mean(dim=0)
 
 
 class TwinQ(Q):
