@@ -182,7 +182,7 @@ BASE = {
     "changes, path, message",
     [
         ({"policy_head": "gaussian"}, "objective", "needs a deterministic policy a = mu(s), explored with added noise (deterministic_actions)"),
-        ({"policy_head": "gaussian"}, "trainer", "needs actions in [-1, 1] that the head maps onto a bounded Box (deterministic, squashed_gaussian) (squashed_actions)"),
+        ({"policy_head": "gaussian"}, "trainer", "needs actions an off-policy trainer can warm up with, explore and replay: squashed Box actions (deterministic, squashed_gaussian) or categorical choices (off_policy_actions)"),
         ({"critic": "value"}, "objective", "needs action values Q(s, a) from a critic (action_value)"),
         ({"objective": "reinforce"}, "objective", "needs log-probabilities log pi(a|s) from a stochastic policy head (log_prob)"),
         ({"objective": "ppo_clip", "policy_head": "gaussian"}, "objective", "needs batches collected by the current policy (an on-policy trainer)"),

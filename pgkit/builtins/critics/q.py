@@ -1,4 +1,4 @@
-"""Critics ``q`` and ``twin_q``: learned action values Q(s, a)."""
+"""Critics ``q`` and ``twin_q`` (Q(s, a) of Box actions), ``discrete_q`` and ``twin_discrete_q`` (Q(s, .) of every Discrete action)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import Critic, Network
-from pgkit.kinds.capabilities import ACTION_VALUE, BOX_ACTIONS, BOX_OBSERVATIONS, REPLAYED_TRANSITIONS, TD_ERRORS
+from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, BOX_ACTIONS, BOX_OBSERVATIONS, DISCRETE_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
 
 
 class QEnsemble(nn.Module):
@@ -34,6 +34,30 @@ class QEnsemble(nn.Module):
         if len(features) < len(weight):  # slicing costs a zero-filled copy in backward: only when asked
             weight, bias = weight[: len(features)], bias[: len(features)]
         return torch.baddbmm(bias, features, weight).squeeze(-1)
+
+
+class DiscreteQEnsemble(nn.Module):
+    """K independent Q networks over the observation with one output per action: ``values(obs) -> [K, B, A]``,
+    ``forward(obs, action) -> [K, B]`` the values of the given choices (0-based, as the replay stores them)."""
+
+    def __init__(self, torsos: nn.Module, count: int, num_actions: int):
+        super().__init__()
+        self.torsos = torsos
+        heads = [nn.Linear(torsos.out_features, num_actions) for _ in range(count)]
+        self.head_weight = nn.Parameter(torch.stack([head.weight.detach().t() for head in heads]))  # [K, F, A]
+        self.head_bias = nn.Parameter(torch.stack([head.bias.detach() for head in heads]).unsqueeze(1))  # [K, 1, A]
+
+    def values(self, obs: Tensor, networks: int | None = None) -> Tensor:
+        features = self.torsos(obs, members=networks)
+        weight, bias = self.head_weight, self.head_bias
+        if len(features) < len(weight):
+            weight, bias = weight[: len(features)], bias[: len(features)]
+        return torch.baddbmm(bias, features, weight)
+
+    def forward(self, obs: Tensor, action: Tensor, networks: int | None = None) -> Tensor:
+        values = self.values(obs, networks)
+        choice = action.reshape(1, -1, 1).long().expand(len(values), -1, 1)
+        return values.gather(-1, choice).squeeze(-1)
 
 
 class QSpec(Spec):
@@ -78,7 +102,27 @@ class TwinQ(Q):
     count = 2
 
 
+class DiscreteQ(Q):
+    """Action values Q(s, .) of every Discrete action from one pass over the observation (as DQN's network), regressed on the trainer's TD targets (discrete SAC)."""
+
+    name = "discrete_q"
+    provides = frozenset({ACTION_VALUE, ALL_ACTION_VALUES, TD_ERRORS})
+    requires = frozenset({DISCRETE_ACTIONS, REPLAYED_TRANSITIONS})
+
+    def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
+        return DiscreteQEnsemble(network.build_ensemble(observation_space, self.count), self.count, int(action_space.n))
+
+
+class TwinDiscreteQ(DiscreteQ):
+    """Two discrete Q networks; targets and the policy use min(Q1, Q2) per action (clipped double Q for discrete SAC, Christodoulou 2019)."""
+
+    name = "twin_discrete_q"
+    count = 2
+
+
 @hookimpl
 def register_critics(register):
     register(Q)
     register(TwinQ)
+    register(DiscreteQ)
+    register(TwinDiscreteQ)

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from pgkit import Batch, hookimpl
 from pgkit.functional import polyak_update
 from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import ACTION_VALUE, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS, TD_ERRORS
+from pgkit.kinds.capabilities import ACTION_VALUE, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
 from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
 
@@ -60,7 +60,7 @@ class OffPolicy(Trainer):
     required_slots = frozenset({"network", "policy_head", "critic", "objective", "optimizer", "replay"})
     optional_slots = frozenset({"logger"})
     provides = frozenset({REPLAYED_TRANSITIONS})
-    requires = frozenset({ACTION_VALUE, SQUASHED_ACTIONS})
+    requires = frozenset({ACTION_VALUE, OFF_POLICY_ACTIONS})
 
     def setup(self, ctx: TrainingContext) -> None:
         spec, agent = self.spec, ctx.agent
@@ -135,15 +135,20 @@ class OffPolicy(Trainer):
     def td_target(self, next_policy: torch.nn.Module, critic: torch.nn.Module, objective: Objective, batch: Batch) -> torch.Tensor:
         """y = R + d (1 - terminated) [min_k Q'_k(s', a') + bonus(a')], a' = clip(a + clip(eps, -c, c), -1, 1) with
         a ~ next_policy(.|s') (TD3's smoothing eps ~ N(0, sigma^2), sigma = 0 by default) and the objective's bonus;
-        d is the batch's discounts (gamma^k of an n-step return), gamma where it has none."""
+        d is the batch's discounts (gamma^k of an n-step return), gamma where it has none. An objective that
+        computes V(s') itself (``Objective.next_value``, discrete SAC's expectation over actions) replaces
+        the bracket."""
         spec = self.spec
         distribution = next_policy(batch.next_obs)
+        discounts = batch.discounts if batch.discounts is not None else spec.gamma
+        exact = objective.next_value(distribution, critic, batch.next_obs)
+        if exact is not None:
+            return batch.rewards + discounts * (~batch.terminated).float() * exact.float()
         next_actions = distribution.sample()
         if spec.target_policy_noise > 0:
             smoothing = (torch.randn_like(next_actions) * spec.target_policy_noise).clamp(-spec.target_noise_clip, spec.target_noise_clip)
             next_actions = (next_actions + smoothing).clamp(-1.0, 1.0)
         next_value = critic(batch.next_obs, next_actions).min(dim=0).values.float() + objective.next_value_bonus(distribution, next_actions)
-        discounts = batch.discounts if batch.discounts is not None else spec.gamma
         return batch.rewards + discounts * (~batch.terminated).float() * next_value
 
 
