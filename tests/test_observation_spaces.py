@@ -76,7 +76,7 @@ def test_uint8_frames_stay_uint8_until_the_network(trainer, head, objective, cri
     agent = pgkit.train(recipe, env=env)
     assert agent.obs_dtype == torch.uint8
     stored = agent.components["trainer"]
-    obs = stored.replay.obs if trainer["type"] == "off_policy" else stored._last_batch.obs
+    obs = agent.components["replay"].buffer.obs if trainer["type"] == "off_policy" else stored._last_batch.obs
     assert obs.dtype == torch.uint8 and int(obs.max()) > 1
     normalized = pgkit.train({**recipe, "env": {"id": "unused", "num_envs": 2, "normalize": {"obs": True}}}, env=env)
     assert normalized.obs_dtype == torch.float32

@@ -182,7 +182,7 @@ BASE = {
     "changes, path, message",
     [
         ({"policy_head": "gaussian"}, "objective", "needs a deterministic policy a = mu(s), explored with added noise (deterministic_actions)"),
-        ({"policy_head": "gaussian"}, "trainer", "needs actions in [-1, 1] that the head maps onto a bounded Box (deterministic, squashed_gaussian) (squashed_actions)"),
+        ({"policy_head": "gaussian"}, "trainer", "needs actions an off-policy trainer can warm up with, explore and replay: squashed Box actions (deterministic, squashed_gaussian) or categorical choices (off_policy_actions)"),
         ({"critic": "value"}, "objective", "needs action values Q(s, a) from a critic (action_value)"),
         ({"objective": "reinforce"}, "objective", "needs log-probabilities log pi(a|s) from a stochastic policy head (log_prob)"),
         ({"objective": "ppo_clip", "policy_head": "gaussian"}, "objective", "needs batches collected by the current policy (an on-policy trainer)"),
@@ -205,9 +205,9 @@ def test_td3_trains_and_targets_move_slowly(registry, tmp_path):
     assert math.isfinite(metrics["value_loss"]) and math.isfinite(metrics["policy_loss"])
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert set(state) >= {"agent", "trainer", "components", "recipe", "rng"}
-    assert set(state["trainer"]) >= {"policy_step", "critic_step", "targets", "replay", "sampler", "explorer"}
+    assert set(state["trainer"]) >= {"policy_step", "critic_step", "targets", "sampler", "explorer"}
     assert set(state["trainer"]["explorer"]) == {"obs", "rng", "noise"}
-    assert state["trainer"]["replay"]["size"] == 64
+    assert state["components"]["replay"]["buffer"]["size"] == 64  # the replay slot's state: its transitions
 
 
 def test_q_loss_sums_the_ensemble():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgkit.errors import CompatibilityError
+from pgkit.errors import CompatibilityError, RecipeError
 from pgkit.kinds import SLOTS
 from pgkit.plugins.registry import build_registry
 from pgkit.recipe import resolve
@@ -59,7 +59,7 @@ WRAPPED = [  # every env wrapper, in pipelines whose state (stacked frames, stic
 def problems(document: dict) -> int:
     try:
         check_compatibility(resolve(document, REGISTRY, source="resume-contract"), REGISTRY)
-    except CompatibilityError as exc:
+    except (CompatibilityError, RecipeError) as exc:  # RecipeError: a slot this trainer does not use
         return len(exc.problems)
     return 0
 

@@ -8,6 +8,7 @@ from pgkit.data.episodes import Episode, EpisodeStatistics, RunningEpisodes
 from pgkit.data.memory import check_memory
 from pgkit.data.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from pgkit.data.replay import ReplayBuffer
+from pgkit.data.sum_tree import SumTree
 from pgkit.data.structured import Part, Segment, flat_layout, flatten_batch, index_columns, is_structured, segments, stored_shape, unsupported_part
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "RunningEpisodes",
     "RunningMeanStd",
     "Segment",
+    "SumTree",
     "check_memory",
     "flat_layout",
     "flatten_batch",

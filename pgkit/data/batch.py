@@ -38,6 +38,8 @@ class Batch:
     starts: Tensor | None = None  # [T, N] bool: s_t begins an episode (recurrent agents: their state is zeroed there)
     memory: Tensor | None = None  # [T, N, S] a recurrent agent's memory before step t (before the zeroing at a start)
     next_memory: Tensor | None = None  # [T, N, S] its memory after step t: the state that reads next_obs
+    discounts: Tensor | None = None  # [B] replayed transitions: gamma^k, the discount of their bootstrap from next_obs (n-step: k steps on)
+    weights: Tensor | None = None  # [B] replayed transitions: importance weights of a prioritized draw (None: all 1)
     extras: dict[str, Tensor] = field(default_factory=dict)  # fields added by plugins, same leading dims
     columns: int | None = None  # a flat batch of whole env columns, time-major: how many (None: rows in any order)
 

@@ -12,17 +12,18 @@ from pgkit.data.memory import check_memory
 
 
 class ReplayBuffer:
-    """Transitions (s, a, r, s', terminated) added one per env, N at a time; the oldest are overwritten once
-    ``capacity`` (rounded up to a multiple of N) is reached.
+    """Transitions (s, a, r, s', terminated, truncated) added one per env, N at a time; the oldest are
+    overwritten once ``capacity`` (rounded up to a multiple of N) is reached. Slot i + N holds the same env's
+    transition after slot i's (until the newest row), so n-step returns read along the slots.
 
     Each observation is stored once. The s' of a transition is, as a rule, the s of the same env's next
     transition, N slots on: the buffer checks that as the next row arrives and keeps apart only an s' that
     differs (an episode's final observation, under SAME_STEP autoreset) and the newest row's. So 1e5
     Atari frames take about their own bytes, not twice (SB3's optimize_memory_usage, for any N).
-    ``next_obs`` is the true next observation and only ``terminated`` is kept: a truncated transition
-    bootstraps like any other."""
+    ``next_obs`` is the true next observation: a truncated transition bootstraps like any other, and its
+    ``truncated`` flag only stops an n-step return from running into the next episode."""
 
-    FIELDS = ("obs", "actions", "rewards", "terminated", "apart")
+    FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "apart")
 
     def __init__(
         self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, action_shape: tuple[int, ...],
@@ -31,12 +32,13 @@ class ReplayBuffer:
         self.num_envs = num_envs
         self.capacity = math.ceil(capacity / num_envs) * num_envs
         if torch.device(device).type == "cpu":
-            per_transition = math.prod(obs_shape) * obs_dtype.itemsize + 4 * math.prod(action_shape) + 4 + 2
+            per_transition = math.prod(obs_shape) * obs_dtype.itemsize + 4 * math.prod(action_shape) + 4 + 3
             check_memory(self.capacity * per_transition, f"a replay buffer of {self.capacity:,} transitions")
         self.obs = torch.empty((self.capacity, *obs_shape), dtype=obs_dtype, device=device)  # written before it is read
         self.actions = torch.zeros((self.capacity, *action_shape), dtype=torch.float32, device=device)
         self.rewards = torch.zeros(self.capacity, dtype=torch.float32, device=device)
         self.terminated = torch.zeros(self.capacity, dtype=torch.bool, device=device)
+        self.truncated = torch.zeros(self.capacity, dtype=torch.bool, device=device)
         self.apart = torch.zeros(self.capacity, dtype=torch.bool, device=device)  # s' is in next_apart, not at i + N
         self.next_apart: dict[int, Tensor] = {}
         self.newest_next = torch.zeros((num_envs, *obs_shape), dtype=obs_dtype, device=device)  # s' of the newest row
@@ -52,8 +54,8 @@ class ReplayBuffer:
         tensors = [getattr(self, name) for name in self.FIELDS] + [self.newest_next, *self.next_apart.values()]
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor) -> None:
-        """Store one transition per env (leading dimension N, the same N every time)."""
+    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor | None = None) -> None:
+        """Store one transition per env (leading dimension N, the same N every time); ``truncated`` None: no time limit ended one."""
         if len(rewards) != self.num_envs:
             raise ValueError(f"this replay buffer takes {self.num_envs} transitions at a time (one per env), got {len(rewards)}")
         index = self.position + torch.arange(self.num_envs, device=self.rewards.device)
@@ -67,6 +69,7 @@ class ReplayBuffer:
             del self.next_apart[i]
         self.obs[index], self.actions[index], self.rewards[index] = obs, actions, rewards
         self.terminated[index], self.apart[index] = terminated, False
+        self.truncated[index] = False if truncated is None else truncated
         self.newest_next.copy_(next_obs)
         self.position = (self.position + self.num_envs) % self.capacity
         self.size = min(self.size + self.num_envs, self.capacity)
@@ -104,16 +107,48 @@ class ReplayBuffer:
         self.next_apart = {int(i): next_obs.to(self.obs.device) for i, next_obs in zip(state["apart_index"], state["apart_next"])}
         self.position, self.size = int(state["position"]), size
 
+    def uniform_index(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        """``batch_size`` slots drawn uniformly with replacement from the stored ones."""
+        return torch.randint(self.size, (batch_size,), generator=generator).to(self.rewards.device)
+
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """A flat Batch of ``batch_size`` transitions drawn uniformly with replacement."""
-        index = torch.randint(self.size, (batch_size,), generator=generator).to(self.rewards.device)
-        terminated = self.terminated[index]
+        """A flat Batch of ``batch_size`` one-step transitions drawn uniformly with replacement."""
+        return self.rows(self.uniform_index(batch_size, generator))
+
+    def newer_rows(self, index: Tensor) -> Tensor:
+        """How many rows were added after the one of each slot in ``index`` (0 for the newest row)."""
+        n = self.num_envs
+        return ((self.position - (index - index % n) - n) % self.capacity) // n
+
+    def rows(self, index: Tensor, n_step: int = 1, gamma: float = 1.0) -> Batch:
+        """The transitions at ``index`` as a flat Batch, each summed over up to ``n_step`` of its env's steps:
+        rewards R = sum_{j<k} gamma^j r_{t+j}, next_obs s_{t+k}, terminated that of step t+k-1, and
+        discounts gamma^k, where k <= n_step stops after the step that ends an episode (terminated or
+        truncated) and at the newest row. With n_step 1: the stored transitions, discounts None (the
+        trainer's gamma)."""
+        if n_step == 1:
+            return self._batch(index, self.rewards[index], index, None)
+        n = self.num_envs
+        steps = torch.arange(n_step, device=index.device)
+        slots = (index[:, None] + steps * n) % self.capacity  # [B, n]: the same env's next transitions
+        ended = self.terminated[slots] | self.truncated[slots]
+        after_end = (ended.long().cumsum(1) - ended.long()) > 0  # a step after the episode ended
+        valid = (steps <= self.newer_rows(index)[:, None]) & ~after_end
+        k = valid.sum(1)  # >= 1: the first step is always the transition itself
+        rewards = (self.rewards[slots] * gamma ** steps.to(torch.float32) * valid).sum(1)
+        last = slots.gather(1, (k - 1)[:, None]).squeeze(1)
+        return self._batch(index, rewards, last, gamma ** k.to(torch.float32))
+
+    def _batch(self, index: Tensor, rewards: Tensor, last: Tensor, discounts: Tensor | None) -> Batch:
+        """Transitions from the slots ``index`` to the next observation of the slots ``last``."""
+        terminated = self.terminated[last]
         return Batch(
             obs=self.obs[index],
             actions=self.actions[index],
-            log_probs=torch.zeros_like(self.rewards[index]),
-            rewards=self.rewards[index],
+            log_probs=torch.zeros_like(rewards),
+            rewards=rewards,
             terminated=terminated,
             truncated=torch.zeros_like(terminated),
-            next_obs=self.next_observations(index),
+            next_obs=self.next_observations(last),
+            discounts=discounts,
         )

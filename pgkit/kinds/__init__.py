@@ -23,6 +23,7 @@ from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
 from pgkit.kinds.outputs import check_shape
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
+from pgkit.kinds.replay import Replay, ReplayLayout, ReplaySpec
 from pgkit.kinds.state import Stateful
 from pgkit.kinds.trainer import Trainer, TrainerSpec, TrainingContext
 
@@ -50,6 +51,7 @@ KINDS: dict[str, Kind] = {
         Kind("advantage", "register_advantages", Advantage),
         Kind("objective", "register_objectives", Objective),
         Kind("optimizer", "register_optimizers", Optimizer),
+        Kind("replay", "register_replays", Replay),
         Kind("trainer", "register_trainers", Trainer),
         Kind("logger", "register_loggers", Logger),
         Kind("callback", "register_callbacks", Callback),
@@ -91,6 +93,9 @@ __all__ = [
     "PluginInfo",
     "Policy",
     "PolicyHead",
+    "Replay",
+    "ReplayLayout",
+    "ReplaySpec",
     "Spec",
     "Stateful",
     "Trainer",

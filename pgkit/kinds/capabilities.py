@@ -46,10 +46,15 @@ ACTION_MASKS = Capability(
     "action_masks", "a head that honours the env's action mask: invalid actions get probability 0 (categorical, multi_categorical, bernoulli)"
 )
 SQUASHED_ACTIONS = Capability("squashed_actions", "actions in [-1, 1] that the head maps onto a bounded Box (deterministic, squashed_gaussian)")
+OFF_POLICY_ACTIONS = Capability(
+    "off_policy_actions", "actions an off-policy trainer can warm up with, explore and replay: squashed Box actions (deterministic, squashed_gaussian) or categorical choices"
+)
 
 # --- provided by critics ----------------------------------------------------------------------------------
 STATE_VALUE = Capability("state_value", "state values V(s) from a critic")
 ACTION_VALUE = Capability("action_value", "action values Q(s, a) from a critic")
+ALL_ACTION_VALUES = Capability("all_action_values", "Q(s, .) of every action of a Discrete space at once from a critic (discrete_q, twin_discrete_q)")
+TD_ERRORS = Capability("td_errors", "each replayed transition's TD error |y - Q(s, a)| from the critic (a prioritized replay's priorities)")
 
 # --- provided by advantage estimators -------------------------------------------------------------------
 SUBTRACTS_BASELINE = Capability(
@@ -106,6 +111,7 @@ __all__ = [
     "ACTION_MASKS",
     "ACTION_SPACE_CAPABILITIES",
     "ACTION_VALUE",
+    "ALL_ACTION_VALUES",
     "BOUNDED_ACTIONS",
     "BOX_ACTIONS",
     "BOX_OBSERVATIONS",
@@ -118,6 +124,7 @@ __all__ = [
     "MULTI_BINARY_ACTIONS",
     "MULTI_DISCRETE_ACTIONS",
     "OBSERVATION_SPACE_CAPABILITIES",
+    "OFF_POLICY_ACTIONS",
     "OLD_POLICY",
     "ON_POLICY_BATCHES",
     "OWN_POLICY_STEP",
@@ -129,6 +136,7 @@ __all__ = [
     "STATE_VALUE",
     "STRUCTURED_ACTIONS",
     "SUBTRACTS_BASELINE",
+    "TD_ERRORS",
     "WHOLE_EPISODES",
     "Capability",
     "environment_capabilities",

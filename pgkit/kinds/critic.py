@@ -29,4 +29,9 @@ class Critic(Component):
 
     @abstractmethod
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
-        """Scalar regression loss of ``module`` against ``batch.returns`` on a flattened batch."""
+        """Scalar regression loss of ``module`` against ``batch.returns`` on a flattened batch (an
+        action-value critic weights each transition by ``batch.weights`` when it is not None)."""
+
+    def td_errors(self, module: nn.Module, batch: Batch) -> Tensor:
+        """Each transition's |returns - prediction|, ``[B]``, for critics that provide ``td_errors``."""
+        raise NotImplementedError(f"{self.describe()} gives no TD errors")

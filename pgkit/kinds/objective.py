@@ -53,6 +53,12 @@ class Objective(Component):
         batch (e.g. the policy moved too far)? Default: no."""
         return False
 
+    def next_value(self, distribution: Distribution, critic: nn.Module, next_obs: Tensor) -> Tensor | None:
+        """V(s') for an off-policy TD target, computed exactly by the objective from ``distribution`` =
+        pi(.|s') and the target ``critic`` (discrete SAC: the expectation over every action), or None for the
+        trainer's sampled estimate min_k Q'(s', a') + next_value_bonus. Default: None."""
+        return None
+
     def next_value_bonus(self, distribution: Distribution, actions: Tensor) -> Tensor | float:
         """What an off-policy TD target adds to min_k Q'(s', a') for next actions a' drawn from
         ``distribution`` = pi(.|s') (SAC's soft value: -alpha log pi(a'|s')). Default: 0."""

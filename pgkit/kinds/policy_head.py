@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from pgkit.kinds.component import Component
@@ -30,13 +31,23 @@ class HeadModule(nn.Module):
 class PolicyHead(Component):
     """Builds a HeadModule for one action space. ``requires`` names the action spaces it reads;
     ``provides`` what its distributions give (log_prob, entropy, kl, rsample, deterministic_actions,
-    squashed_actions)."""
+    squashed_actions, off_policy_actions)."""
 
     kind = "policy_head"
 
     @abstractmethod
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
         """A new head reading ``in_features`` features."""
+
+    def random_actions(self, count: int, action_space: gym.Space, rng: np.random.Generator) -> np.ndarray:
+        """``count`` actions of a uniformly random policy in this head's own units, drawn from ``rng`` (what an
+        off-policy trainer acts with while it warms up). Default: uniform in [-1, 1]^d (a squashed head's units)."""
+        return rng.uniform(-1.0, 1.0, (count, int(np.prod(action_space.shape)))).astype(np.float32)
+
+    def explore(self, actions: Tensor, noise: np.ndarray) -> Tensor:
+        """Sampled ``actions`` with one draw of ``exploration_noise`` added, as an off-policy trainer acts.
+        Default: a + noise clipped to [-1, 1] (a squashed head's units)."""
+        return (actions + torch.as_tensor(noise, device=actions.device)).clamp(-1.0, 1.0)
 
     def exploration_noise(self, num_envs: int, action_shape: tuple[int, ...], rng: np.random.Generator) -> ActionNoise:
         """Noise an off-policy trainer adds to sampled actions, one process per env, drawing from ``rng``.

@@ -47,6 +47,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.objectives.sac",
     "pgkit.builtins.objectives.trust_region",
     "pgkit.builtins.optimizers.torch_optimizers",
+    "pgkit.builtins.replays.replay",
     "pgkit.builtins.trainers.on_policy",
     "pgkit.builtins.trainers.off_policy",
     "pgkit.builtins.env_wrappers.atari",

@@ -58,6 +58,11 @@ def register_optimizers(register: Register) -> None:
 
 
 @hookspec
+def register_replays(register: Register) -> None:
+    """Register replays (an off-policy trainer's stored transitions and how minibatches are drawn), subclasses of pgkit.kinds.Replay."""
+
+
+@hookspec
 def register_trainers(register: Register) -> None:
     """Register training loops, subclasses of pgkit.kinds.Trainer."""
 

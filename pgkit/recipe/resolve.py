@@ -23,6 +23,7 @@ SLOT_DEFAULTS: dict[str, Any] = {
     "network": "mlp",
     "baseline": "none",
     "trainer": "on_policy",
+    "replay": "uniform",
     "logger": ["console", "csv"],
 }
 PROVENANCE_KEYS = ("plugin", "version")  # written into resolved recipes; not component parameters

@@ -14,14 +14,15 @@ from pgkit.envs.actions import as_numpy
 from pgkit.envs.making import with_final_observations
 from pgkit.kinds.agent import Agent
 
-TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")  # as ReplayBuffer.add takes them
+TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")  # as Replay.add takes them
 
 
 class Explorer:
-    """Steps ``envs`` with a ~ clip(pi(.|s) + noise, -1, 1) in the policy's [-1, 1] action units (uniform
-    actions while warming up; a deterministic head's sample is mu(s)), the noise from the policy head
-    (Gaussian, Ornstein-Uhlenbeck) reset where an episode ends. Its generator draws the warm-up actions
-    and the noise; with the current observation they are its state."""
+    """Steps ``envs`` with the policy head's exploring actions (``explore``: a squashed head's
+    clip(pi(.|s) + noise, -1, 1), a deterministic head's sample being mu(s); a categorical head's sample) and
+    its uniformly random ones while warming up (``random_actions``), the noise from the head (Gaussian,
+    Ornstein-Uhlenbeck) reset where an episode ends. Its generator draws the warm-up actions and the noise;
+    with the current observation they are its state."""
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: Agent, seed: int):
         self.envs, self.agent = envs, agent
@@ -31,7 +32,7 @@ class Explorer:
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
 
     def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
-        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated),
+        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated),
         each [N, ...] on the agent's device, next_obs the true final observation where an episode ended."""
         agent = self.agent
         transitions = []
@@ -39,28 +40,28 @@ class Explorer:
             actions = self._act(random)
             raw, reward, terminated, truncated, info = self.envs.step(as_numpy(agent.policy.head.env_action(actions)))
             next_obs = agent.prepare(raw, update_statistics=True)
-            transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated))
+            transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated, truncated))
             self.noise.reset(terminated | truncated)
             self.obs = next_obs
         return transitions
 
     def _act(self, random: bool) -> Tensor:
-        agent = self.agent
+        agent, head = self.agent, self.agent.components["policy_head"]
         if random:
-            sampled = self.rng.uniform(-1.0, 1.0, self.noise.sample().shape).astype(np.float32)
-            return torch.as_tensor(sampled, device=agent.device)
+            return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=agent.device)
         with torch.no_grad():
             action = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).sample()
-        return (action + torch.as_tensor(self.noise.sample(), device=agent.device)).clamp(-1.0, 1.0)
+        return head.explore(action, self.noise.sample())
 
-    def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> tuple[Tensor, ...]:
+    def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> tuple[Tensor, ...]:
         device, dtype = self.agent.device, self.agent.obs_dtype
         return (
             torch.as_tensor(self.obs, dtype=dtype, device=device),
-            actions,
+            actions.reshape(self.num_envs, -1).float(),  # the replay's rows: a Discrete choice is one column
             torch.as_tensor(reward, dtype=torch.float32, device=device),
             torch.as_tensor(next_obs, dtype=dtype, device=device),
             torch.as_tensor(terminated, device=device),
+            torch.as_tensor(truncated, device=device),
         )
 
     def metrics(self) -> dict[str, float]:

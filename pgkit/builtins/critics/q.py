@@ -1,4 +1,4 @@
-"""Critics ``q`` and ``twin_q``: learned action values Q(s, a)."""
+"""Critics ``q`` and ``twin_q`` (Q(s, a) of Box actions), ``discrete_q`` and ``twin_discrete_q`` (Q(s, .) of every Discrete action)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import Critic, Network
-from pgkit.kinds.capabilities import ACTION_VALUE, BOX_ACTIONS, BOX_OBSERVATIONS, REPLAYED_TRANSITIONS
+from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, BOX_ACTIONS, BOX_OBSERVATIONS, DISCRETE_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
 
 
 class QEnsemble(nn.Module):
@@ -36,6 +36,30 @@ class QEnsemble(nn.Module):
         return torch.baddbmm(bias, features, weight).squeeze(-1)
 
 
+class DiscreteQEnsemble(nn.Module):
+    """K independent Q networks over the observation with one output per action: ``values(obs) -> [K, B, A]``,
+    ``forward(obs, action) -> [K, B]`` the values of the given choices (0-based, as the replay stores them)."""
+
+    def __init__(self, torsos: nn.Module, count: int, num_actions: int):
+        super().__init__()
+        self.torsos = torsos
+        heads = [nn.Linear(torsos.out_features, num_actions) for _ in range(count)]
+        self.head_weight = nn.Parameter(torch.stack([head.weight.detach().t() for head in heads]))  # [K, F, A]
+        self.head_bias = nn.Parameter(torch.stack([head.bias.detach() for head in heads]).unsqueeze(1))  # [K, 1, A]
+
+    def values(self, obs: Tensor, networks: int | None = None) -> Tensor:
+        features = self.torsos(obs, members=networks)
+        weight, bias = self.head_weight, self.head_bias
+        if len(features) < len(weight):
+            weight, bias = weight[: len(features)], bias[: len(features)]
+        return torch.baddbmm(bias, features, weight)
+
+    def forward(self, obs: Tensor, action: Tensor, networks: int | None = None) -> Tensor:
+        values = self.values(obs, networks)
+        choice = action.reshape(1, -1, 1).long().expand(len(values), -1, 1)
+        return values.gather(-1, choice).squeeze(-1)
+
+
 class QSpec(Spec):
     huber: bool = Field(False, description="Huber instead of squared error for the TD regression.")
 
@@ -45,7 +69,7 @@ class Q(Critic):
 
     name = "q"
     Spec = QSpec
-    provides = frozenset({ACTION_VALUE})
+    provides = frozenset({ACTION_VALUE, TD_ERRORS})
     requires = frozenset({BOX_OBSERVATIONS, BOX_ACTIONS, REPLAYED_TRANSITIONS})
     count = 1  # networks in the ensemble; targets use their minimum
 
@@ -55,12 +79,20 @@ class Q(Critic):
         return QEnsemble(network.build_ensemble(joint, self.count), self.count)
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
-        """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``."""
+        """Sum over the ensemble of the mean regression loss of Q_k(s, a) on ``batch.returns``, each transition
+        weighted by ``batch.weights`` where a prioritized replay drew it (importance sampling)."""
         predicted = module(batch.obs, batch.actions).float()
         target = batch.returns.expand_as(predicted)
-        if self.spec.huber:
-            return F.huber_loss(predicted, target, reduction="none").mean(dim=1).sum()
-        return F.mse_loss(predicted, target, reduction="none").mean(dim=1).sum()
+        regression = F.huber_loss if self.spec.huber else F.mse_loss
+        errors = regression(predicted, target, reduction="none")
+        if batch.weights is not None:
+            errors = errors * batch.weights
+        return errors.mean(dim=1).sum()
+
+    @torch.no_grad()
+    def td_errors(self, module: nn.Module, batch: Batch) -> Tensor:
+        """|y - Q_k(s, a)| averaged over the ensemble, ``[B]``."""
+        return (module(batch.obs, batch.actions).float() - batch.returns).abs().mean(dim=0)
 
 
 class TwinQ(Q):
@@ -70,7 +102,27 @@ class TwinQ(Q):
     count = 2
 
 
+class DiscreteQ(Q):
+    """Action values Q(s, .) of every Discrete action from one pass over the observation (as DQN's network), regressed on the trainer's TD targets (discrete SAC)."""
+
+    name = "discrete_q"
+    provides = frozenset({ACTION_VALUE, ALL_ACTION_VALUES, TD_ERRORS})
+    requires = frozenset({DISCRETE_ACTIONS, REPLAYED_TRANSITIONS})
+
+    def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
+        return DiscreteQEnsemble(network.build_ensemble(observation_space, self.count), self.count, int(action_space.n))
+
+
+class TwinDiscreteQ(DiscreteQ):
+    """Two discrete Q networks; targets and the policy use min(Q1, Q2) per action (clipped double Q for discrete SAC, Christodoulou 2019)."""
+
+    name = "twin_discrete_q"
+    count = 2
+
+
 @hookimpl
 def register_critics(register):
     register(Q)
     register(TwinQ)
+    register(DiscreteQ)
+    register(TwinDiscreteQ)

@@ -1,4 +1,5 @@
-"""Objective ``sac``: soft actor-critic's entropy-regularized policy loss and its temperature."""
+"""Objectives ``sac`` and ``discrete_sac``: soft actor-critic's entropy-regularized policy loss and its temperature,
+for Box actions (reparameterized samples) and for Discrete ones (exact expectations over the actions)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from torch.distributions import Distribution
 
 from pgkit import Batch, Spec, hookimpl
 from pgkit.kinds import LossContext, Objective
-from pgkit.kinds.capabilities import ACTION_VALUE, LOG_PROB, REPLAYED_TRANSITIONS, RSAMPLE
+from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, DISCRETE_ACTIONS, LOG_PROB, REPLAYED_TRANSITIONS, RSAMPLE
 
 
 class Temperature(nn.Module):
@@ -76,6 +77,68 @@ class SAC(Objective):
         return -self.alpha() * distribution.log_prob(actions).float()
 
 
+class DiscreteSACSpec(Spec):
+    temperature: Union[PositiveFloat, Literal["auto"]] = Field(
+        "auto", description="alpha, the weight of the entropy: a fixed number > 0, or auto: learned so that the entropy tracks target_entropy_scale * log|A|."
+    )
+    initial_temperature: float = Field(1.0, gt=0, description="alpha before learning starts (temperature: auto).")
+    target_entropy_scale: float = Field(
+        0.89, gt=0, le=1, description="The entropy a learned alpha aims for, as a fraction of the largest, log|A| (Christodoulou 2019: 0.98; CleanRL's Atari SAC: 0.89)."
+    )
+
+
+class DiscreteSAC(Objective):
+    """Soft actor-critic for Discrete actions (Christodoulou 2019): L = mean_s sum_a pi(a|s) [alpha log pi(a|s) - min_k Q_k(s, a)],
+    exact over the actions (no sampling); the soft TD target V(s') = sum_a pi(a|s') [min_k Q'_k(s', a) - alpha log pi(a|s')];
+    with a learned temperature also log(alpha) (H[pi(.|s)] - H_target)."""
+
+    name = "discrete_sac"
+    Spec = DiscreteSACSpec
+    requires = frozenset({DISCRETE_ACTIONS, LOG_PROB, ALL_ACTION_VALUES, REPLAYED_TRANSITIONS})
+
+    def __init__(self, spec: Spec | None = None, **params: object) -> None:
+        super().__init__(spec, **params)
+        self._temperature: Temperature | None = None  # built with the agent, saved with it
+        self._target_entropy = 0.0
+
+    def build(self, observation_space: gym.Space, action_space: gym.Space) -> nn.Module | None:
+        self._target_entropy = self.spec.target_entropy_scale * math.log(int(action_space.n))
+        self._temperature = Temperature(self.spec.initial_temperature) if self.spec.temperature == "auto" else None
+        return self._temperature
+
+    def alpha(self) -> Tensor | float:
+        """The entropy's weight now (no gradient)."""
+        if self._temperature is None:
+            return float(self.spec.temperature)
+        return self._temperature.log_alpha.detach().exp()
+
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+        probs, plogp = _probabilities(context.policy(batch.obs))
+        q = context.critic.values(batch.obs).min(dim=0).values.float()
+        alpha = self.alpha()
+        policy_loss = (alpha * plogp - probs * q).sum(-1).mean()
+        entropy = -plogp.sum(-1)
+        metrics = {"policy_loss": policy_loss.item(), "entropy": entropy.mean().item(), "alpha": float(alpha)}
+        if self._temperature is None:
+            return policy_loss, metrics
+        temperature_loss = (self._temperature.log_alpha * (entropy.detach() - self._target_entropy)).mean()
+        metrics["temperature_loss"] = temperature_loss.item()
+        return policy_loss + temperature_loss, metrics
+
+    def next_value(self, distribution: Distribution, critic: nn.Module, next_obs: Tensor) -> Tensor:
+        probs, plogp = _probabilities(distribution)
+        q = critic.values(next_obs).min(dim=0).values.float()
+        return (probs * q - self.alpha() * plogp).sum(-1)
+
+
+def _probabilities(distribution: Distribution) -> tuple[Tensor, Tensor]:
+    """(pi(.|s), pi log pi) of a categorical distribution, [B, A]; 0 log 0 = 0 for masked actions."""
+    log_probs = distribution.logits.float()
+    probs = log_probs.exp()
+    return probs, torch.where(probs > 0, probs * log_probs, torch.zeros_like(probs))
+
+
 @hookimpl
 def register_objectives(register):
     register(SAC)
+    register(DiscreteSAC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor, nn
@@ -10,7 +11,7 @@ from torch.nn import functional as F
 
 from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import ACTION_MASKS, DISCRETE_ACTIONS, ENTROPY, KL, LOG_PROB
+from pgkit.kinds.capabilities import ACTION_MASKS, DISCRETE_ACTIONS, ENTROPY, KL, LOG_PROB, OFF_POLICY_ACTIONS
 from pgkit.nn import Categorical as CategoricalDistribution
 
 
@@ -43,11 +44,19 @@ class Categorical(PolicyHead):
 
     name = "categorical"
     Spec = CategoricalSpec
-    provides = frozenset({LOG_PROB, ENTROPY, KL, ACTION_MASKS})
+    provides = frozenset({LOG_PROB, ENTROPY, KL, ACTION_MASKS, OFF_POLICY_ACTIONS})
     requires = frozenset({DISCRETE_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:
         return CategoricalModule(in_features, int(action_space.n), int(action_space.start), self.spec.init_gain)
+
+    def random_actions(self, count: int, action_space: gym.Space, rng: np.random.Generator) -> np.ndarray:
+        """Choices (from 0; ``env_action`` adds the space's start) uniformly at random."""
+        return rng.integers(0, int(action_space.n), count)
+
+    def explore(self, actions: Tensor, noise: np.ndarray) -> Tensor:
+        """A sample explores by itself (no noise)."""
+        return actions
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from torch.distributions import Distribution
 
 from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, DETERMINISTIC_ACTIONS, RSAMPLE, SQUASHED_ACTIONS
+from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, DETERMINISTIC_ACTIONS, OFF_POLICY_ACTIONS, RSAMPLE, SQUASHED_ACTIONS
 from pgkit.nn import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise, box_bounds, to_box
 
 
@@ -77,7 +77,7 @@ class Deterministic(PolicyHead):
 
     name = "deterministic"
     Spec = DeterministicSpec
-    provides = frozenset({DETERMINISTIC_ACTIONS, SQUASHED_ACTIONS, RSAMPLE})
+    provides = frozenset({DETERMINISTIC_ACTIONS, SQUASHED_ACTIONS, OFF_POLICY_ACTIONS, RSAMPLE})
     requires = frozenset({BOX_ACTIONS, BOUNDED_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from pgkit import Spec, hookimpl
 from pgkit.kinds import HeadModule, PolicyHead
-from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, ENTROPY, KL, LOG_PROB, RSAMPLE, SQUASHED_ACTIONS
+from pgkit.kinds.capabilities import BOUNDED_ACTIONS, BOX_ACTIONS, ENTROPY, KL, LOG_PROB, OFF_POLICY_ACTIONS, RSAMPLE, SQUASHED_ACTIONS
 from pgkit.nn import SquashedDiagonalGaussian, box_bounds, to_box
 
 
@@ -54,7 +54,7 @@ class SquashedGaussian(PolicyHead):
 
     name = "squashed_gaussian"
     Spec = SquashedGaussianSpec
-    provides = frozenset({LOG_PROB, ENTROPY, KL, RSAMPLE, SQUASHED_ACTIONS})
+    provides = frozenset({LOG_PROB, ENTROPY, KL, RSAMPLE, SQUASHED_ACTIONS, OFF_POLICY_ACTIONS})
     requires = frozenset({BOX_ACTIONS, BOUNDED_ACTIONS})
 
     def build(self, in_features: int, action_space: gym.Space) -> HeadModule:

@@ -8,10 +8,9 @@ import torch
 from pydantic import Field, model_validator
 
 from pgkit import Batch, hookimpl
-from pgkit.data import ReplayBuffer
 from pgkit.functional import polyak_update
-from pgkit.kinds import Agent, LossContext, Objective, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import ACTION_VALUE, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS
+from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape
+from pgkit.kinds.capabilities import ACTION_VALUE, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
 from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
 
@@ -19,7 +18,7 @@ from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
 class OffPolicySpec(TrainerSpec):
     total_steps: int = Field(20_000, ge=1, description="Environment steps to train for (summed over all envs).")
     log_every: int = Field(1000, ge=1, description="Environment steps between logged rows.")
-    buffer_size: int = Field(1_000_000, ge=1, description="Replay capacity in transitions; the oldest are overwritten.")
+    buffer_size: int = Field(1_000_000, ge=1, description="Replay capacity in transitions (the replay slot says how they are drawn); the oldest are overwritten.")
     learning_starts: int = Field(100, ge=0, description="Steps of uniformly random actions before learning begins.")
     train_freq: int = Field(1, ge=1, description="Vector-env steps between training rounds.")
     gradient_steps: int = Field(1, ge=1, le=100_000, description="Critic updates per training round; at most 100,000.")
@@ -50,17 +49,18 @@ class OffPolicySpec(TrainerSpec):
 
 class OffPolicy(Trainer):
     """Off-policy actor-critic loop (DDPG, TD3, SAC): act a ~ pi(.|s) + the head's exploration noise, store
-    (s, a, r, s', terminated), regress Q on y = r + gamma (1 - terminated) [min_k Q'_k(s', a') + bonus],
-    a' ~ pi'(.|s') (plus TD3's clipped smoothing noise), bonus from the objective (SAC: -alpha log pi(a'|s'));
-    every ``policy_delay`` critic steps take a policy step on the objective and move the target networks by
-    Polyak averaging. The replay buffer is checkpointed."""
+    (s, a, r, s', terminated, truncated) in the replay, regress Q on y = R + d (1 - terminated) [min_k Q'_k(s', a')
+    + bonus] for replayed transitions (R = r and d = gamma, or the replay's n-step R and d = gamma^k), a' ~
+    pi'(.|s') (plus TD3's clipped smoothing noise), bonus from the objective (SAC: -alpha log pi(a'|s')), and
+    give the replay the TD errors when it prioritizes by them; every ``policy_delay`` critic steps take a
+    policy step on the objective and move the target networks by Polyak averaging."""
 
     name = "off_policy"
     Spec = OffPolicySpec
-    required_slots = frozenset({"network", "policy_head", "critic", "objective", "optimizer"})
+    required_slots = frozenset({"network", "policy_head", "critic", "objective", "optimizer", "replay"})
     optional_slots = frozenset({"logger"})
     provides = frozenset({REPLAYED_TRANSITIONS})
-    requires = frozenset({ACTION_VALUE, SQUASHED_ACTIONS})
+    requires = frozenset({ACTION_VALUE, OFF_POLICY_ACTIONS})
 
     def setup(self, ctx: TrainingContext) -> None:
         spec, agent = self.spec, ctx.agent
@@ -68,9 +68,10 @@ class OffPolicy(Trainer):
             self.explorer = RayExplorer(spec.workers, ctx)
         else:
             self.explorer = Explorer(ctx.make_envs(), agent, ctx.seed)
-        self.replay = ReplayBuffer(
-            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (int(np.prod(agent.action_space.shape)),), agent.device, self.explorer.num_envs
-        )
+        self.action_width = int(np.prod(agent.action_space.shape))
+        agent.components["replay"].allocate(ReplayLayout(
+            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (self.action_width,), agent.device, self.explorer.num_envs, spec.gamma
+        ))
         self.sampler = torch.Generator().manual_seed(ctx.seed)
         self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
         own = list(agent.objective_module.parameters()) if agent.objective_module is not None else []
@@ -84,16 +85,16 @@ class OffPolicy(Trainer):
         self.latest: dict[str, float] = {}  # the last value of each loss, logged with every row
 
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
-        spec = self.spec
+        spec, replay = self.spec, ctx.agent.components["replay"]
         steps = spec.train_freq if spec.workers is not None else 1  # workers step a training round's steps per call
         for transitions in self.explorer.explore(steps, random=ctx.step < spec.learning_starts):
-            self.replay.add(*transitions)
+            replay.add(*transitions)
         self.rounds += steps
-        if ctx.step >= spec.learning_starts and len(self.replay) >= spec.batch_size and self.rounds % spec.train_freq == 0:
+        if ctx.step >= spec.learning_starts and len(replay) >= spec.batch_size and self.rounds % spec.train_freq == 0:
             with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"):
                 for _ in range(spec.gradient_steps):
                     self._learn(ctx)
-        return {**self.latest, **self.explorer.metrics(), "buffer_size": float(len(self.replay))}
+        return {**self.latest, **self.explorer.metrics(), "buffer_size": float(len(replay))}
 
     def close(self) -> None:
         explorer = getattr(self, "explorer", None)  # None: setup failed before making it
@@ -104,16 +105,18 @@ class OffPolicy(Trainer):
         """Q(s, a) of one observation is [K, 1] (K networks), as the action-value critic contract says."""
         with torch.no_grad():
             obs = torch.zeros((1, *agent.obs_shape), dtype=agent.obs_dtype, device=agent.device)
-            q = agent.critic(obs, torch.zeros(1, self.replay.actions.shape[1], device=agent.device))
+            q = agent.critic(obs, torch.zeros(1, self.action_width, device=agent.device))
         check_shape(agent.components["critic"], "Q(s, a)", q, (len(q), 1), "[K, B]: each of its K networks' value of every transition")
 
     def _learn(self, ctx: TrainingContext) -> None:
         """One critic step on a replayed minibatch; every ``policy_delay``-th also a policy step and a target update."""
         agent, slots = ctx.agent, ctx.agent.components
         self.critic_updates += 1
-        batch = self.replay.sample(self.spec.batch_size, self.sampler)
+        batch = slots["replay"].sample(self.spec.batch_size, self.sampler, ctx.progress)
         next_policy = self.targets.policy if self.targets.policy is not None else agent.policy
         batch.returns = self.td_target(next_policy, self.targets.critic, slots["objective"], batch)
+        if TD_ERRORS in slots["replay"].requires:
+            slots["replay"].update_priorities(batch, slots["critic"].td_errors(agent.critic, batch))
         value_loss = slots["critic"].loss(agent.critic, batch)
         self.critic_step.minimize(value_loss, "critic loss")
         self.latest["value_loss"] = value_loss.item()
@@ -130,16 +133,23 @@ class OffPolicy(Trainer):
 
     @torch.no_grad()
     def td_target(self, next_policy: torch.nn.Module, critic: torch.nn.Module, objective: Objective, batch: Batch) -> torch.Tensor:
-        """y = r + gamma (1 - terminated) [min_k Q'_k(s', a') + bonus(a')], a' = clip(a + clip(eps, -c, c), -1, 1) with
-        a ~ next_policy(.|s') (TD3's smoothing eps ~ N(0, sigma^2), sigma = 0 by default) and the objective's bonus."""
+        """y = R + d (1 - terminated) [min_k Q'_k(s', a') + bonus(a')], a' = clip(a + clip(eps, -c, c), -1, 1) with
+        a ~ next_policy(.|s') (TD3's smoothing eps ~ N(0, sigma^2), sigma = 0 by default) and the objective's bonus;
+        d is the batch's discounts (gamma^k of an n-step return), gamma where it has none. An objective that
+        computes V(s') itself (``Objective.next_value``, discrete SAC's expectation over actions) replaces
+        the bracket."""
         spec = self.spec
         distribution = next_policy(batch.next_obs)
+        discounts = batch.discounts if batch.discounts is not None else spec.gamma
+        exact = objective.next_value(distribution, critic, batch.next_obs)
+        if exact is not None:
+            return batch.rewards + discounts * (~batch.terminated).float() * exact.float()
         next_actions = distribution.sample()
         if spec.target_policy_noise > 0:
             smoothing = (torch.randn_like(next_actions) * spec.target_policy_noise).clamp(-spec.target_noise_clip, spec.target_noise_clip)
             next_actions = (next_actions + smoothing).clamp(-1.0, 1.0)
         next_value = critic(batch.next_obs, next_actions).min(dim=0).values.float() + objective.next_value_bonus(distribution, next_actions)
-        return batch.rewards + spec.gamma * (~batch.terminated).float() * next_value
+        return batch.rewards + discounts * (~batch.terminated).float() * next_value
 
 
 class Targets:

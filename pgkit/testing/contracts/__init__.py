@@ -16,6 +16,7 @@ from pgkit.testing.contracts.heads import check_policy_head
 from pgkit.testing.contracts.kinds import check_callback, check_logger, check_network, check_trainer
 from pgkit.testing.contracts.objectives import check_objective
 from pgkit.testing.contracts.optimizers import check_optimizer
+from pgkit.testing.contracts.replays import check_replay
 
 CHECKS = {
     "network": check_network,
@@ -25,6 +26,7 @@ CHECKS = {
     "advantage": check_advantage,
     "objective": check_objective,
     "optimizer": check_optimizer,
+    "replay": check_replay,
     "trainer": check_trainer,
     "logger": check_logger,
     "callback": check_callback,
@@ -50,6 +52,7 @@ __all__ = [
     "check_objective",
     "check_optimizer",
     "check_policy_head",
+    "check_replay",
     "check_spec",
     "check_state",
     "check_trainer",

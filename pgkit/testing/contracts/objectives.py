@@ -11,10 +11,10 @@ import torch
 
 from pgkit import Batch
 from pgkit.kinds import LossContext, Objective
-from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, LOG_PROB, OWN_POLICY_STEP
+from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, DETERMINISTIC_ACTIONS, LOG_PROB, OWN_POLICY_STEP
 from pgkit.nn import Categorical, SquashedDiagonalGaussian
 from pgkit.testing.batches import synthetic_batch
-from pgkit.testing.contracts.common import BOX, OBSERVATIONS, check_spec, check_state, instance
+from pgkit.testing.contracts.common import BOX, DISCRETE, OBSERVATIONS, check_spec, check_state, instance
 
 
 class _LogitsPolicy(torch.nn.Module):
@@ -31,11 +31,15 @@ class _LogitsPolicy(torch.nn.Module):
 def check_objective(objective: Objective | type[Objective]) -> None:
     """A gradient step on the loss moves the policy toward the better action: on a known Q(s, a) for
     objectives that read action values (a deterministic policy for deterministic_actions, a squashed
-    Gaussian otherwise), on a one-step bandit for those that read log_prob."""
+    Gaussian otherwise; a categorical one over Q(s, .) for all_action_values, whose exact next value, if
+    the objective gives one, is [B] and finite), on a one-step bandit
+    for those that read log_prob."""
     objective = instance(objective)
     check_spec(objective)
     torch.manual_seed(0)
-    if ACTION_VALUE in objective.requires:
+    if ALL_ACTION_VALUES in objective.requires:
+        _check_all_action_values_objective(objective)
+    elif ACTION_VALUE in objective.requires:
         _check_critic_objective(objective)
     else:
         assert LOG_PROB in objective.requires, f"{objective.name}: the contract covers objectives that require log_prob or action_value"
@@ -108,3 +112,37 @@ def _check_critic_objective(objective: Objective) -> None:
     with torch.no_grad():
         policy.mu -= 0.1 * policy.mu.grad
     assert 0 < math.tanh(policy.mu.item()) <= 0.5, f"{objective.name}: a step did not move the policy's action toward argmax_a Q(s, a)"
+
+
+def _check_all_action_values_objective(objective: Objective) -> None:
+    class Values(torch.nn.Module):  # Q(s, .) = (0, 1, 0.5): action 1 is best, in every state
+        def values(self, obs, networks=None):
+            return torch.tensor([0.0, 1.0, 0.5]).expand(1, obs.shape[0], 3)
+
+        def forward(self, obs, action, networks=None):
+            return self.values(obs).gather(-1, action.reshape(1, -1, 1).long()).squeeze(-1)
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logits = torch.nn.Parameter(torch.zeros(3))
+
+        def forward(self, obs):
+            return Categorical(self.logits.expand(obs.shape[0], 3))
+
+    policy = Logits()
+    objective.build(OBSERVATIONS, DISCRETE)
+    batch = synthetic_batch(OBSERVATIONS, DISCRETE).flatten()
+    loss, metrics = objective.loss(batch, LossContext(policy, critic=Values()))
+    assert loss.dim() == 0 and torch.isfinite(loss), f"{objective.name}: the loss must be a finite scalar"
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: metrics must be finite floats"
+    before = torch.softmax(policy.logits, 0)[1].item()
+    loss.backward()
+    with torch.no_grad():
+        policy.logits -= 0.5 * policy.logits.grad
+    after = torch.softmax(policy.logits, 0)[1].item()
+    assert after > before, f"{objective.name}: a step did not raise the probability of argmax_a Q(s, a) ({before:.3f} -> {after:.3f})"
+    with torch.no_grad():
+        value = objective.next_value(policy(batch.obs), Values(), batch.obs)
+    if value is not None:
+        assert value.shape == batch.rewards.shape and torch.isfinite(value).all(), f"{objective.name}: next_value must be [B] and finite"

@@ -1,0 +1,125 @@
+"""The contract of the replay kind: what an off-policy trainer may rely on from any replay."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import torch
+
+from pgkit.kinds import Replay, ReplayLayout
+from pgkit.kinds.capabilities import TD_ERRORS
+from pgkit.testing.contracts.common import assert_same, check_spec, instance
+
+GAMMA = 0.9
+NUM_ENVS, ROWS, CAPACITY = 3, 9, 18  # 27 transitions added, the newest 18 kept
+
+
+def transition_stream(rows: int, num_envs: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
+    """Rows (obs, actions, rewards, next_obs, terminated, truncated) of N envs as a trainer adds them: each
+    observation a distinct random pair, s' the next row's s except where an episode ends (about 1 step in 4,
+    terminated or truncated alike), where s' is a final observation and the env starts again."""
+    generator = torch.Generator().manual_seed(seed)
+    obs, stream = torch.randn(num_envs, 2, generator=generator), []
+    for _ in range(rows):
+        ended = torch.rand(num_envs, generator=generator) < 0.25
+        cut = ended & (torch.rand(num_envs, generator=generator) < 0.5)
+        final, following = torch.randn(num_envs, 2, generator=generator), torch.randn(num_envs, 2, generator=generator)
+        stream.append((obs, torch.randn(num_envs, 1, generator=generator), torch.randn(num_envs, generator=generator),
+                       torch.where(ended[:, None], final, following), ended & ~cut, cut))
+        obs = following
+    return stream
+
+
+def n_step_reference(stream: list[tuple[torch.Tensor, ...]], capacity: int, n_step: int, gamma: float) -> dict[tuple[float, float], tuple]:
+    """For every transition a replay of ``capacity`` keeps, by a plain loop: (R, s_{t+k}, terminated, gamma^k),
+    keyed by its observation."""
+    kept = len(stream) - capacity // NUM_ENVS
+    expected = {}
+    for e in range(NUM_ENVS):
+        for t in range(kept, len(stream)):
+            ret, k = 0.0, 0
+            while k < n_step and t + k < len(stream):
+                _, _, reward, _, terminated, truncated = (part[e] for part in stream[t + k])
+                ret += gamma**k * float(reward)
+                k += 1
+                if terminated or truncated:
+                    break
+            last = stream[t + k - 1]
+            key = tuple(stream[t][0][e].tolist())
+            expected[key] = (ret, last[3][e], bool(last[4][e]), gamma**k)
+    return expected
+
+
+def check_replay(replay: Replay | type[Replay], seed: int = 0) -> None:
+    """Samples hold only stored transitions, whole (obs with its own action), as n-step returns that match
+    a plain loop (rewards, next observation, termination, discount gamma^k; k cut at episode ends and the
+    newest row), with finite importance weights in (0, 1] if any; ``len`` counts what is kept after wrapping
+    around; a replay that requires ``td_errors`` draws a transition more often the larger its TD error, and
+    at the end of training (beta = 1) its weighted draws are unbiased for the uniform mean; the state
+    survives a checkpoint into a fresh replay, which then draws the same minibatches."""
+    replay = instance(replay)
+    check_spec(replay)
+    layout = ReplayLayout(CAPACITY, (2,), torch.float32, (1,), torch.device("cpu"), NUM_ENVS, GAMMA)
+    replay.allocate(layout)
+    stream = transition_stream(ROWS, NUM_ENVS, seed)
+    for row in stream:
+        replay.add(*row)
+    name = replay.name
+    assert len(replay) == CAPACITY, f"{name}: holds {len(replay)} transitions after {ROWS * NUM_ENVS} were added to {CAPACITY} places"
+    expected = n_step_reference(stream, CAPACITY, replay.spec.n_step, GAMMA)
+    actions = {tuple(row[0][e].tolist()): row[1][e] for row in stream for e in range(NUM_ENVS)}
+
+    batch = replay.sample(4096, torch.Generator().manual_seed(seed), 0.0)
+    assert batch.obs.shape == (4096, 2) and batch.rewards.shape == (4096,), f"{name}: a minibatch of 4096 has obs {tuple(batch.obs.shape)}"
+    seen = set()
+    for i, obs in enumerate(batch.obs.tolist()):
+        key = tuple(obs)
+        assert key in expected, f"{name}: drew an observation it no longer holds (or never held): {key}"
+        seen.add(key)
+        ret, next_obs, terminated, discount = expected[key]
+        assert torch.equal(batch.actions[i], actions[key]), f"{name}: an observation came back with another transition's action"
+        got_discount = GAMMA if batch.discounts is None else float(batch.discounts[i])
+        assert math.isclose(float(batch.rewards[i]), ret, rel_tol=1e-5, abs_tol=1e-5), f"{name}: n-step return {float(batch.rewards[i])}, expected {ret}"
+        assert torch.equal(batch.next_obs[i], next_obs) and bool(batch.terminated[i]) == terminated, f"{name}: wrong s_t+k or termination"
+        assert math.isclose(got_discount, discount, rel_tol=1e-6), f"{name}: discount {got_discount}, expected gamma^k = {discount}"
+    assert len(seen) == CAPACITY, f"{name}: 4096 draws reached {len(seen)} of its {CAPACITY} transitions"
+    if batch.weights is not None:
+        assert batch.weights.shape == (4096,) and bool(((batch.weights > 0) & (batch.weights <= 1)).all()), f"{name}: weights outside (0, 1]"
+    if TD_ERRORS in replay.requires:
+        _check_prioritized(replay, expected, seed)
+    _check_replay_state(replay, layout, seed)
+
+
+def _check_prioritized(replay: Replay, expected: dict, seed: int) -> None:
+    """Give each transition a TD error (its index among the stored, 0.1 to 1.8), then draw: the largest-error
+    transition comes more often than the smallest, and with beta = 1 the weighted mean of a per-transition
+    quantity matches its plain mean over what is stored."""
+    keys = sorted(expected)
+    error_of = {key: 0.1 * (i + 1) for i, key in enumerate(keys)}
+    batch = replay.sample(4096, torch.Generator().manual_seed(seed + 1), 0.0)
+    replay.update_priorities(batch, torch.tensor([error_of[tuple(obs)] for obs in batch.obs.tolist()]))
+    drawn = replay.sample(20_000, torch.Generator().manual_seed(seed + 2), 1.0)
+    counts = {key: 0 for key in keys}
+    for obs in drawn.obs.tolist():
+        counts[tuple(obs)] += 1
+    name = replay.name
+    assert counts[keys[-1]] > counts[keys[0]], f"{name}: the transition of the largest TD error was drawn {counts[keys[-1]]} times, the smallest {counts[keys[0]]}"
+    assert drawn.weights is not None, f"{name} requires td_errors but gives no importance weights"
+    quantity = torch.tensor([error_of[tuple(obs)] for obs in drawn.obs.tolist()])
+    weighted = float((drawn.weights * quantity).sum() / drawn.weights.sum())
+    plain = sum(error_of.values()) / len(keys)
+    # self-normalized importance sampling over 20,000 draws: its sd here is under 0.01; allow 0.05
+    assert abs(weighted - plain) < 0.05, f"{name}: with beta = 1 the weighted mean is {weighted:.3f}, the stored mean {plain:.3f}"
+
+
+def _check_replay_state(replay: Replay, layout: ReplayLayout, seed: int) -> None:
+    buffer = io.BytesIO()
+    torch.save(replay.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = type(replay)(replay.spec)
+    fresh.allocate(layout)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    assert_same(fresh.state_dict(), replay.state_dict(), f"{replay.name}: its state after load_state_dict")
+    a, b = (r.sample(64, torch.Generator().manual_seed(seed + 3), 0.5) for r in (replay, fresh))
+    assert torch.equal(a.obs, b.obs) and torch.equal(a.rewards, b.rewards), f"{replay.name}: a restored replay draws other minibatches"
