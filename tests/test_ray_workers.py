@@ -254,6 +254,24 @@ def test_two_workers_fill_the_replay_buffer_a_training_round_at_a_time(ray_clust
     assert math.isfinite(float(rows[-1]["value_loss"]))
 
 
+def test_workers_feed_a_prioritized_n_step_replay_for_discrete_sac(ray_cluster, tmp_path):
+    """Choices of a categorical head, stepped on two workers, go into the learner's prioritized replay as
+    one column each; its priorities move from the new transitions' highest one."""
+    document = {
+        "env": {"id": "CartPole-v1"}, "network": {"type": "mlp", "hidden_sizes": [32]}, "policy_head": "categorical",
+        "critic": "twin_discrete_q", "objective": "discrete_sac", "optimizer": "adam", "replay": {"type": "prioritized", "n_step": 3},
+        "trainer": {"type": "off_policy", "total_steps": 192, "learning_starts": 32, "batch_size": 16, "buffer_size": 256, "target_policy": False,
+                    "train_freq": 4, "log_every": 32, "workers": {"num_workers": 2, "address": ray_cluster}},
+    }
+    agent = pgkit.train(document, run_dir=tmp_path / "run")
+    replay = agent.components["replay"]
+    assert len(replay) == 192 and set(replay.buffer.actions[:192, 0].tolist()) == {0.0, 1.0}
+    priorities = replay.tree.priorities(torch.arange(192))
+    assert len(set(priorities.tolist())) > 10 and float(priorities.max()) <= replay.highest
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert math.isfinite(float(rows[-1]["value_loss"])) and math.isfinite(float(rows[-1]["policy_loss"]))
+
+
 def test_a_gpu_learner_takes_cpu_workers_batches_or_is_refused_without_a_gpu(ray_cluster):
     document = recipe(device="cuda", trainer__workers={"num_workers": 1, "address": ray_cluster})
     if not torch.cuda.is_available():

@@ -34,6 +34,9 @@ STARTS = [  # a component is tried in these, in order, with the other slots repa
      "policy_head": "composite", "critic": "value", "baseline": "critic", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam"},
     {"env": {"id": "Pendulum-v1"}, "trainer": {"type": "off_policy", "total_steps": 200, "learning_starts": 32, "batch_size": 32, "buffer_size": 500, "log_every": 20},
      "policy_head": "deterministic", "critic": "twin_q", "objective": "dpg", "optimizer": "adam"},
+    {"env": {"id": "CartPole-v1", "num_envs": 2}, "trainer": {"type": "off_policy", "total_steps": 200, "learning_starts": 32, "batch_size": 32,
+     "buffer_size": 500, "log_every": 20, "target_policy": False}, "policy_head": "categorical", "critic": "twin_discrete_q",
+     "objective": "discrete_sac", "optimizer": "adam"},
 ]
 
 
