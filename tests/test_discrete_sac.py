@@ -114,3 +114,13 @@ def test_discrete_sac_learns_a_contextual_bandit():
                           "target_policy": False}}
     agent = pgkit.train(recipe)
     assert evaluate(agent, EnvSettings(id=CUE_IDS["tuple"]), episodes=20).mean / 16 >= 0.9
+
+
+def test_target_smoothing_of_discrete_choices_is_refused_with_the_fix(registry):
+    from pgkit.errors import CompatibilityError
+    from pgkit.recipe import resolve
+    from pgkit.recipe.compatibility import check_compatibility
+
+    recipe = resolve({**CARTPOLE, "trainer": {**CARTPOLE["trainer"], "target_policy_noise": 0.2}}, registry)
+    with pytest.raises(CompatibilityError, match=r"trainer: .*smooths squashed Box actions .*set trainer.target_policy_noise: 0"):
+        check_compatibility(recipe, registry)

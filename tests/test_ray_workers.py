@@ -261,7 +261,7 @@ def test_workers_feed_a_prioritized_n_step_replay_for_discrete_sac(ray_cluster, 
         "env": {"id": "CartPole-v1"}, "network": {"type": "mlp", "hidden_sizes": [32]}, "policy_head": "categorical",
         "critic": "twin_discrete_q", "objective": "discrete_sac", "optimizer": "adam", "replay": {"type": "prioritized", "n_step": 3},
         "trainer": {"type": "off_policy", "total_steps": 192, "learning_starts": 32, "batch_size": 16, "buffer_size": 256, "target_policy": False,
-                    "train_freq": 4, "log_every": 32, "workers": {"num_workers": 2, "address": ray_cluster}},
+                    "train_freq": 4, "log_every": 32, "workers": {"num_workers": 2, "envs_per_worker": 1, "address": ray_cluster}},
     }
     agent = pgkit.train(document, run_dir=tmp_path / "run")
     replay = agent.components["replay"]

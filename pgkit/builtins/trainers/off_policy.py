@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from pgkit import Batch, hookimpl
 from pgkit.functional import polyak_update
 from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import ACTION_VALUE, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
+from pgkit.kinds.capabilities import ACTION_VALUE, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS, TD_ERRORS
 from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
 
@@ -61,6 +61,13 @@ class OffPolicy(Trainer):
     optional_slots = frozenset({"logger"})
     provides = frozenset({REPLAYED_TRANSITIONS})
     requires = frozenset({ACTION_VALUE, OFF_POLICY_ACTIONS})
+
+    def incompatibility(self, combo) -> str | None:
+        head = combo.get("policy_head")
+        if self.spec.target_policy_noise > 0 and head is not None and SQUASHED_ACTIONS not in head.provides:
+            return (f"target_policy_noise ({self.spec.target_policy_noise}) smooths squashed Box actions (TD3), but policy_head "
+                    f"'{getattr(head, 'name', head)}' gives none; set trainer.target_policy_noise: 0")
+        return None
 
     def setup(self, ctx: TrainingContext) -> None:
         spec, agent = self.spec, ctx.agent
