@@ -25,7 +25,8 @@ class ObservationEncoder(nn.Module):
         self.dense_runs: list[tuple[int, int, int]] = []  # (stored start, stored stop, encoded start) of dense columns
         index, offsets = [], []  # stored columns holding class indices, and where each one's one-hot block starts
         if is_structured(space):
-            for segment in segments(space):
+            leaves = segments(space)
+            for segment in leaves:
                 if not segment.classes:
                     self._add_dense(segment.start, segment.width, segment.encoded_start)
                     continue
@@ -34,7 +35,7 @@ class ObservationEncoder(nn.Module):
                     index.append(segment.start + i)
                     offsets.append(offset)
                     offset += classes
-            self.out_features = sum(segment.encoded_width for segment in segments(space))
+            self.out_features = sum(segment.encoded_width for segment in leaves)
         elif isinstance(space, gym.spaces.Discrete):
             self.first_class, self.num_classes = int(space.start), int(space.n)
             self.out_features = self.num_classes

@@ -4,6 +4,7 @@ for Box actions (reparameterized samples) and for Discrete ones (exact expectati
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Literal, Union
 
 import gymnasium as gym
@@ -25,31 +26,33 @@ class Temperature(nn.Module):
         self.log_alpha = nn.Parameter(torch.tensor(math.log(initial)))
 
 
-class SACSpec(Spec):
+class TemperatureSpec(Spec):
     temperature: Union[PositiveFloat, Literal["auto"]] = Field(
-        "auto", description="alpha, the weight of the entropy: a fixed number > 0, or auto: learned so that the entropy tracks target_entropy."
+        "auto", description="alpha, the weight of the entropy: a fixed number > 0, or auto: learned so that the entropy tracks its target."
     )
     initial_temperature: float = Field(1.0, gt=0, description="alpha before learning starts (temperature: auto).")
+
+
+class SACSpec(TemperatureSpec):
     target_entropy: Union[float, Literal["auto"]] = Field("auto", description="The entropy a learned alpha aims for; auto: -dim(A).")
 
 
-class SAC(Objective):
-    """Soft actor-critic (Haarnoja et al. 2018): L = mean_s[alpha log pi(a|s) - min_k Q_k(s, a)], a ~ pi(.|s)
-    reparameterized; with a learned temperature also -log(alpha) (log pi(a|s) + H_target), so alpha grows
-    when the entropy falls below its target. The soft TD target adds -alpha log pi(a'|s')."""
-
-    name = "sac"
-    Spec = SACSpec
-    requires = frozenset({RSAMPLE, LOG_PROB, ACTION_VALUE, REPLAYED_TRANSITIONS})
+class SoftObjective(Objective):
+    """What both soft actor-critics share: the temperature alpha, fixed or learned (its own parameter, built
+    with the agent), and the temperature loss log(alpha) (H - H_target) that raises alpha when the entropy
+    falls below its target."""
 
     def __init__(self, spec: Spec | None = None, **params: object) -> None:
         super().__init__(spec, **params)
         self._temperature: Temperature | None = None  # built with the agent, saved with it
         self._target_entropy = 0.0
 
+    @abstractmethod
+    def target_entropy(self, action_space: gym.Space) -> float:
+        """H_target for ``action_space``."""
+
     def build(self, observation_space: gym.Space, action_space: gym.Space) -> nn.Module | None:
-        target = self.spec.target_entropy
-        self._target_entropy = -float(math.prod(action_space.shape)) if target == "auto" else float(target)
+        self._target_entropy = self.target_entropy(action_space)
         self._temperature = Temperature(self.spec.initial_temperature) if self.spec.temperature == "auto" else None
         return self._temperature
 
@@ -58,6 +61,28 @@ class SAC(Objective):
         if self._temperature is None:
             return float(self.spec.temperature)
         return self._temperature.log_alpha.detach().exp()
+
+    def with_temperature_loss(self, policy_loss: Tensor, entropy: Tensor, metrics: dict[str, float]) -> tuple[Tensor, dict[str, float]]:
+        """``policy_loss`` plus, for a learned alpha, mean log(alpha) (H - H_target) over ``entropy`` (an estimate per state, no gradient)."""
+        if self._temperature is None:
+            return policy_loss, metrics
+        temperature_loss = (self._temperature.log_alpha * (entropy - self._target_entropy)).mean()
+        metrics["temperature_loss"] = temperature_loss.item()
+        return policy_loss + temperature_loss, metrics
+
+
+class SAC(SoftObjective):
+    """Soft actor-critic (Haarnoja et al. 2018): L = mean_s[alpha log pi(a|s) - min_k Q_k(s, a)], a ~ pi(.|s)
+    reparameterized; with a learned temperature also -log(alpha) (log pi(a|s) + H_target), so alpha grows
+    when the entropy falls below its target. The soft TD target adds -alpha log pi(a'|s')."""
+
+    name = "sac"
+    Spec = SACSpec
+    requires = frozenset({RSAMPLE, LOG_PROB, ACTION_VALUE, REPLAYED_TRANSITIONS})
+
+    def target_entropy(self, action_space: gym.Space) -> float:
+        target = self.spec.target_entropy
+        return -float(math.prod(action_space.shape)) if target == "auto" else float(target)
 
     def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
         distribution = context.policy(batch.obs)
@@ -67,27 +92,19 @@ class SAC(Objective):
         alpha = self.alpha()
         policy_loss = (alpha * log_pi - q).mean()
         metrics = {"policy_loss": policy_loss.item(), "entropy": -log_pi.mean().item(), "alpha": float(alpha)}
-        if self._temperature is None:
-            return policy_loss, metrics
-        temperature_loss = -(self._temperature.log_alpha * (log_pi.detach() + self._target_entropy)).mean()
-        metrics["temperature_loss"] = temperature_loss.item()
-        return policy_loss + temperature_loss, metrics
+        return self.with_temperature_loss(policy_loss, -log_pi.detach(), metrics)
 
     def next_value_bonus(self, distribution: Distribution, actions: Tensor) -> Tensor:
         return -self.alpha() * distribution.log_prob(actions).float()
 
 
-class DiscreteSACSpec(Spec):
-    temperature: Union[PositiveFloat, Literal["auto"]] = Field(
-        "auto", description="alpha, the weight of the entropy: a fixed number > 0, or auto: learned so that the entropy tracks target_entropy_scale * log|A|."
-    )
-    initial_temperature: float = Field(1.0, gt=0, description="alpha before learning starts (temperature: auto).")
+class DiscreteSACSpec(TemperatureSpec):
     target_entropy_scale: float = Field(
         0.89, gt=0, le=1, description="The entropy a learned alpha aims for, as a fraction of the largest, log|A| (Christodoulou 2019: 0.98; CleanRL's Atari SAC: 0.89)."
     )
 
 
-class DiscreteSAC(Objective):
+class DiscreteSAC(SoftObjective):
     """Soft actor-critic for Discrete actions (Christodoulou 2019): L = mean_s sum_a pi(a|s) [alpha log pi(a|s) - min_k Q_k(s, a)],
     exact over the actions (no sampling); the soft TD target V(s') = sum_a pi(a|s') [min_k Q'_k(s', a) - alpha log pi(a|s')];
     with a learned temperature also log(alpha) (H[pi(.|s)] - H_target)."""
@@ -96,21 +113,8 @@ class DiscreteSAC(Objective):
     Spec = DiscreteSACSpec
     requires = frozenset({DISCRETE_ACTIONS, LOG_PROB, ALL_ACTION_VALUES, REPLAYED_TRANSITIONS})
 
-    def __init__(self, spec: Spec | None = None, **params: object) -> None:
-        super().__init__(spec, **params)
-        self._temperature: Temperature | None = None  # built with the agent, saved with it
-        self._target_entropy = 0.0
-
-    def build(self, observation_space: gym.Space, action_space: gym.Space) -> nn.Module | None:
-        self._target_entropy = self.spec.target_entropy_scale * math.log(int(action_space.n))
-        self._temperature = Temperature(self.spec.initial_temperature) if self.spec.temperature == "auto" else None
-        return self._temperature
-
-    def alpha(self) -> Tensor | float:
-        """The entropy's weight now (no gradient)."""
-        if self._temperature is None:
-            return float(self.spec.temperature)
-        return self._temperature.log_alpha.detach().exp()
+    def target_entropy(self, action_space: gym.Space) -> float:
+        return self.spec.target_entropy_scale * math.log(int(action_space.n))
 
     def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
         probs, plogp = _probabilities(context.policy(batch.obs))
@@ -119,11 +123,7 @@ class DiscreteSAC(Objective):
         policy_loss = (alpha * plogp - probs * q).sum(-1).mean()
         entropy = -plogp.sum(-1)
         metrics = {"policy_loss": policy_loss.item(), "entropy": entropy.mean().item(), "alpha": float(alpha)}
-        if self._temperature is None:
-            return policy_loss, metrics
-        temperature_loss = (self._temperature.log_alpha * (entropy.detach() - self._target_entropy)).mean()
-        metrics["temperature_loss"] = temperature_loss.item()
-        return policy_loss + temperature_loss, metrics
+        return self.with_temperature_loss(policy_loss, entropy.detach(), metrics)
 
     def next_value(self, distribution: Distribution, critic: nn.Module, next_obs: Tensor) -> Tensor:
         probs, plogp = _probabilities(distribution)

@@ -18,14 +18,14 @@ from pgkit.testing.contracts.common import BOX, DISCRETE, OBSERVATIONS, check_sp
 
 
 class _LogitsPolicy(torch.nn.Module):
-    """A one-state policy over two actions."""
+    """A one-state policy over ``num_actions`` actions."""
 
-    def __init__(self):
+    def __init__(self, num_actions: int = 2):
         super().__init__()
-        self.logits = torch.nn.Parameter(torch.zeros(2))
+        self.logits = torch.nn.Parameter(torch.zeros(num_actions))
 
     def forward(self, obs):
-        return Categorical(self.logits.expand(obs.shape[0], 2))
+        return Categorical(self.logits.expand(obs.shape[0], len(self.logits)))
 
 
 def check_objective(objective: Objective | type[Objective]) -> None:
@@ -122,15 +122,7 @@ def _check_all_action_values_objective(objective: Objective) -> None:
         def forward(self, obs, action, networks=None):
             return self.values(obs).gather(-1, action.reshape(1, -1, 1).long()).squeeze(-1)
 
-    class Logits(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.logits = torch.nn.Parameter(torch.zeros(3))
-
-        def forward(self, obs):
-            return Categorical(self.logits.expand(obs.shape[0], 3))
-
-    policy = Logits()
+    policy = _LogitsPolicy(3)
     objective.build(OBSERVATIONS, DISCRETE)
     batch = synthetic_batch(OBSERVATIONS, DISCRETE).flatten()
     loss, metrics = objective.loss(batch, LossContext(policy, critic=Values()))
