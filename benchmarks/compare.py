@@ -87,8 +87,8 @@ def main() -> None:
 
 def table(results: list[dict], configs: list[str], frameworks: list[str]) -> str:
     lines = [
-        "| config | framework | steps/s | vs SB3 | time to target (s) | eval return | peak MB |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| config | framework | steps/s | vs SB3 | time to target (s) | eval return | eval success | peak MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in configs:
         by = {f: {r["seed"]: r for r in results if r["config"] == name and r["framework"] == f} for f in frameworks}
@@ -101,6 +101,7 @@ def table(results: list[dict], configs: list[str], frameworks: list[str]) -> str
             lines.append(
                 f"| {name} | {framework} | {median([r['steps_per_second'] for r in runs]):,.0f} | {ratio} | "
                 f"{median([r['time_to_target'] for r in runs]):.1f} | {median([r['eval'] for r in runs]):.1f} | "
+                f"{median([r.get('success', math.nan) for r in runs]):.2f} | "
                 f"{median([r['peak_mb'] for r in runs]):.0f} |"
             )
     return "\n".join(lines)

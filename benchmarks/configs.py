@@ -62,6 +62,25 @@ def _td3_pendulum(env, seed, learning_starts=1000):
                action_noise=noise, policy_kwargs={"net_arch": [400, 300]}, seed=seed, device="cpu")
 
 
+def _td3_nstep_pendulum(env, seed):
+    import numpy as np
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+    return TD3("MlpPolicy", env, learning_rate=1e-3, buffer_size=200_000, learning_starts=1000, gamma=0.98, n_steps=3,
+               action_noise=noise, policy_kwargs={"net_arch": [400, 300]}, seed=seed, device="cpu")
+
+
+def _sac_her_fetchreach(env, seed):
+    """fetchreach-sac-her's settings: SAC's default twin critics, HerReplayBuffer with 4 future goals."""
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    return SAC("MultiInputPolicy", env, learning_rate=1e-3, buffer_size=1_000_000, learning_starts=1000, batch_size=256, gamma=0.95,
+               replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+               policy_kwargs={"net_arch": [64, 64]}, seed=seed, device="cpu")
+
+
 def _sac_pendulum(env, seed):
     from stable_baselines3 import SAC
 
@@ -148,6 +167,12 @@ CONFIGS = {
         # the zoo's full TD3 run (10k random steps, 10k learning steps), for returns at convergence
         Config("td3-pendulum-full", RECIPES / "pendulum-td3.yaml", [], "Pendulum-v1", 1, 20_000, -250,
                lambda env, seed: _td3_pendulum(env, seed, learning_starts=10_000), learning_starts=10_000),
+        # TD3 as td3-pendulum with 3-step returns (SB3's n_steps, pgkit's replay n_step)
+        Config("td3-nstep-pendulum", RECIPES / "pendulum-td3.yaml", ["trainer.learning_starts=1000", "trainer.total_steps=5000",
+               "replay={type: uniform, n_step: 3}"], "Pendulum-v1", 1, 5_000, -250, _td3_nstep_pendulum, learning_starts=1000),
+        # SAC with hindsight relabelling on gymnasium-robotics' FetchReach (the robotics extra); SB3 steps pgkit's envs
+        Config("sac-her-fetchreach", RECIPES / "fetchreach-sac-her.yaml", ["trainer.eval=null"], "FetchReach-v4", 1, 20_000, -10,
+               _sac_her_fetchreach, sb3_pgkit_envs=True, learning_starts=1000),
         # the zoo's SAC (SB3's defaults, lr 1e-3, 20k steps; 100 random steps, then learning)
         Config("sac-pendulum", RECIPES / "pendulum-sac.yaml", [], "Pendulum-v1", 1, 20_000, -250, _sac_pendulum, learning_starts=100),
         Config("trpo-cartpole", RECIPES / "cartpole-trpo.yaml", [], "CartPole-v1", 2, 100_000, 475, _trpo_cartpole),

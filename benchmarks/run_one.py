@@ -4,7 +4,7 @@ FRAMEWORK is pgkit (the recipe as shipped: precision auto for off-policy configs
 
 Measures steps/s (over the learning phase for off-policy configs), the wall time until the rolling
 mean of 100 training episodes first reaches the config's target, the final deterministic eval over
-20 episodes, and the process's peak memory."""
+20 episodes (and its success rate where the env reports info["is_success"]), and the process's peak memory."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def run_pgkit(config: Config, seed: int, precision: str | None = None) -> dict:
         steps_per_second = times[-1][0] / times[-1][1]
     to_target = next((t for _, t, ret in times if ret >= config.target), math.nan)
     result = evaluate(agent, recipe.settings.env, EVAL_EPISODES, seed=10_000 + seed)
-    return {"steps_per_second": steps_per_second, "time_to_target": to_target, "eval": result.mean, "wall": wall}
+    success = {"success": result.success_rate} if result.success_rate is not None else {}
+    return {"steps_per_second": steps_per_second, "time_to_target": to_target, "eval": result.mean, "wall": wall, **success}
 
 
 def run_sb3(config: Config, seed: int) -> dict:
@@ -85,13 +86,20 @@ def run_sb3(config: Config, seed: int) -> dict:
     if config.sb3_normalize_obs:
         eval_env = VecNormalize(eval_env, norm_obs=True, norm_reward=False, training=False)
         eval_env.obs_rms = env.obs_rms
+    successes = []
+
+    def record_success(local: dict, _: dict) -> None:  # info["is_success"] where an episode ends, as pgkit's evaluate reads it
+        if local["done"] and "is_success" in local["info"]:
+            successes.append(bool(local["info"]["is_success"]))
+
     if config.sb3_masked:
         from sb3_contrib.common.maskable.evaluation import evaluate_policy as evaluate_masked
 
         mean, _ = evaluate_masked(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True, use_masking=True)
     else:
-        mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
-    return {"steps_per_second": steps_per_second, "time_to_target": clock.to_target, "eval": float(mean), "wall": wall}
+        mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True, callback=record_success)
+    success = {"success": float(np.mean(successes))} if successes else {}
+    return {"steps_per_second": steps_per_second, "time_to_target": clock.to_target, "eval": float(mean), "wall": wall, **success}
 
 
 def sb3_env(config: Config):

@@ -214,7 +214,8 @@ def _eval(args: argparse.Namespace) -> int:
                           max_episode_steps=args.max_episode_steps, progress=progress)
     if result.cut:
         print(f"note: {result.describe_cut()}", file=sys.stderr)
-    print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes")
+    success = f"; success rate {result.success_rate:.2f}" if result.success_rate is not None else ""
+    print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes{success}")
     if args.video is not None:
         print(f"videos in {args.video}")
     return 0

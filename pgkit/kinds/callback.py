@@ -30,6 +30,9 @@ class EvaluationSpec(Spec):
     max_episode_steps: int = Field(
         MAX_EPISODE_STEPS, ge=1, description="An evaluation episode still running after this many steps is cut there (the env's own time limit comes first)."
     )
+    success_rate: bool = Field(
+        False, description="Also log eval_success_rate: the fraction of episodes whose last step's info['is_success'] is true (goal envs report it)."
+    )
 
 
 @dataclass(frozen=True)

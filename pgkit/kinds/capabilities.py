@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from pgkit.data.goals import is_goal_space
+
 
 @dataclass(frozen=True)
 class Capability:
@@ -35,6 +37,10 @@ MULTI_BINARY_ACTIONS = Capability("multi_binary_actions", "a MultiBinary action 
 STRUCTURED_ACTIONS = Capability("structured_actions", "a Dict or Tuple action space")
 BOX_OBSERVATIONS = Capability("box_observations", "Box observations")
 DISCRETE_OBSERVATIONS = Capability("discrete_observations", "Discrete observations")
+GOAL_OBSERVATIONS = Capability(
+    "goal_observations", "goal observations: a Dict with Box entries achieved_goal and desired_goal of one shape (gymnasium-robotics' goal envs)"
+)
+RAW_OBSERVATIONS = Capability("raw_observations", "observations stored as the env gives them (env.normalize.obs: false)")
 
 # --- provided by policy heads -------------------------------------------------------------------------
 LOG_PROB = Capability("log_prob", "log-probabilities log pi(a|s) from a stochastic policy head")
@@ -82,7 +88,7 @@ OWN_POLICY_STEP = Capability(
 )
 
 ACTION_SPACE_CAPABILITIES = frozenset({DISCRETE_ACTIONS, BOX_ACTIONS, BOUNDED_ACTIONS, MULTI_DISCRETE_ACTIONS, MULTI_BINARY_ACTIONS, STRUCTURED_ACTIONS})
-OBSERVATION_SPACE_CAPABILITIES = frozenset({BOX_OBSERVATIONS, DISCRETE_OBSERVATIONS})
+OBSERVATION_SPACE_CAPABILITIES = frozenset({BOX_OBSERVATIONS, DISCRETE_OBSERVATIONS, GOAL_OBSERVATIONS})
 
 
 def environment_capabilities(observation_space: gym.Space, action_space: gym.Space) -> frozenset[Capability]:
@@ -104,6 +110,8 @@ def environment_capabilities(observation_space: gym.Space, action_space: gym.Spa
         provided.add(BOX_OBSERVATIONS)
     if isinstance(observation_space, gym.spaces.Discrete):
         provided.add(DISCRETE_OBSERVATIONS)
+    if is_goal_space(observation_space):
+        provided.add(GOAL_OBSERVATIONS)
     return frozenset(provided)
 
 
@@ -119,6 +127,7 @@ __all__ = [
     "DISCRETE_ACTIONS",
     "DISCRETE_OBSERVATIONS",
     "ENTROPY",
+    "GOAL_OBSERVATIONS",
     "KL",
     "LOG_PROB",
     "MULTI_BINARY_ACTIONS",
@@ -128,6 +137,7 @@ __all__ = [
     "OLD_POLICY",
     "ON_POLICY_BATCHES",
     "OWN_POLICY_STEP",
+    "RAW_OBSERVATIONS",
     "REPLAYED_TRANSITIONS",
     "REWARD_SCALING",
     "RSAMPLE",

@@ -14,6 +14,7 @@ import gymnasium as gym
 from pgkit.kinds.capabilities import (
     ACTION_SPACE_CAPABILITIES,
     OBSERVATION_SPACE_CAPABILITIES,
+    RAW_OBSERVATIONS,
     Capability,
     environment_capabilities,
 )
@@ -34,24 +35,28 @@ class Part(Protocol):
 
 @dataclass(frozen=True)
 class Combination:
-    """One component per slot (None for an empty optional slot) on one environment."""
+    """One component per slot (None for an empty optional slot) on one environment, whose observations
+    the agent normalizes or not (env.normalize.obs)."""
 
     env_id: str
     observation_space: gym.Space
     action_space: gym.Space
     components: dict[str, Part | None] = field(default_factory=dict)
+    normalized_observations: bool = False
 
     def get(self, slot: str) -> Part | None:
         return self.components.get(slot)
 
     def with_component(self, slot: str, component: Part | None) -> Combination:
         return Combination(
-            self.env_id, self.observation_space, self.action_space, {**self.components, slot: component}
+            self.env_id, self.observation_space, self.action_space, {**self.components, slot: component}, self.normalized_observations
         )
 
     def provided(self, besides: str | None = None) -> frozenset[Capability]:
         """What the environment and every component (but the one in slot ``besides``) provide."""
         provided = set(environment_capabilities(self.observation_space, self.action_space))
+        if not self.normalized_observations:
+            provided.add(RAW_OBSERVATIONS)
         for slot, component in self.components.items():
             if component is not None and slot != besides:
                 provided |= component.provides
@@ -75,6 +80,8 @@ class Combination:
     def _needs(self, capability: Capability) -> str:
         if capability in ACTION_SPACE_CAPABILITIES:
             return f"needs {capability.description}, but {self.env_id} has {self.action_space}"
+        if capability == RAW_OBSERVATIONS:
+            return "needs the observations as the env gives them, but env.normalize.obs normalizes them; set env.normalize.obs: false"
         if capability in OBSERVATION_SPACE_CAPABILITIES:
             return f"needs {capability.description}, but {self.env_id} has {self.observation_space}"
         return f"needs {capability.description} ({capability.name}), which no other component here provides"

@@ -11,6 +11,7 @@ from pydantic import Field
 from torch import Tensor
 
 from pgkit.data.batch import Batch
+from pgkit.data.goals import GoalLayout
 from pgkit.kinds.component import Component, Spec
 
 
@@ -25,6 +26,7 @@ class ReplayLayout:
     device: torch.device
     num_envs: int  # transitions added at a time, one per env
     gamma: float  # the TD target's discount (n-step returns sum with it)
+    goals: GoalLayout | None = None  # given to a replay that requires goal_observations: where the goals are, their reward
 
 
 class ReplaySpec(Spec):

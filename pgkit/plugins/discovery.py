@@ -48,6 +48,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.objectives.trust_region",
     "pgkit.builtins.optimizers.torch_optimizers",
     "pgkit.builtins.replays.replay",
+    "pgkit.builtins.replays.hindsight",
     "pgkit.builtins.trainers.on_policy",
     "pgkit.builtins.trainers.off_policy",
     "pgkit.builtins.env_wrappers.atari",

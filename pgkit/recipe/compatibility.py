@@ -31,7 +31,7 @@ def combination(recipe: Recipe, components: dict) -> Combination:
     if isinstance(spaces, Problem):
         raise CompatibilityError(recipe.source, [spaces])
     single = {slot: value for slot, value in components.items() if not isinstance(value, list)}
-    return Combination(recipe.settings.env.id, spaces[0], spaces[1], single)
+    return Combination(recipe.settings.env.id, spaces[0], spaces[1], single, recipe.settings.env.normalize.obs)
 
 
 def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:

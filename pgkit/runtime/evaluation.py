@@ -23,6 +23,12 @@ class Evaluation:
     returns: list[float]
     cut: int = 0  # episodes cut at ``max_episode_steps`` (the env did not end them)
     max_episode_steps: int = MAX_EPISODE_STEPS
+    successes: tuple[bool, ...] = ()  # info["is_success"] at the last step of each episode whose env reported it
+
+    @property
+    def success_rate(self) -> float | None:
+        """The fraction of episodes that ended in success, or None if the env reports no ``is_success``."""
+        return float(np.mean(self.successes)) if self.successes else None
 
     def describe_cut(self) -> str:
         """A note for the user when episodes were cut, else ''."""
@@ -50,12 +56,13 @@ def evaluate(
     max_episode_steps: int = MAX_EPISODE_STEPS,
     progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed``; an episode
+    """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed`` (and their
+    success, where the env reports ``info["is_success"]``); an episode
     still running after ``max_episode_steps`` (the env's own time limit comes first) is cut there and
     counted in ``cut``. With ``video_dir``, every episode is recorded there (gymnasium's RecordVideo,
     needs rgb_array rendering). ``progress`` is called with the number of episodes done after each one."""
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
-    returns, cut = [], 0
+    returns, cut, successes = [], 0, []
     try:
         for episode in range(episodes):
             obs, _ = _env_call(env.id, "reset", single.reset, seed=seed + episode)
@@ -63,16 +70,18 @@ def evaluate(
             while not done:
                 actions, memory = agent.act(batch_of_one(obs), deterministic, memory)
                 action = row(actions, 0)
-                obs, reward, terminated, truncated, _ = _env_call(env.id, "step", single.step, action)
+                obs, reward, terminated, truncated, info = _env_call(env.id, "step", single.step, action)
                 total, steps = total + float(reward), steps + 1
                 done = terminated or truncated or steps >= max_episode_steps
             cut += int(not (terminated or truncated))
             returns.append(total)
+            if "is_success" in info:
+                successes.append(bool(info["is_success"]))
             if progress is not None:
                 progress(episode + 1)
     finally:
         single.close()
-    return Evaluation(returns, cut, max_episode_steps)
+    return Evaluation(returns, cut, max_episode_steps, tuple(successes))
 
 
 def _env_call(env_id: str, call: str, function, *args, **kwargs):

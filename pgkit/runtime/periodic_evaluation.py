@@ -30,7 +30,7 @@ class PeriodicEvaluation(Callback):
         self._run: CallbackRun | None = None
 
     def metric_names(self) -> tuple[str, ...]:
-        return ("eval_return", "eval_return_std")
+        return ("eval_return", "eval_return_std", *(("eval_success_rate",) if self.spec.success_rate else ()))
 
     def start(self, run: CallbackRun) -> None:
         self._run = run
@@ -48,4 +48,7 @@ class PeriodicEvaluation(Callback):
                 save_agent(Path(self._run.run_dir) / BEST_FILE, agent.state_dict(), self._run.recipe, step)
         reached = self.spec.stop_at is not None and result.mean >= self.spec.stop_at
         stop = f"the mean eval return {result.mean:.2f} reached stop_at {self.spec.stop_at}" if reached else None
-        return Report({"eval_return": result.mean, "eval_return_std": result.std}, stop)
+        metrics = {"eval_return": result.mean, "eval_return_std": result.std}
+        if self.spec.success_rate:
+            metrics["eval_success_rate"] = result.success_rate if result.success_rate is not None else float("nan")
+        return Report(metrics, stop)

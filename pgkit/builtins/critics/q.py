@@ -11,8 +11,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Batch, Spec, hookimpl
+from pgkit.data import is_structured
 from pgkit.kinds import Critic, Network
-from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, BOX_ACTIONS, BOX_OBSERVATIONS, DISCRETE_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
+from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, BOX_ACTIONS, DISCRETE_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
 
 
 class QEnsemble(nn.Module):
@@ -65,15 +66,25 @@ class QSpec(Spec):
 
 
 class Q(Critic):
-    """Action-value critic Q(s, a), regressed on the trainer's TD targets (DDPG)."""
+    """Action-value critic Q(s, a), regressed on the trainer's TD targets (DDPG); the network reads s and a as
+    one row (a Box observation and the action, or a Dict or Tuple observation's stored row and the action)."""
 
     name = "q"
     Spec = QSpec
     provides = frozenset({ACTION_VALUE, TD_ERRORS})
-    requires = frozenset({BOX_OBSERVATIONS, BOX_ACTIONS, REPLAYED_TRANSITIONS})
+    requires = frozenset({BOX_ACTIONS, REPLAYED_TRANSITIONS})
     count = 1  # networks in the ensemble; targets use their minimum
 
+    def incompatibility(self, combo) -> str | None:
+        space = combo.observation_space
+        if not isinstance(space, gym.spaces.Box) and not is_structured(space):
+            return f"reads Box, Dict or Tuple observations with the action as one row, but {combo.env_id} has {space}"
+        return None
+
     def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
+        action = gym.spaces.Box(-math.inf, math.inf, (math.prod(action_space.shape),), dtype="float32")
+        if is_structured(observation_space):  # the stored row, then the action's columns
+            return QEnsemble(network.build_ensemble(gym.spaces.Tuple((observation_space, action)), self.count), self.count)
         width = math.prod(observation_space.shape) + math.prod(action_space.shape)
         joint = gym.spaces.Box(-math.inf, math.inf, (width,), dtype="float32")
         return QEnsemble(network.build_ensemble(joint, self.count), self.count)

@@ -8,9 +8,11 @@ import torch
 from pydantic import Field, model_validator
 
 from pgkit import Batch, hookimpl
+from pgkit.data import GoalLayout
+from pgkit.envs import GoalRewards
 from pgkit.functional import polyak_update
 from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import ACTION_VALUE, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS, TD_ERRORS
+from pgkit.kinds.capabilities import ACTION_VALUE, GOAL_OBSERVATIONS, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS, TD_ERRORS
 from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
 
@@ -76,8 +78,12 @@ class OffPolicy(Trainer):
         else:
             self.explorer = Explorer(ctx.make_envs(), agent, ctx.seed)
         self.action_width = int(np.prod(agent.action_space.shape))
-        agent.components["replay"].allocate(ReplayLayout(
-            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (self.action_width,), agent.device, self.explorer.num_envs, spec.gamma
+        replay, goals = agent.components["replay"], None
+        if GOAL_OBSERVATIONS in replay.requires:  # a replay that relabels goals gets the env's own reward of any goal
+            self._goal_rewards = GoalRewards(ctx.env)
+            goals = GoalLayout.of(agent.observation_space, self._goal_rewards)
+        replay.allocate(ReplayLayout(
+            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (self.action_width,), agent.device, self.explorer.num_envs, spec.gamma, goals
         ))
         self.sampler = torch.Generator().manual_seed(ctx.seed)
         self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
@@ -107,6 +113,9 @@ class OffPolicy(Trainer):
         explorer = getattr(self, "explorer", None)  # None: setup failed before making it
         if explorer is not None:
             explorer.close()
+        goal_rewards = getattr(self, "_goal_rewards", None)
+        if goal_rewards is not None:
+            goal_rewards.close()
 
     def _check_critic(self, agent: Agent) -> None:
         """Q(s, a) of one observation is [K, 1] (K networks), as the action-value critic contract says."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import math
 
+import numpy as np
 import torch
 
+from pgkit.data import GoalLayout
 from pgkit.kinds import Replay, ReplayLayout
-from pgkit.kinds.capabilities import TD_ERRORS
+from pgkit.kinds.capabilities import GOAL_OBSERVATIONS, TD_ERRORS
 from pgkit.testing.contracts.common import assert_same, check_spec, instance
 
 GAMMA = 0.9
@@ -57,9 +59,13 @@ def check_replay(replay: Replay | type[Replay], seed: int = 0) -> None:
     newest row), with finite importance weights in (0, 1] if any; ``len`` counts what is kept after wrapping
     around; a replay that requires ``td_errors`` draws a transition more often the larger its TD error, and
     at the end of training (beta = 1) its weighted draws are unbiased for the uniform mean; the state
-    survives a checkpoint into a fresh replay, which then draws the same minibatches."""
+    survives a checkpoint into a fresh replay, which then draws the same minibatches. A replay that requires
+    ``goal_observations`` is checked as a hindsight replay instead (``_check_hindsight``)."""
     replay = instance(replay)
     check_spec(replay)
+    if GOAL_OBSERVATIONS in replay.requires:
+        _check_hindsight(replay, seed)
+        return
     layout = ReplayLayout(CAPACITY, (2,), torch.float32, (1,), torch.device("cpu"), NUM_ENVS, GAMMA)
     replay.allocate(layout)
     stream = transition_stream(ROWS, NUM_ENVS, seed)
@@ -123,3 +129,84 @@ def _check_replay_state(replay: Replay, layout: ReplayLayout, seed: int) -> None
     assert_same(fresh.state_dict(), replay.state_dict(), f"{replay.name}: its state after load_state_dict")
     a, b = (r.sample(64, torch.Generator().manual_seed(seed + 3), 0.5) for r in (replay, fresh))
     assert torch.equal(a.obs, b.obs) and torch.equal(a.rewards, b.rewards), f"{replay.name}: a restored replay draws other minibatches"
+
+
+GOALS = GoalLayout((0, 2), (2, 4), lambda achieved, desired: -(np.linalg.norm(achieved - desired, axis=1) > 0.5).astype(np.float32))
+GOAL_ENVS, GOAL_ROWS, GOAL_CAPACITY = 2, 40, 60  # 80 transitions added, the newest 60 kept
+
+
+def goal_episodes(seed: int) -> tuple[list[tuple[torch.Tensor, ...]], list[list[list[tuple[int, int]]]]]:
+    """Rows of goal transitions as a trainer adds them (obs: achieved goal, desired goal, one feature), episodes
+    of 3 to 8 steps (ended by termination or truncation), and per env its episodes as lists of (row, env)."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, 9, (GOAL_ENVS, GOAL_ROWS), generator=generator)
+    stream, episodes = [], [[[]] for _ in range(GOAL_ENVS)]
+    obs, steps = torch.randn(GOAL_ENVS, 5, generator=generator), [0] * GOAL_ENVS
+    episode_of = [0] * GOAL_ENVS
+    for t in range(GOAL_ROWS):
+        ended = torch.tensor([steps[e] + 1 >= int(lengths[e, episode_of[e]]) for e in range(GOAL_ENVS)])
+        cut = ended & (torch.rand(GOAL_ENVS, generator=generator) < 0.5)
+        following = torch.randn(GOAL_ENVS, 5, generator=generator)
+        next_obs = torch.randn(GOAL_ENVS, 5, generator=generator)
+        next_obs[:, 2:4] = obs[:, 2:4]  # the desired goal holds through an episode
+        stream.append((obs, torch.randn(GOAL_ENVS, 1, generator=generator), torch.randn(GOAL_ENVS, generator=generator), next_obs, ended & ~cut, cut))
+        for e in range(GOAL_ENVS):
+            episodes[e][-1].append((t, e))
+            steps[e] += 1
+            if ended[e]:
+                episodes[e].append([])
+                steps[e], episode_of[e] = 0, episode_of[e] + 1
+        obs = torch.where(ended[:, None], following, next_obs)
+    return stream, episodes
+
+
+def _check_hindsight(replay: Replay, seed: int) -> None:
+    """A hindsight replay draws only transitions of whole stored episodes (ended, none of their steps
+    overwritten), each with its own action; about k / (k + 1) of them (n_sampled_goal k) with a new desired
+    goal, in s and s' alike, that is the goal achieved in s' at a step t' of the same episode (future: t' >= t,
+    both t' = t and t' > t seen; final: the last step; episode: any, earlier ones seen), the rest as stored;
+    every reward is the layout's compute_reward of the goal achieved in s' and the desired goal (as stored for
+    real ones); the state survives a checkpoint."""
+    layout = ReplayLayout(GOAL_CAPACITY, (5,), torch.float32, (1,), torch.device("cpu"), GOAL_ENVS, GAMMA, GOALS)
+    replay.allocate(layout)
+    stream, episodes = goal_episodes(seed)
+    for row in stream:
+        replay.add(*row)
+    name, kept = replay.name, GOAL_ROWS - GOAL_CAPACITY // GOAL_ENVS
+    whole = [episode for per_env in episodes for episode in per_env[:-1] if episode[0][0] >= kept]  # ended, none overwritten
+    where = {}  # (achieved goal, feature) of s -> (episode, step)
+    for episode in whole:
+        for step, (t, e) in enumerate(episode):
+            where[tuple(stream[t][0][e, [0, 1, 4]].tolist())] = (episode, step)
+    draws = 4000
+    batch = replay.sample(draws, torch.Generator().manual_seed(seed), 0.0)
+    relabelled, offsets = 0, set()
+    for i in range(draws):
+        key = tuple(batch.obs[i, [0, 1, 4]].tolist())
+        assert key in where, f"{name}: drew a transition outside the whole stored episodes: {key}"
+        episode, step = where[key]
+        t, e = episode[step]
+        obs, actions, rewards, next_obs = (part[e] for part in stream[t][:4])
+        assert torch.equal(batch.actions[i], actions), f"{name}: a transition came back with another's action"
+        assert torch.equal(batch.obs[i, 2:4], batch.next_obs[i, 2:4]), f"{name}: s and s' have different desired goals"
+        assert torch.equal(batch.next_obs[i, [0, 1, 4]], next_obs[[0, 1, 4]]), f"{name}: s' is not the transition's own (goals aside)"
+        if torch.equal(batch.obs[i, 2:4], obs[2:4]):
+            assert math.isclose(float(batch.rewards[i]), float(rewards), abs_tol=1e-6), f"{name}: a real transition's reward changed"
+            continue
+        relabelled += 1
+        sources = [j for j, (u, f) in enumerate(episode) if torch.equal(stream[u][3][f, 0:2], batch.obs[i, 2:4])]
+        assert sources, f"{name}: a new desired goal {batch.obs[i, 2:4].tolist()} is no goal achieved in its episode"
+        offsets.add(sources[0] - step)
+        strategy = replay.spec.goal_selection
+        allowed = {"future": sources[0] >= step, "final": sources[0] == len(episode) - 1, "episode": True}[strategy]
+        assert allowed, f"{name}: goal_selection {strategy}: step {step} of {len(episode)} got the goal achieved at step {sources[0]}"
+        expected = float(GOALS.compute_reward(batch.next_obs[i : i + 1, 0:2].numpy(), batch.obs[i : i + 1, 2:4].numpy())[0])
+        assert float(batch.rewards[i]) == expected, f"{name}: a relabelled reward {float(batch.rewards[i])}, compute_reward gives {expected}"
+    k = replay.spec.n_sampled_goal
+    # binomial fraction over 4,000 draws: sd under 0.008; allow 0.04
+    assert abs(relabelled / draws - k / (k + 1)) < 0.04, f"{name}: {relabelled} of {draws} relabelled, expected k / (k + 1) = {k / (k + 1):.2f}"
+    if replay.spec.goal_selection == "future" and k:
+        assert 0 in offsets and any(o > 0 for o in offsets), f"{name}: future goals came from step offsets {sorted(offsets)} only"
+    if replay.spec.goal_selection == "episode" and k:
+        assert any(o < 0 for o in offsets), f"{name}: episode goals never came from an earlier step ({sorted(offsets)})"
+    _check_replay_state(replay, layout, seed)
