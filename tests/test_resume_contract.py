@@ -37,6 +37,9 @@ STARTS = [  # a component is tried in these, in order, with the other slots repa
     {"env": {"id": "CartPole-v1", "num_envs": 2}, "trainer": {"type": "off_policy", "total_steps": 200, "learning_starts": 32, "batch_size": 32,
      "buffer_size": 500, "log_every": 20, "target_policy": False}, "policy_head": "categorical", "critic": "twin_discrete_q",
      "objective": "discrete_sac", "optimizer": "adam"},
+    {"env": {"id": "pgkit/PointReach-v0", "num_envs": 2}, "trainer": {"type": "off_policy", "total_steps": 200, "learning_starts": 32, "batch_size": 32,
+     "buffer_size": 500, "log_every": 20, "target_policy": False}, "policy_head": "squashed_gaussian", "critic": "twin_q", "objective": "sac",
+     "optimizer": "adam"},
 ]
 
 
