@@ -19,7 +19,7 @@ ENVS = ["CartPole-v1", "Pendulum-v1"]  # one Discrete and one Box action space
 REGISTRY = build_registry(entry_points=False)
 SMALL = {  # a few updates' worth of each trainer
     "on_policy": {"total_steps": 32, "steps_per_env": 8},
-    "off_policy": {"total_steps": 32, "learning_starts": 8, "batch_size": 8, "buffer_size": 64, "log_every": 16},
+    "off_policy": {"total_steps": 32, "learning_starts": 8, "batch_size": 8, "buffer_size": 64, "log_every": 16, "sequence_length": 4, "burn_in": 2},
 }
 
 

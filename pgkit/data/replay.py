@@ -21,19 +21,25 @@ class ReplayBuffer:
     differs (an episode's final observation, under SAME_STEP autoreset) and the newest row's. So 1e5
     Atari frames take about their own bytes, not twice (SB3's optimize_memory_usage, for any N).
     ``next_obs`` is the true next observation: a truncated transition bootstraps like any other, and its
-    ``truncated`` flag only stops an n-step return from running into the next episode."""
+    ``truncated`` flag only stops an n-step return from running into the next episode.
+
+    With ``memory_size`` S > 0 each transition also keeps the recurrent agent's memory it acted from
+    (``[S]``, zeroed at an episode's start), so sequences of an env's consecutive steps can be replayed from
+    the state their first step had (R2D2's stored state, Kapturowski et al. 2019)."""
 
     FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "apart")
 
     def __init__(
         self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: torch.dtype, action_shape: tuple[int, ...],
-        device: str | torch.device = "cpu", num_envs: int = 1,
+        device: str | torch.device = "cpu", num_envs: int = 1, memory_size: int = 0,
     ):
         self.num_envs = num_envs
         self.capacity = math.ceil(capacity / num_envs) * num_envs
         if torch.device(device).type == "cpu":
-            per_transition = math.prod(obs_shape) * obs_dtype.itemsize + 4 * math.prod(action_shape) + 4 + 3
+            per_transition = math.prod(obs_shape) * obs_dtype.itemsize + 4 * math.prod(action_shape) + 4 + 3 + 4 * memory_size
             check_memory(self.capacity * per_transition, f"a replay buffer of {self.capacity:,} transitions")
+        self.memory = torch.zeros((self.capacity, memory_size), dtype=torch.float32, device=device) if memory_size else None
+        self.stored = (*self.FIELDS, "memory") if memory_size else self.FIELDS  # the per-slot tensors
         self.obs = torch.empty((self.capacity, *obs_shape), dtype=obs_dtype, device=device)  # written before it is read
         self.actions = torch.zeros((self.capacity, *action_shape), dtype=torch.float32, device=device)
         self.rewards = torch.zeros(self.capacity, dtype=torch.float32, device=device)
@@ -51,13 +57,19 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of everything stored, preallocated or kept apart."""
-        tensors = [getattr(self, name) for name in self.FIELDS] + [self.newest_next, *self.next_apart.values()]
+        tensors = [getattr(self, name) for name in self.stored] + [self.newest_next, *self.next_apart.values()]
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor | None = None) -> None:
-        """Store one transition per env (leading dimension N, the same N every time); ``truncated`` None: no time limit ended one."""
+    def add(
+        self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor | None = None,
+        memory: Tensor | None = None,
+    ) -> None:
+        """Store one transition per env (leading dimension N, the same N every time); ``truncated`` None: no time
+        limit ended one; ``memory [N, S]`` what a recurrent agent acted from (a buffer with memory_size S only)."""
         if len(rewards) != self.num_envs:
             raise ValueError(f"this replay buffer takes {self.num_envs} transitions at a time (one per env), got {len(rewards)}")
+        if (memory is None) != (self.memory is None):
+            raise ValueError("a replay buffer made with memory_size > 0 stores a memory with every transition, and only it does")
         index = self.position + torch.arange(self.num_envs, device=self.rewards.device)
         if self.size and self.capacity > self.num_envs:  # the newest row's s' is this row's s, unless they differ
             previous = (index - self.num_envs) % self.capacity
@@ -70,6 +82,8 @@ class ReplayBuffer:
         self.obs[index], self.actions[index], self.rewards[index] = obs, actions, rewards
         self.terminated[index], self.apart[index] = terminated, False
         self.truncated[index] = False if truncated is None else truncated
+        if memory is not None:
+            self.memory[index] = memory
         self.newest_next.copy_(next_obs)
         self.position = (self.position + self.num_envs) % self.capacity
         self.size = min(self.size + self.num_envs, self.capacity)
@@ -89,7 +103,7 @@ class ReplayBuffer:
     def state_dict(self) -> dict:
         """The stored transitions (copies of the filled part only), the s' kept apart, and where the next
         row goes."""
-        filled = {name: getattr(self, name)[: self.size].clone() for name in self.FIELDS}
+        filled = {name: getattr(self, name)[: self.size].clone() for name in self.stored}
         apart = sorted(self.next_apart)
         stacked = torch.stack([self.next_apart[i] for i in apart]) if apart else self.newest_next[:0].clone()
         return {
@@ -101,7 +115,7 @@ class ReplayBuffer:
         size = int(state["size"])
         if size > self.capacity:
             raise ValueError(f"the checkpoint's replay buffer holds {size} transitions, more than this one's capacity {self.capacity}")
-        for name in self.FIELDS:
+        for name in self.stored:
             getattr(self, name)[:size] = state[name]
         self.newest_next.copy_(state["newest_next"])
         self.next_apart = {int(i): next_obs.to(self.obs.device) for i, next_obs in zip(state["apart_index"], state["apart_next"])}
@@ -114,6 +128,31 @@ class ReplayBuffer:
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """A flat Batch of ``batch_size`` one-step transitions drawn uniformly with replacement."""
         return self.rows(self.uniform_index(batch_size, generator))
+
+    def sequence_index(self, count: int, length: int, generator: torch.Generator | None = None) -> Tensor:
+        """``[length, count]`` slots: ``count`` windows of ``length`` consecutive steps of one env each (a uniformly
+        drawn env and first row among those whose window is stored whole), time-major. Needs ``length`` rows."""
+        n, rows = self.num_envs, self.size // self.num_envs
+        if rows < length:
+            raise ValueError(f"sequences of {length} steps need {length} stored rows, this buffer holds {rows}")
+        oldest = self.position // n if self.size == self.capacity else 0
+        first = torch.randint(rows - length + 1, (count,), generator=generator)
+        env = torch.randint(n, (count,), generator=generator)
+        row = (oldest + first[None, :] + torch.arange(length)[:, None]) % (self.capacity // n)
+        return (row * n + env[None, :]).to(self.rewards.device)
+
+    def sequences(self, index: Tensor) -> Batch:
+        """The windows at ``index [L, M]`` (``sequence_index``) as a flat time-major Batch of M columns:
+        one-step transitions with ``truncated`` as stored, ``memory`` the state each step acted from and
+        ``starts`` where an episode begins after the window's first step (its stored memory is already zeroed)."""
+        flat = index.reshape(-1)
+        batch = self._batch(flat, self.rewards[flat], flat, None)
+        batch.truncated = self.truncated[flat]
+        ended = (self.terminated[index] | self.truncated[index])
+        batch.starts = torch.cat([torch.zeros_like(ended[:1]), ended[:-1]]).reshape(-1)
+        batch.memory = self.memory[flat] if self.memory is not None else None
+        batch.columns = index.shape[1]
+        return batch
 
     def newer_rows(self, index: Tensor) -> Tensor:
         """How many rows were added after the one of each slot in ``index`` (0 for the newest row)."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 import gymnasium as gym
 import numpy as np
@@ -23,7 +23,7 @@ from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
-from pgkit.nn.recurrent import RecurrentTorso, Sequences
+from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
 from pgkit.nn.reuse import outputs_reused
 
 Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
@@ -179,8 +179,7 @@ class Agent:
     @cached_property
     def recurrent_torsos(self) -> tuple[RecurrentTorso, ...]:
         """The torsos with memory in the policy and the critic, each once (a shared torso is one)."""
-        modules = [*self.policy.modules(), *(self.critic.modules() if self.critic is not None else ())]
-        return tuple({id(m): m for m in modules if isinstance(m, RecurrentTorso)}.values())
+        return recurrent_torsos(self.policy, *([self.critic] if self.critic is not None else []))
 
     @cached_property
     def values_with_actions(self) -> bool:
@@ -198,24 +197,12 @@ class Agent:
         """A new episode's memory for ``columns`` envs: ``[columns, S]`` zeros."""
         return torch.zeros(columns, self.memory_size, device=self.device)
 
-    @contextmanager
-    def sequences(self, memory: Tensor, starts: Tensor) -> Iterator[Sequences]:
+    def sequences(self, memory: Tensor, starts: Tensor) -> AbstractContextManager[Sequences]:
         """A block in which the recurrent torsos read their calls' rows as ``starts.shape`` = [T, M] time-major
         steps of M sequences, from ``memory [M, S]``, zeroed where ``starts``; the yielded ``Sequences`` holds the
-        memory after the last step in ``final`` once the block ends (a torso not called keeps its state; for an agent
+        memory after the last step in ``final`` once the block ends (``pgkit.nn.run_as_sequences``; for an agent
         without memory: a no-op)."""
-        whole = Sequences(memory, starts)
-        parts = []
-        for torso, state in zip(self.recurrent_torsos, memory.split([t.state_size for t in self.recurrent_torsos], dim=-1)):
-            torso.sequences = Sequences(state, starts)
-            parts.append(torso.sequences)
-        try:
-            yield whole
-        finally:
-            for torso in self.recurrent_torsos:
-                torso.sequences = None
-            if parts:  # a torso the block did not call keeps its state
-                whole.final = torch.cat([part.state if part.final is None else part.final for part in parts], dim=-1)
+        return run_as_sequences(self.recurrent_torsos, memory, starts)
 
     def sequences_of(self, batch: Batch) -> AbstractContextManager[Any]:
         """``sequences`` for a flat batch of whole env columns (time-major rows, ``batch.columns`` of them),

@@ -76,7 +76,8 @@ OLD_POLICY = Capability("old_policy", "the policy as it was when the batch was c
 REPLAYED_TRANSITIONS = Capability("replayed_transitions", "replayed transitions with TD targets (an off-policy trainer)")
 WHOLE_EPISODES = Capability("whole_episodes", "batches of whole episodes, none cut at the batch's end (on_policy with complete_episodes: true)")
 SEQUENCES = Capability(
-    "sequences", "batches of whole env columns with a recurrent network's memory, its recurrence re-run from it in order (on_policy)"
+    "sequences", "batches of whole env columns, or replayed windows of an env's steps, with a recurrent network's memory, its recurrence "
+    "re-run from it in order (on_policy; off_policy from the uniform replay)"
 )
 REWARD_SCALING = Capability(
     "reward_scaling", "rewards scaled by the running std of the discounted return, as env.normalize.reward asks (on_policy)"

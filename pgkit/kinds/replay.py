@@ -27,6 +27,7 @@ class ReplayLayout:
     num_envs: int  # transitions added at a time, one per env
     gamma: float  # the TD target's discount (n-step returns sum with it)
     goals: GoalLayout | None = None  # given to a replay that requires goal_observations: where the goals are, their reward
+    memory_size: int = 0  # S: a recurrent agent's memory stored with each transition (a replay that provides sequences)
 
 
 class ReplaySpec(Spec):
@@ -39,9 +40,10 @@ class ReplaySpec(Spec):
 class Replay(Component):
     """Holds an off-policy trainer's transitions and draws minibatches of them. ``allocate`` is called once
     (at the trainer's setup, before a checkpoint is restored into it); ``add`` with each vector step's
-    transitions; ``sample`` for every gradient step; ``update_priorities`` after each critic step with the
-    minibatch's TD errors, when the replay requires ``td_errors``. Its state (every stored transition) is
-    checkpointed as a component's is."""
+    transitions; ``sample`` for every gradient step (``sample_sequences`` instead for a recurrent agent, from a
+    replay that provides ``sequences``); ``update_priorities`` after each critic step with the minibatch's TD
+    errors, when the replay requires ``td_errors``. Its state (every stored transition) is checkpointed as a
+    component's is."""
 
     kind = "replay"
     Spec = ReplaySpec
@@ -51,8 +53,11 @@ class Replay(Component):
         """Make the storage for ``layout`` (check memory first: ``pgkit.data.check_memory``)."""
 
     @abstractmethod
-    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor) -> None:
-        """Store one transition per env (each ``[N, ...]``): next_obs is the true final observation where an episode ended."""
+    def add(
+        self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor, memory: Tensor | None = None
+    ) -> None:
+        """Store one transition per env (each ``[N, ...]``): next_obs is the true final observation where an episode
+        ended; ``memory [N, S]`` the recurrent agent's memory each acted from (given where layout.memory_size > 0)."""
 
     @abstractmethod
     def sample(self, batch_size: int, generator: torch.Generator, progress: float) -> Batch:
@@ -63,6 +68,12 @@ class Replay(Component):
     @abstractmethod
     def __len__(self) -> int:
         """Transitions stored."""
+
+    def sample_sequences(self, count: int, length: int, generator: torch.Generator, progress: float) -> Batch:
+        """``count`` windows of ``length`` consecutive steps of one env each, as a flat time-major Batch of
+        ``count`` columns with ``memory`` (the state each step acted from) and ``starts`` (where an episode
+        begins inside a window): what a recurrent agent learns from. Only a replay that provides ``sequences``."""
+        raise NotImplementedError(f"replay '{self.name}' draws single transitions, not sequences")
 
     def update_priorities(self, batch: Batch, td_errors: Tensor) -> None:
         """New priorities for the transitions of a batch this replay drew, from their TD errors ``[B]``.

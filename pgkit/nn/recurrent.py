@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from contextlib import contextmanager
+from typing import Iterator
 
+import torch
 from torch import Tensor, nn
 
 
@@ -45,3 +48,30 @@ class RecurrentTorso(nn.Module):
     def run(self, obs: Tensor, state: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
         """``obs [T, M, ...]``, ``state [M, S]``, ``starts [T, M]`` (bool: zero the state before that step) ->
         ``(features [T, M, out_features], state after the last step [M, S])``."""
+
+
+def recurrent_torsos(*modules: nn.Module) -> tuple[RecurrentTorso, ...]:
+    """The torsos with memory inside ``modules``, each once (a shared torso is one), in module order: the
+    order in which their states sit side by side in a memory ``[M, S]``."""
+    found = [m for module in modules for m in module.modules() if isinstance(m, RecurrentTorso)]
+    return tuple({id(m): m for m in found}.values())
+
+
+@contextmanager
+def run_as_sequences(torsos: tuple[RecurrentTorso, ...], memory: Tensor | None, starts: Tensor) -> Iterator[Sequences]:
+    """A block in which ``torsos`` read their calls' rows as ``starts.shape`` = [T, M] time-major steps of M
+    sequences, from ``memory [M, S]`` (their states side by side, in order), zeroed where ``starts``; the
+    yielded ``Sequences`` holds the memory after the last step in ``final`` once the block ends (a torso not
+    called keeps its state; no torsos: a no-op, ``memory`` may be None)."""
+    whole = Sequences(memory, starts)
+    parts = []
+    for torso, state in zip(torsos, memory.split([t.state_size for t in torsos], dim=-1) if torsos else ()):
+        torso.sequences = Sequences(state, starts)
+        parts.append(torso.sequences)
+    try:
+        yield whole
+    finally:
+        for torso in torsos:
+            torso.sequences = None
+        if parts:
+            whole.final = torch.cat([part.state if part.final is None else part.final for part in parts], dim=-1)

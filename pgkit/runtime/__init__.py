@@ -10,7 +10,8 @@ from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.gradients import GradientEstimates, gradient_estimates
 from pgkit.runtime.exploration import Explorer
 from pgkit.runtime.ray_collection import RayCollector, RayExplorer, RayWorkerGroup, RayWorkersSpec
+from pgkit.runtime.replayed_sequences import ReplayedSequences, replay_sequences
 from pgkit.runtime.rollout import RolloutCollector
 from pgkit.runtime.variance import GradientStatistics, Interval, gradient_statistics
 
-__all__ = ["Evaluation", "PeriodicEvaluation", "evaluate", "save_agent", "GradientEstimates", "GradientStatistics", "GradientStep", "Explorer", "Interval", "RayCollector", "RayExplorer", "RayWorkerGroup", "RayWorkersSpec", "RolloutCollector", "gradient_estimates", "gradient_statistics"]
+__all__ = ["Evaluation", "PeriodicEvaluation", "evaluate", "save_agent", "GradientEstimates", "GradientStatistics", "GradientStep", "Explorer", "Interval", "RayCollector", "RayExplorer", "RayWorkerGroup", "RayWorkersSpec", "ReplayedSequences", "RolloutCollector", "gradient_estimates", "gradient_statistics", "replay_sequences"]

@@ -22,7 +22,9 @@ class Explorer:
     clip(pi(.|s) + noise, -1, 1), a deterministic head's sample being mu(s); a categorical head's sample) and
     its uniformly random ones while warming up (``random_actions``), the noise from the head (Gaussian,
     Ornstein-Uhlenbeck) reset where an episode ends. Its generator draws the warm-up actions and the noise;
-    with the current observation they are its state."""
+    with the current observation they are its state. A recurrent agent's memory is carried from step to step
+    (zeroed where an episode starts, advanced by the policy during the warm-up too) and returned with each
+    step's transitions as the memory it acted from, for a replay that stores sequences."""
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: Agent, seed: int):
         self.envs, self.agent = envs, agent
@@ -30,28 +32,43 @@ class Explorer:
         self.rng = np.random.default_rng(seed)
         self.noise = agent.components["policy_head"].exploration_noise(self.num_envs, agent.action_space.shape, self.rng)
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
+        self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # [N, S] what the next step acts from
 
     def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
-        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated),
-        each [N, ...] on the agent's device, next_obs the true final observation where an episode ended."""
+        """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated,
+        and for a recurrent agent the memory they acted from), each [N, ...] on the agent's device, next_obs the
+        true final observation where an episode ended."""
         agent = self.agent
         transitions = []
         for _ in range(steps):
+            acted_from = self.memory
             actions = self._act(random)
             raw, reward, terminated, truncated, info = self.envs.step(as_numpy(agent.policy.head.env_action(actions)))
             next_obs = agent.prepare(raw, update_statistics=True)
-            transitions.append(self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated, truncated))
+            step = self._tensors(actions, reward, with_final_observations(next_obs, info, agent.prepare), terminated, truncated)
+            transitions.append(step if acted_from is None else (*step, acted_from))
             self.noise.reset(terminated | truncated)
+            if self.memory is not None:  # a new episode's memory where one ended
+                self.memory = self.memory * torch.as_tensor(~(terminated | truncated), device=agent.device).unsqueeze(1)
             self.obs = next_obs
         return transitions
 
     def _act(self, random: bool) -> Tensor:
+        """The step's actions; a recurrent agent's memory advanced past the current observation."""
         agent, head = self.agent, self.agent.components["policy_head"]
+        if random and self.memory is None:
+            return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=agent.device)
+        obs = torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)
+        if self.memory is None:
+            with torch.no_grad():
+                distribution = agent.policy(obs)
+        else:
+            with torch.no_grad(), agent.sequences(self.memory, torch.zeros(1, self.num_envs, dtype=torch.bool, device=agent.device)) as stepped:
+                distribution = agent.policy(obs)
+            self.memory = stepped.final
         if random:
             return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=agent.device)
-        with torch.no_grad():
-            action = agent.policy(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)).sample()
-        return head.explore(action, self.noise.sample())
+        return head.explore(distribution.sample(), self.noise.sample())
 
     def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> tuple[Tensor, ...]:
         device, dtype = self.agent.device, self.agent.obs_dtype
@@ -71,9 +88,12 @@ class Explorer:
         """Nothing to release: the envs are the loop's (``ctx.make_envs``)."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {"obs": torch.as_tensor(self.obs).clone(), "rng": self.rng.bit_generator.state, "noise": self.noise.state_dict()}
+        memory = {"memory": self.memory.clone()} if self.memory is not None else {}
+        return {"obs": torch.as_tensor(self.obs).clone(), "rng": self.rng.bit_generator.state, "noise": self.noise.state_dict(), **memory}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.obs = state["obs"].numpy().copy()
+        if self.memory is not None:
+            self.memory = state["memory"].to(self.memory.device)
         self.rng.bit_generator.state = state["rng"]
         self.noise.load_state_dict(state["noise"])

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from pgkit import Batch, Spec, hookimpl
 from pgkit.data import is_structured
 from pgkit.kinds import Critic, Network
-from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, BOX_ACTIONS, DISCRETE_ACTIONS, REPLAYED_TRANSITIONS, TD_ERRORS
+from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, BOX_ACTIONS, DISCRETE_ACTIONS, REPLAYED_TRANSITIONS, SEQUENCES, TD_ERRORS
 
 
 class QEnsemble(nn.Module):
@@ -35,6 +35,23 @@ class QEnsemble(nn.Module):
         if len(features) < len(weight):  # slicing costs a zero-filled copy in backward: only when asked
             weight, bias = weight[: len(features)], bias[: len(features)]
         return torch.baddbmm(bias, features, weight).squeeze(-1)
+
+
+class MemoryQEnsemble(nn.Module):
+    """K Q networks for a recurrent network: each one's memory reads the observations s_0..s_t and the action
+    joins after it, Q_k(h_t, a) = w_k^T relu(W_k [f_k(h_t), a] + b_k) + c_k with f_k the torso's features (as
+    Ni et al. 2022's recurrent SAC and TD3), so the TD target reads s' with any a' from the same memory.
+    ``forward(obs, action, networks=None) -> [K, B]``."""
+
+    def __init__(self, torsos: list[nn.Module], action_width: int):
+        super().__init__()
+        self.torsos = nn.ModuleList(torsos)
+        width = torsos[0].out_features
+        self.heads = nn.ModuleList(nn.Sequential(nn.Linear(width + action_width, width), nn.ReLU(), nn.Linear(width, 1)) for _ in torsos)
+
+    def forward(self, obs: Tensor, action: Tensor, networks: int | None = None) -> Tensor:
+        members = list(zip(self.torsos, self.heads))[:networks]
+        return torch.stack([head(torch.cat([torso(obs), action.flatten(1)], dim=-1)).squeeze(-1) for torso, head in members])
 
 
 class DiscreteQEnsemble(nn.Module):
@@ -67,7 +84,8 @@ class QSpec(Spec):
 
 class Q(Critic):
     """Action-value critic Q(s, a), regressed on the trainer's TD targets (DDPG); the network reads s and a as
-    one row (a Box observation and the action, or a Dict or Tuple observation's stored row and the action)."""
+    one row (a Box observation and the action, or a Dict or Tuple observation's stored row and the action), a
+    recurrent network the observations only, the action joining after its memory (``MemoryQEnsemble``)."""
 
     name = "q"
     Spec = QSpec
@@ -82,6 +100,8 @@ class Q(Critic):
         return None
 
     def build(self, network: Network, observation_space: gym.Space, action_space: gym.Space, policy_torso: nn.Module) -> nn.Module:
+        if SEQUENCES in network.requires:  # a memory of the observations, the action after it
+            return MemoryQEnsemble([network.build(observation_space) for _ in range(self.count)], math.prod(action_space.shape))
         action = gym.spaces.Box(-math.inf, math.inf, (math.prod(action_space.shape),), dtype="float32")
         if is_structured(observation_space):  # the stored row, then the action's columns
             return QEnsemble(network.build_ensemble(gym.spaces.Tuple((observation_space, action)), self.count), self.count)

@@ -52,7 +52,9 @@ class Hindsight(Replay):
         self._goals: GoalLayout = layout.goals
         self.episodes = ReplayEpisodes(self.buffer.capacity, self.buffer.num_envs, layout.device)
 
-    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor) -> None:
+    def add(
+        self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor, memory: Tensor | None = None
+    ) -> None:
         slots = self.buffer.position + torch.arange(self.buffer.num_envs, device=self.buffer.rewards.device)
         self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
         self.episodes.add(slots, terminated | truncated)

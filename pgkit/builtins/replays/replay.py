@@ -10,25 +10,38 @@ from torch import Tensor
 from pgkit import Batch, hookimpl
 from pgkit.data import ReplayBuffer, SumTree
 from pgkit.kinds import Replay, ReplayLayout, ReplaySpec
-from pgkit.kinds.capabilities import TD_ERRORS
+from pgkit.kinds.capabilities import SEQUENCES, TD_ERRORS
 
 INDEX = "replay_index"  # the batch extra that holds the slots a prioritized minibatch was drawn from
 
 
 class Uniform(Replay):
-    """Every stored transition equally likely (the DQN and DDPG buffer), each observation stored once; n_step > 1 replays n-step returns."""
+    """Every stored transition equally likely (the DQN and DDPG buffer), each observation stored once; n_step > 1
+    replays n-step returns. For a recurrent agent (n_step 1) every window of an env's consecutive steps equally
+    likely, with the memory its steps acted from (R2D2's stored state)."""
 
     name = "uniform"
 
+    @property
+    def provides(self) -> frozenset:
+        return frozenset({SEQUENCES}) if self.spec.n_step == 1 else frozenset()
+
     def allocate(self, layout: ReplayLayout) -> None:
         self.gamma = layout.gamma
-        self.buffer = ReplayBuffer(layout.capacity, layout.obs_shape, layout.obs_dtype, layout.action_shape, layout.device, layout.num_envs)
+        self.buffer = ReplayBuffer(
+            layout.capacity, layout.obs_shape, layout.obs_dtype, layout.action_shape, layout.device, layout.num_envs, layout.memory_size
+        )
 
-    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor) -> None:
-        self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
+    def add(
+        self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor, memory: Tensor | None = None
+    ) -> None:
+        self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated, memory)
 
     def sample(self, batch_size: int, generator: torch.Generator, progress: float) -> Batch:
         return self.buffer.rows(self.buffer.uniform_index(batch_size, generator), self.spec.n_step, self.gamma)
+
+    def sample_sequences(self, count: int, length: int, generator: torch.Generator, progress: float) -> Batch:
+        return self.buffer.sequences(self.buffer.sequence_index(count, length, generator))
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -45,6 +58,7 @@ class Prioritized(Uniform):
 
     name = "prioritized"
     Spec = PrioritizedSpec
+    provides = frozenset()  # draws single transitions only
     requires = frozenset({TD_ERRORS})
 
     def allocate(self, layout: ReplayLayout) -> None:
@@ -52,9 +66,11 @@ class Prioritized(Uniform):
         self.tree = SumTree(self.buffer.capacity)
         self.highest = 1.0  # the highest p^alpha so far: new transitions' priority
 
-    def add(self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor) -> None:
+    def add(
+        self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor, memory: Tensor | None = None
+    ) -> None:
         slots = self.buffer.position + torch.arange(self.buffer.num_envs)
-        super().add(obs, actions, rewards, next_obs, terminated, truncated)
+        super().add(obs, actions, rewards, next_obs, terminated, truncated, memory)
         self.tree.set(slots, torch.full((len(slots),), self.highest, dtype=torch.float64))
 
     def sample(self, batch_size: int, generator: torch.Generator, progress: float) -> Batch:

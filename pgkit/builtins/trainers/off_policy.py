@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 from pydantic import Field, model_validator
@@ -12,9 +14,11 @@ from pgkit.data import GoalLayout
 from pgkit.envs import GoalRewards
 from pgkit.functional import polyak_update
 from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape
-from pgkit.kinds.capabilities import ACTION_VALUE, GOAL_OBSERVATIONS, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SQUASHED_ACTIONS, TD_ERRORS
+from pgkit.kinds.capabilities import (
+    ACTION_VALUE, GOAL_OBSERVATIONS, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SEQUENCES, SQUASHED_ACTIONS, TD_ERRORS,
+)
 from pgkit.nn import Precision, resolve_precision
-from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec
+from pgkit.runtime import Explorer, GradientStep, RayExplorer, RayWorkersSpec, replay_sequences
 
 
 class OffPolicySpec(TrainerSpec):
@@ -41,6 +45,14 @@ class OffPolicySpec(TrainerSpec):
         None, description="Act on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs train_freq times per "
         "training round with the learner's latest policy, broadcast once per round; null: the envs step in this process.",
     )
+    sequence_length: int = Field(
+        16, ge=1, description="A recurrent network (lstm, gru) learns from replayed windows of an env's consecutive steps: the steps per "
+        "window that the losses read (batch_size // sequence_length windows per minibatch). Unused by other networks."
+    )
+    burn_in: int = Field(
+        8, ge=0, description="Steps before each replayed window that only warm its recurrences up from the memory stored with the "
+        "window's first step (R2D2's burn-in; the losses skip them). Unused by networks without memory."
+    )
 
     @model_validator(mode="after")
     def _buffer_holds_a_batch(self) -> OffPolicySpec:
@@ -55,7 +67,9 @@ class OffPolicy(Trainer):
     + bonus] for replayed transitions (R = r and d = gamma, or the replay's n-step R and d = gamma^k), a' ~
     pi'(.|s') (plus TD3's clipped smoothing noise), bonus from the objective (SAC: -alpha log pi(a'|s')), and
     give the replay the TD errors when it prioritizes by them; every ``policy_delay`` critic steps take a
-    policy step on the objective and move the target networks by Polyak averaging."""
+    policy step on the objective and move the target networks by Polyak averaging. A recurrent agent acts
+    with its memory carried and learns from replayed windows of burn_in + sequence_length steps, re-run from
+    the memory stored with their first step (R2D2, Kapturowski et al. 2019; ``pgkit.runtime.replay_sequences``)."""
 
     name = "off_policy"
     Spec = OffPolicySpec
@@ -65,6 +79,10 @@ class OffPolicy(Trainer):
     requires = frozenset({ACTION_VALUE, OFF_POLICY_ACTIONS})
 
     def incompatibility(self, combo) -> str | None:
+        network = combo.get("network")
+        if network is not None and SEQUENCES in network.requires and self.spec.workers is not None:
+            return (f"network '{network.name}' carries a memory from step to step, which the Ray workers do not keep; "
+                    "set trainer.workers: null")
         head = combo.get("policy_head")
         if self.spec.target_policy_noise > 0 and head is not None and SQUASHED_ACTIONS not in head.provides:
             return (f"target_policy_noise ({self.spec.target_policy_noise}) smooths squashed Box actions (TD3), but policy_head "
@@ -83,7 +101,8 @@ class OffPolicy(Trainer):
             self._goal_rewards = GoalRewards(ctx.env)
             goals = GoalLayout.of(agent.observation_space, self._goal_rewards)
         replay.allocate(ReplayLayout(
-            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (self.action_width,), agent.device, self.explorer.num_envs, spec.gamma, goals
+            spec.buffer_size, agent.obs_shape, agent.obs_dtype, (self.action_width,), agent.device, self.explorer.num_envs, spec.gamma, goals,
+            agent.memory_size,
         ))
         self.sampler = torch.Generator().manual_seed(ctx.seed)
         self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
@@ -95,6 +114,8 @@ class OffPolicy(Trainer):
         if spec.precision == "auto":
             ctx.note(f"precision auto: {self._precision} for the updates' matrix products on {ctx.device.type}")
         self.rounds, self.critic_updates = 0, 0
+        window = spec.burn_in + spec.sequence_length  # a recurrent agent's windows need that many rows stored
+        self._needed = max(spec.batch_size, window * self.explorer.num_envs) if agent.memory_size else spec.batch_size
         self.latest: dict[str, float] = {}  # the last value of each loss, logged with every row
 
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
@@ -103,7 +124,7 @@ class OffPolicy(Trainer):
         for transitions in self.explorer.explore(steps, random=ctx.step < spec.learning_starts):
             replay.add(*transitions)
         self.rounds += steps
-        if ctx.step >= spec.learning_starts and len(replay) >= spec.batch_size and self.rounds % spec.train_freq == 0:
+        if ctx.step >= spec.learning_starts and len(replay) >= self._needed and self.rounds % spec.train_freq == 0:
             with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"):
                 for _ in range(spec.gradient_steps):
                     self._learn(ctx)
@@ -119,32 +140,45 @@ class OffPolicy(Trainer):
 
     def _check_critic(self, agent: Agent) -> None:
         """Q(s, a) of one observation is [K, 1] (K networks), as the action-value critic contract says."""
-        with torch.no_grad():
+        one_step = torch.zeros(1, 1, dtype=torch.bool, device=agent.device)
+        with torch.no_grad(), agent.sequences(agent.initial_memory(1), one_step):
             obs = torch.zeros((1, *agent.obs_shape), dtype=agent.obs_dtype, device=agent.device)
             q = agent.critic(obs, torch.zeros(1, self.action_width, device=agent.device))
         check_shape(agent.components["critic"], "Q(s, a)", q, (len(q), 1), "[K, B]: each of its K networks' value of every transition")
 
     def _learn(self, ctx: TrainingContext) -> None:
         """One critic step on a replayed minibatch; every ``policy_delay``-th also a policy step and a target update."""
-        agent, slots = ctx.agent, ctx.agent.components
+        agent, slots, spec = ctx.agent, ctx.agent.components, self.spec
         self.critic_updates += 1
-        batch = slots["replay"].sample(self.spec.batch_size, self.sampler, ctx.progress)
         next_policy = self.targets.policy if self.targets.policy is not None else agent.policy
-        batch.returns = self.td_target(next_policy, self.targets.critic, slots["objective"], batch)
+        if agent.memory_size:
+            sequences = replay_sequences(
+                slots["replay"], (agent.policy, agent.critic), (next_policy, self.targets.critic), max(1, spec.batch_size // spec.sequence_length),
+                spec.burn_in, spec.sequence_length, self.sampler, ctx.progress,
+            )
+            batch, online = sequences.batch, sequences.online
+            with sequences.target():
+                next_values = self.next_values(next_policy, self.targets.critic, slots["objective"], sequences.next_obs)[sequences.next_rows]
+            batch.returns = self.bootstrap(batch, next_values)
+        else:
+            batch, online = slots["replay"].sample(spec.batch_size, self.sampler, ctx.progress), nullcontext
+            batch.returns = self.td_target(next_policy, self.targets.critic, slots["objective"], batch)
         if TD_ERRORS in slots["replay"].requires:
             slots["replay"].update_priorities(batch, slots["critic"].td_errors(agent.critic, batch))
-        value_loss = slots["critic"].loss(agent.critic, batch)
+        with online():
+            value_loss = slots["critic"].loss(agent.critic, batch)
         self.critic_step.minimize(value_loss, "critic loss")
         self.latest["value_loss"] = value_loss.item()
-        if self.critic_updates % self.spec.policy_delay:
+        if self.critic_updates % spec.policy_delay:
             return
         agent.critic.requires_grad_(False)  # grad_a Q is needed, the critic's own gradients are not
         try:
-            loss, metrics = slots["objective"].loss(batch, LossContext(agent.policy, ctx.progress, agent.critic))
+            with online():
+                loss, metrics = slots["objective"].loss(batch, LossContext(agent.policy, ctx.progress, agent.critic))
             self.policy_step.minimize(loss, "policy loss", metrics)
         finally:
             agent.critic.requires_grad_(True)
-        self.targets.follow(agent, self.spec.tau)
+        self.targets.follow(agent, spec.tau)
         self.latest.update(metrics)
 
     @torch.no_grad()
@@ -154,18 +188,26 @@ class OffPolicy(Trainer):
         d is the batch's discounts (gamma^k of an n-step return), gamma where it has none. An objective that
         computes V(s') itself (``Objective.next_value``, discrete SAC's expectation over actions) replaces
         the bracket."""
+        return self.bootstrap(batch, self.next_values(next_policy, critic, objective, batch.next_obs))
+
+    def bootstrap(self, batch: Batch, next_values: torch.Tensor) -> torch.Tensor:
+        """y = R + d (1 - terminated) V(s'), d the batch's discounts (gamma where it has none)."""
+        discounts = batch.discounts if batch.discounts is not None else self.spec.gamma
+        return batch.rewards + discounts * (~batch.terminated).float() * next_values
+
+    @torch.no_grad()
+    def next_values(self, next_policy: torch.nn.Module, critic: torch.nn.Module, objective: Objective, next_obs: torch.Tensor) -> torch.Tensor:
+        """V(s') = min_k Q'_k(s', a') + bonus(a') of each row of ``next_obs`` (the objective's own V(s') where it has one)."""
         spec = self.spec
-        distribution = next_policy(batch.next_obs)
-        discounts = batch.discounts if batch.discounts is not None else spec.gamma
-        exact = objective.next_value(distribution, critic, batch.next_obs)
+        distribution = next_policy(next_obs)
+        exact = objective.next_value(distribution, critic, next_obs)
         if exact is not None:
-            return batch.rewards + discounts * (~batch.terminated).float() * exact.float()
+            return exact.float()
         next_actions = distribution.sample()
         if spec.target_policy_noise > 0:
             smoothing = (torch.randn_like(next_actions) * spec.target_policy_noise).clamp(-spec.target_noise_clip, spec.target_noise_clip)
             next_actions = (next_actions + smoothing).clamp(-1.0, 1.0)
-        next_value = critic(batch.next_obs, next_actions).min(dim=0).values.float() + objective.next_value_bonus(distribution, next_actions)
-        return batch.rewards + discounts * (~batch.terminated).float() * next_value
+        return critic(next_obs, next_actions).min(dim=0).values.float() + objective.next_value_bonus(distribution, next_actions)
 
 
 class Targets:

@@ -10,7 +10,7 @@ import torch
 
 from pgkit.data import GoalLayout
 from pgkit.kinds import Replay, ReplayLayout
-from pgkit.kinds.capabilities import GOAL_OBSERVATIONS, TD_ERRORS
+from pgkit.kinds.capabilities import GOAL_OBSERVATIONS, SEQUENCES, TD_ERRORS
 from pgkit.testing.contracts.common import assert_same, check_spec, instance
 
 GAMMA = 0.9
@@ -59,7 +59,8 @@ def check_replay(replay: Replay | type[Replay], seed: int = 0) -> None:
     newest row), with finite importance weights in (0, 1] if any; ``len`` counts what is kept after wrapping
     around; a replay that requires ``td_errors`` draws a transition more often the larger its TD error, and
     at the end of training (beta = 1) its weighted draws are unbiased for the uniform mean; the state
-    survives a checkpoint into a fresh replay, which then draws the same minibatches. A replay that requires
+    survives a checkpoint into a fresh replay, which then draws the same minibatches; one that provides
+    ``sequences`` draws windows of an env's steps with their memory (``_check_sequences``). A replay that requires
     ``goal_observations`` is checked as a hindsight replay instead (``_check_hindsight``)."""
     replay = instance(replay)
     check_spec(replay)
@@ -94,6 +95,46 @@ def check_replay(replay: Replay | type[Replay], seed: int = 0) -> None:
         assert batch.weights.shape == (4096,) and bool(((batch.weights > 0) & (batch.weights <= 1)).all()), f"{name}: weights outside (0, 1]"
     if TD_ERRORS in replay.requires:
         _check_prioritized(replay, expected, seed)
+    _check_replay_state(replay, layout, seed)
+    if SEQUENCES in replay.provides:
+        _check_sequences(type(replay)(replay.spec), seed)
+
+
+def _check_sequences(replay: Replay, seed: int, length: int = 4) -> None:
+    """A replay that provides ``sequences`` stores each transition's memory and draws windows of ``length``
+    consecutive kept steps of one env: obs, actions, s' and memory as added, ``starts`` true exactly after a step
+    that ended an episode (not at a window's first step, whose memory is already the new episode's), and it
+    reaches every window it keeps; the memory survives a checkpoint."""
+    layout = ReplayLayout(CAPACITY, (2,), torch.float32, (1,), torch.device("cpu"), NUM_ENVS, GAMMA, memory_size=3)
+    replay.allocate(layout)
+    stream = transition_stream(ROWS, NUM_ENVS, seed)
+    memories = [torch.randn(NUM_ENVS, 3, generator=torch.Generator().manual_seed(seed + 10 + t)) for t in range(ROWS)]
+    for row, memory in zip(stream, memories):
+        replay.add(*row, memory)
+    where = {tuple(row[0][e].tolist()): (e, t) for t, row in enumerate(stream) for e in range(NUM_ENVS)}
+    kept = ROWS - CAPACITY // NUM_ENVS
+    name, windows = replay.name, 512
+    batch = replay.sample_sequences(windows, length, torch.Generator().manual_seed(seed), 0.0)
+    assert batch.columns == windows and batch.obs.shape == (length * windows, 2), f"{name}: {windows} windows of {length} steps came as {batch.obs.shape}"
+    assert batch.memory is not None and batch.starts is not None, f"{name}: sequences without memory or starts"
+    steps = batch.obs.view(length, windows, 2)
+    firsts = set()
+    for m in range(windows):
+        origin = [where.get(tuple(steps[j, m].tolist())) for j in range(length)]
+        assert None not in origin, f"{name}: a window holds an observation it never stored"
+        env, first = origin[0]
+        assert origin == [(env, first + j) for j in range(length)], f"{name}: a window is not consecutive steps of one env: {origin}"
+        assert first >= kept, f"{name}: a window reaches step {first} of env {env}, which was overwritten"
+        firsts.add(origin[0])
+        for j, (e, t) in enumerate(origin):
+            i = j * windows + m
+            _, action, _, next_obs, terminated, truncated = (part[e] for part in stream[t])
+            assert torch.equal(batch.actions[i], action) and torch.equal(batch.next_obs[i], next_obs), f"{name}: a window's action or s' is another step's"
+            assert torch.equal(batch.memory[i], memories[t][e]), f"{name}: a window's step came back with another step's memory"
+            ended_before = j > 0 and bool(stream[t - 1][4][e] | stream[t - 1][5][e])
+            assert bool(batch.starts[i]) == ended_before, f"{name}: starts at step {j} of a window is {bool(batch.starts[i])}, expected {ended_before}"
+    possible = NUM_ENVS * (ROWS - kept - length + 1)
+    assert len(firsts) == possible, f"{name}: {windows} windows began at {len(firsts)} of the {possible} places a whole window is kept"
     _check_replay_state(replay, layout, seed)
 
 
