@@ -122,5 +122,7 @@ def test_the_target_entropy_defaults_to_minus_the_action_dimension():
 def test_auto_precision_is_bfloat16_only_with_native_support(monkeypatch, flags, expected):
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(flags))
     assert resolve_precision("auto", torch.device("cpu")) == expected
+    assert resolve_precision("auto", torch.device("cpu"), [torch.nn.Linear(256, 256)]) == expected
+    assert resolve_precision("auto", torch.device("cpu"), [torch.nn.Linear(64, 64), torch.nn.Linear(2, 64)]) == "float32"  # too small to gain
     assert resolve_precision("float32", torch.device("cpu")) == "float32"
-    assert resolve_precision("bfloat16", torch.device("cpu")) == "bfloat16"
+    assert resolve_precision("bfloat16", torch.device("cpu"), [torch.nn.Linear(2, 2)]) == "bfloat16"

@@ -39,7 +39,7 @@ class OffPolicySpec(TrainerSpec):
     target_noise_clip: float = Field(0.5, ge=0, description="The target smoothing noise is clipped to [-c, c].")
     precision: Precision = Field(
         "auto",
-        description="Matrix products of the updates: bfloat16 under torch.autocast (weights and optimizers stay float32), float32, or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively.",
+        description="Matrix products of the updates: bfloat16 under torch.autocast (weights and optimizers stay float32), float32, or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively and the networks' largest matrix has at least 128 x 128 weights (smaller ones run faster in float32).",
     )
     workers: RayWorkersSpec | None = Field(
         None, description="Act on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs train_freq times per "
@@ -110,7 +110,7 @@ class OffPolicy(Trainer):
         self.policy_step = GradientStep(agent.components["optimizer"], [*agent.policy.parameters(), *own])
         self.critic_step = GradientStep(agent.components["optimizer"], agent.critic.parameters())
         self._check_critic(agent)
-        self._precision = resolve_precision(spec.precision, ctx.device)
+        self._precision = resolve_precision(spec.precision, ctx.device, agent.modules().values())
         if spec.precision == "auto":
             ctx.note(f"precision auto: {self._precision} for the updates' matrix products on {ctx.device.type}")
         self.rounds, self.critic_updates = 0, 0

@@ -31,8 +31,9 @@ class OnPolicySpec(TrainerSpec):
     precision: Precision = Field(
         "float32",
         description="Matrix products and convolutions of the minibatch steps: float32, bfloat16 under torch.autocast (weights and "
-        "optimizer stay float32), or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively. It pays off for "
-        "convolutional torsos (3x for the Nature CNN's updates on an Intel Xeon with AMX), not for small MLPs.",
+        "optimizer stay float32), or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively and the networks' largest "
+        "matrix has at least 128 x 128 weights. It pays off for convolutional torsos (3x for the Nature CNN's updates on an Intel Xeon "
+        "with AMX), not for small MLPs.",
     )
     workers: RayWorkersSpec | None = Field(
         None, description="Collect on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs with the "
@@ -76,7 +77,7 @@ class OnPolicy(Trainer):
             trained = agent.parameters()
         self.optimizer = GradientStep(agent.components["optimizer"], trained) if trained else None  # None: a trust region without critic
         self.shuffle = torch.Generator().manual_seed(ctx.seed)
-        self._precision = resolve_precision(self.spec.precision, ctx.device)
+        self._precision = resolve_precision(self.spec.precision, ctx.device, ctx.agent.modules().values())
         if self.spec.precision == "auto":
             ctx.note(f"precision auto: {self._precision} for the minibatch steps on {ctx.device.type}")
         self._last_batch: Batch | None = None  # for log_metrics; rebuilt by the next iteration after a resume
