@@ -192,6 +192,25 @@ def test_a_run_with_workers_resumes(ray_cluster, tmp_path, capsys):
     assert steps[-1] == 1024 and steps == sorted(steps)
 
 
+def test_workers_that_do_not_start_stop_the_run_with_the_reason(ray_cluster):
+    """The cluster's 2 CPUs held by another job's actor: the workers cannot be placed, and the run says so
+    after start_timeout instead of waiting forever."""
+    import ray
+
+    @ray.remote(num_cpus=2)
+    class Holder:
+        def ready(self) -> bool:
+            return True
+
+    holder = Holder.remote()
+    try:
+        ray.get(holder.ready.remote(), timeout=120)
+        with pytest.raises(PgkitError, match=r"1 of 1 Ray workers did not start within 3 s; the cluster has 0 of its 2 CPUs free"):
+            pgkit.train(recipe(trainer__workers={"num_workers": 1, "address": ray_cluster, "start_timeout": 3}))
+    finally:
+        ray.kill(holder)
+
+
 def test_workers_the_cluster_cannot_hold_are_refused_not_awaited(ray_cluster):
     with pytest.raises(PgkitError, match="trainer.workers: needs 3 CPUs, and the Ray cluster has 2"):
         pgkit.train(recipe(env={"id": "CartPole-v1", "num_envs": 3}, trainer__workers={"num_workers": 3, "address": ray_cluster}))

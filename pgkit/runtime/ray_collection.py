@@ -42,6 +42,10 @@ class RayWorkersSpec(Spec):
     )
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves for each worker.")
     max_replacements: int = Field(10, ge=0, description="Workers that may die and be replaced in a run before it stops with an error.")
+    start_timeout: float = Field(
+        600.0, gt=0, description="Seconds the workers may take to start (Ray places each actor, which builds its envs and modules) before "
+        "the run stops with an error rather than wait on a cluster that does not place them.",
+    )
 
 
 class RayWorkerGroup:
@@ -59,12 +63,28 @@ class RayWorkerGroup:
         self._ctx, self._arguments = ctx, arguments
         self._ray = connect_ray(spec.address, spec.num_workers * spec.cpus_per_worker, "trainer.workers")
         self._remote = self._ray.remote(num_cpus=spec.cpus_per_worker, max_restarts=0)(worker_class)
-        self._workers = [self._start() for _ in range(spec.num_workers)]
+        self._workers = self._started_workers(spec.num_workers)
 
     def _start(self) -> Any:
         seed = self._ctx.seed + self.started * SEED_STRIDE
         self.started += 1
         return self._remote.remote(self._ctx.recipe, seed, self.envs_per_worker, *self._arguments)
+
+    def _started_workers(self, count: int) -> list[Any]:
+        """``count`` new workers, once every one has started (or failed to: the first call reports it); an
+        error if some have not within ``start_timeout`` seconds (their actors are killed)."""
+        ray, workers = self._ray, [self._start() for _ in range(count)]
+        _, pending = ray.wait([worker.__ray_ready__.remote() for worker in workers], num_returns=count, timeout=self.spec.start_timeout)
+        if pending:
+            for worker in workers:
+                ray.kill(worker)
+            free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
+            raise TrainingError(
+                f"trainer.workers: {len(pending)} of {count} Ray workers did not start within {self.spec.start_timeout:g} s; the cluster "
+                f"has {free:g} of its {total:g} CPUs free (other jobs may hold them, or its machine is too loaded to start processes)\n"
+                "    fix: free the cluster's CPUs, or raise trainer.workers.start_timeout"
+            )
+        return workers
 
     def call(self, method: str, learner: dict[str, Any], *arguments: Any) -> list[WorkerShare]:
         """``method(learner, *arguments)`` on every worker; their shares, in worker order. Timings of the call
@@ -108,7 +128,7 @@ class RayWorkerGroup:
         the workers' envs are not in the checkpoint)."""
         self.close()
         self.started = started
-        self._workers = [self._start() for _ in range(self.spec.num_workers)]
+        self._workers = self._started_workers(self.spec.num_workers)
         self._ctx.note("resuming with Ray workers: their environments restart from fresh resets (new seeds)")
 
     def close(self) -> None:
