@@ -33,6 +33,8 @@ __all__ = [
     "native_bfloat16",
     "output_size",
     "outputs_reused",
+    "recurrent_torsos",
     "resolve_precision",
+    "run_as_sequences",
     "to_box",
 ]
