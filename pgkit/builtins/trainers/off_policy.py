@@ -163,9 +163,9 @@ class OffPolicy(Trainer):
         else:
             batch, online = slots["replay"].sample(spec.batch_size, self.sampler, ctx.progress), nullcontext
             batch.returns = self.td_target(next_policy, self.targets.critic, slots["objective"], batch)
-        if TD_ERRORS in slots["replay"].requires:
-            slots["replay"].update_priorities(batch, slots["critic"].td_errors(agent.critic, batch))
-        with online():
+        with online():  # the critic reads the batch as a recurrent agent's windows where it has memory
+            if TD_ERRORS in slots["replay"].requires:
+                slots["replay"].update_priorities(batch, slots["critic"].td_errors(agent.critic, batch))
             value_loss = slots["critic"].loss(agent.critic, batch)
         self.critic_step.minimize(value_loss, "critic loss")
         self.latest["value_loss"] = value_loss.item()
