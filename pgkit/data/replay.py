@@ -96,8 +96,9 @@ class ReplayBuffer:
         newest = offset < n
         if newest.any():
             next_obs[newest] = self.newest_next[offset[newest]]
-        for j in self.apart[index].nonzero().flatten().tolist():
-            next_obs[j] = self.next_apart[int(index[j])]
+        apart = self.apart[index].nonzero().flatten()
+        if len(apart):
+            next_obs[apart] = torch.stack([self.next_apart[i] for i in index[apart].tolist()])
         return next_obs
 
     def state_dict(self) -> dict:

@@ -46,7 +46,10 @@ class Optimizer(Component):
         """Clip gradients to ``max_grad_norm`` (if set); returns the norm before clipping (computed alone
         when there is nothing to clip: the NaN guard and the logs read it)."""
         params = [p for p in params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if len(params) == 1:  # flat parameters (pgkit.nn.flat_parameters): one norm, without get_total_norm's foreach bookkeeping
+            norm = torch.linalg.vector_norm(params[0].grad)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         if self.spec.max_grad_norm is not None:
             torch.nn.utils.clip_grads_with_norm_(params, self.spec.max_grad_norm, norm)
         return float(norm)

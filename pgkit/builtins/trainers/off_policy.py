@@ -105,7 +105,8 @@ class OffPolicy(Trainer):
             agent.memory_size,
         ))
         self.sampler = torch.Generator().manual_seed(ctx.seed)
-        self.targets = Targets(copy.deepcopy(agent.policy) if spec.target_policy else None, copy.deepcopy(agent.critic))
+        self.targets = Targets(agent, spec.target_policy)
+        self._critic_parameters = [p for p in agent.critic.parameters() if p.requires_grad]  # switched off for each policy step
         own = list(agent.objective_module.parameters()) if agent.objective_module is not None else []
         self.policy_step = GradientStep(agent.components["optimizer"], [*agent.policy.parameters(), *own])
         self.critic_step = GradientStep(agent.components["optimizer"], agent.critic.parameters())
@@ -171,15 +172,19 @@ class OffPolicy(Trainer):
         self.latest["value_loss"] = value_loss.item()
         if self.critic_updates % spec.policy_delay:
             return
-        agent.critic.requires_grad_(False)  # grad_a Q is needed, the critic's own gradients are not
+        self._critic_requires_grad(False)  # grad_a Q is needed, the critic's own gradients are not
         try:
             with online():
                 loss, metrics = slots["objective"].loss(batch, LossContext(agent.policy, ctx.progress, agent.critic))
             self.policy_step.minimize(loss, "policy loss", metrics)
         finally:
-            agent.critic.requires_grad_(True)
-        self.targets.follow(agent, spec.tau)
+            self._critic_requires_grad(True)
+        self.targets.follow(spec.tau)
         self.latest.update(metrics)
+
+    def _critic_requires_grad(self, flag: bool) -> None:
+        for parameter in self._critic_parameters:  # module.requires_grad_ walks the module tree each time
+            parameter.requires_grad_(flag)
 
     @torch.no_grad()
     def td_target(self, next_policy: torch.nn.Module, critic: torch.nn.Module, objective: Objective, batch: Batch) -> torch.Tensor:
@@ -211,11 +216,14 @@ class OffPolicy(Trainer):
 
 
 class Targets:
-    """Slowly moving copies of the critic and (unless None) the policy that the TD target is computed from."""
+    """Slowly moving copies of the agent's critic and (``with_policy``) policy that the TD target is computed from."""
 
-    def __init__(self, policy: torch.nn.Module | None, critic: torch.nn.Module):
-        self.policy = policy.requires_grad_(False) if policy is not None else None
-        self.critic = critic.requires_grad_(False)
+    def __init__(self, agent: Agent, with_policy: bool):
+        self.policy = copy.deepcopy(agent.policy).requires_grad_(False) if with_policy else None
+        self.critic = copy.deepcopy(agent.critic).requires_grad_(False)
+        pairs = [(self.critic, agent.critic), *([(self.policy, agent.policy)] if with_policy else [])]
+        self._targets = [t for target, _ in pairs for t in target.parameters()]  # the same Parameter objects for the whole run
+        self._sources = [s for _, source in pairs for s in source.parameters()]
 
     def state_dict(self) -> dict:
         return {"critic": self.critic.state_dict(), **({"policy": self.policy.state_dict()} if self.policy is not None else {})}
@@ -225,10 +233,8 @@ class Targets:
         if self.policy is not None:
             self.policy.load_state_dict(state["policy"])
 
-    def follow(self, agent: Agent, tau: float) -> None:
-        if self.policy is not None:
-            polyak_update(self.policy.parameters(), agent.policy.parameters(), tau)
-        polyak_update(self.critic.parameters(), agent.critic.parameters(), tau)
+    def follow(self, tau: float) -> None:
+        polyak_update(self._targets, self._sources, tau)
 
 
 @hookimpl
