@@ -70,15 +70,16 @@ class ReplayBuffer:
             raise ValueError(f"this replay buffer takes {self.num_envs} transitions at a time (one per env), got {len(rewards)}")
         if (memory is None) != (self.memory is None):
             raise ValueError("a replay buffer made with memory_size > 0 stores a memory with every transition, and only it does")
-        index = self.position + torch.arange(self.num_envs, device=self.rewards.device)
-        if self.size and self.capacity > self.num_envs:  # the newest row's s' is this row's s, unless they differ
-            previous = (index - self.num_envs) % self.capacity
+        n, start = self.num_envs, self.position
+        index = slice(start, start + n)  # one row: never wraps, as the capacity is a multiple of N
+        if self.size and self.capacity > n:  # the newest row's s' is this row's s, unless they differ
+            previous = (start - n) % self.capacity
             differs = (obs != self.newest_next).flatten(1).any(1)
-            self.apart[previous] = differs
+            self.apart[previous : previous + n] = differs
             for k in differs.nonzero().flatten().tolist():
-                self.next_apart[int(previous[k])] = self.newest_next[k].clone()
-        for i in index[self.apart[index]].tolist():  # overwritten transitions' own s'
-            del self.next_apart[i]
+                self.next_apart[previous + k] = self.newest_next[k].clone()
+        for k in self.apart[index].nonzero().flatten().tolist():  # overwritten transitions' own s'
+            del self.next_apart[start + k]
         self.obs[index], self.actions[index], self.rewards[index] = obs, actions, rewards
         self.terminated[index], self.apart[index] = terminated, False
         self.truncated[index] = False if truncated is None else truncated

@@ -29,6 +29,7 @@ class Explorer:
     def __init__(self, envs: gym.vector.VectorEnv, agent: Agent, seed: int):
         self.envs, self.agent = envs, agent
         self.num_envs = envs.num_envs
+        self.device, self.obs_dtype = agent.device, agent.obs_dtype  # read once: Agent.device walks the policy's parameters
         self.rng = np.random.default_rng(seed)
         self.noise = agent.components["policy_head"].exploration_noise(self.num_envs, agent.action_space.shape, self.rng)
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
@@ -49,7 +50,7 @@ class Explorer:
             transitions.append(step if acted_from is None else (*step, acted_from))
             self.noise.reset(terminated | truncated)
             if self.memory is not None:  # a new episode's memory where one ended
-                self.memory = self.memory * torch.as_tensor(~(terminated | truncated), device=agent.device).unsqueeze(1)
+                self.memory = self.memory * torch.as_tensor(~(terminated | truncated), device=self.device).unsqueeze(1)
             self.obs = next_obs
         return transitions
 
@@ -57,21 +58,21 @@ class Explorer:
         """The step's actions; a recurrent agent's memory advanced past the current observation."""
         agent, head = self.agent, self.agent.components["policy_head"]
         if random and self.memory is None:
-            return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=agent.device)
-        obs = torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device)
+            return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=self.device)
+        obs = torch.as_tensor(self.obs, dtype=self.obs_dtype, device=self.device)
         if self.memory is None:
             with torch.no_grad():
                 distribution = agent.policy(obs)
         else:
-            with torch.no_grad(), agent.sequences(self.memory, torch.zeros(1, self.num_envs, dtype=torch.bool, device=agent.device)) as stepped:
+            with torch.no_grad(), agent.sequences(self.memory, torch.zeros(1, self.num_envs, dtype=torch.bool, device=self.device)) as stepped:
                 distribution = agent.policy(obs)
             self.memory = stepped.final
         if random:
-            return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=agent.device)
+            return torch.as_tensor(head.random_actions(self.num_envs, agent.action_space, self.rng), device=self.device)
         return head.explore(distribution.sample(), self.noise.sample())
 
     def _tensors(self, actions: Tensor, reward: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> tuple[Tensor, ...]:
-        device, dtype = self.agent.device, self.agent.obs_dtype
+        device, dtype = self.device, self.obs_dtype
         return (
             torch.as_tensor(self.obs, dtype=dtype, device=device),
             actions.reshape(self.num_envs, -1).float(),  # the replay's rows: a Discrete choice is one column

@@ -51,6 +51,8 @@ class Hindsight(Replay):
         self.buffer = ReplayBuffer(layout.capacity, layout.obs_shape, layout.obs_dtype, layout.action_shape, layout.device, layout.num_envs)
         self._goals: GoalLayout = layout.goals
         self.episodes = ReplayEpisodes(self.buffer.capacity, self.buffer.num_envs, layout.device)
+        a0, a1 = layout.goals.achieved  # the goal achieved in each slot's s', kept beside the buffer (derived, not saved)
+        self._next_achieved = torch.zeros((self.buffer.capacity, a1 - a0), dtype=torch.float32, device=layout.device)
 
     def add(
         self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor, terminated: Tensor, truncated: Tensor, memory: Tensor | None = None
@@ -58,6 +60,14 @@ class Hindsight(Replay):
         slots = self.buffer.position + torch.arange(self.buffer.num_envs, device=self.buffer.rewards.device)
         self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
         self.episodes.add(slots, terminated | truncated)
+        a0, a1 = self._goals.achieved
+        self._next_achieved[slots] = next_obs[:, a0:a1].float()
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        a0, a1 = self._goals.achieved
+        stored = torch.arange(len(self.buffer), device=self._next_achieved.device)
+        self._next_achieved[stored] = self.buffer.next_observations(stored)[:, a0:a1].float()
 
     def sample(self, batch_size: int, generator: torch.Generator, progress: float) -> Batch:
         whole = self.episodes.whole(len(self.buffer))
@@ -66,9 +76,8 @@ class Hindsight(Replay):
         index = self._draw_whole(whole, batch_size, generator)
         batch = self.buffer.rows(index)
         k = self.spec.n_sampled_goal
-        relabelled = (torch.rand(batch_size, generator=generator) < k / (k + 1)).to(index.device)
-        if bool(relabelled.any()):
-            self._relabel(batch, index[relabelled], relabelled, generator)
+        if k:
+            self._relabel(batch, index, (torch.rand(batch_size, generator=generator) < k / (k + 1)).to(index.device), generator)
         return batch
 
     def __len__(self) -> int:
@@ -89,7 +98,8 @@ class Hindsight(Replay):
         return index
 
     def _relabel(self, batch: Batch, slots: Tensor, relabelled: Tensor, generator: torch.Generator) -> None:
-        """New desired goals for the transitions at ``slots`` (the rows ``relabelled`` of ``batch``), and their rewards."""
+        """New desired goals, and their rewards, for the rows ``relabelled`` [B] of ``batch`` (drawn from ``slots`` [B]):
+        computed for every row at once, kept where relabelled."""
         step, length = self.episodes.step[slots], self.episodes.length[slots]
         uniform = torch.rand(len(slots), generator=generator).to(slots.device)
         strategy = self.spec.goal_selection
@@ -99,13 +109,12 @@ class Hindsight(Replay):
             source_step = length - 1
         else:
             source_step = (uniform * length).long()
-        (a0, a1), (d0, d1) = self._goals.achieved, self._goals.desired
-        goals = self.buffer.next_observations(self.episodes.slot_at(slots, source_step))[:, a0:a1]
-        batch.obs[relabelled, d0:d1] = goals
-        batch.next_obs[relabelled, d0:d1] = goals
-        achieved = batch.next_obs[relabelled, a0:a1]
-        rewards = self._goals.compute_reward(achieved.cpu().numpy(), goals.cpu().numpy())
-        batch.rewards[relabelled] = torch.as_tensor(rewards, dtype=batch.rewards.dtype).to(batch.rewards.device)
+        d0, d1 = self._goals.desired
+        goals = torch.where(relabelled[:, None], self._next_achieved[self.episodes.slot_at(slots, source_step)], batch.obs[:, d0:d1])
+        batch.obs[:, d0:d1] = goals
+        batch.next_obs[:, d0:d1] = goals
+        rewards = self._goals.compute_reward(self._next_achieved[slots].cpu().numpy(), goals.cpu().numpy())
+        batch.rewards = torch.where(relabelled, torch.as_tensor(rewards, dtype=batch.rewards.dtype).to(batch.rewards.device), batch.rewards)
 
 
 @hookimpl
