@@ -92,12 +92,12 @@ class ReplayBuffer:
     def next_observations(self, index: Tensor) -> Tensor:
         """s' of the transitions at ``index``."""
         n = self.num_envs
-        next_obs = self.obs[(index + n) % self.capacity]
+        next_obs = self.obs.index_select(0, (index + n) % self.capacity)  # index_select: half the cost of obs[...] here
         offset = (index - self.position + n) % self.capacity  # < N exactly for the newest row
         newest = offset < n
         if newest.any():
             next_obs[newest] = self.newest_next[offset[newest]]
-        apart = self.apart[index].nonzero().flatten()
+        apart = self.apart.index_select(0, index).nonzero().flatten()
         if len(apart):
             next_obs[apart] = torch.stack([self.next_apart[i] for i in index[apart].tolist()])
         return next_obs
@@ -168,7 +168,7 @@ class ReplayBuffer:
         truncated) and at the newest row. With n_step 1: the stored transitions, discounts None (the
         trainer's gamma)."""
         if n_step == 1:
-            return self._batch(index, self.rewards[index], index, None)
+            return self._batch(index, self.rewards.index_select(0, index), index, None)
         n = self.num_envs
         steps = torch.arange(n_step, device=index.device)
         slots = (index[:, None] + steps * n) % self.capacity  # [B, n]: the same env's next transitions
@@ -182,10 +182,10 @@ class ReplayBuffer:
 
     def _batch(self, index: Tensor, rewards: Tensor, last: Tensor, discounts: Tensor | None) -> Batch:
         """Transitions from the slots ``index`` to the next observation of the slots ``last``."""
-        terminated = self.terminated[last]
+        terminated = self.terminated.index_select(0, last)
         return Batch(
-            obs=self.obs[index],
-            actions=self.actions[index],
+            obs=self.obs.index_select(0, index),
+            actions=self.actions.index_select(0, index),
             log_probs=torch.zeros_like(rewards),
             rewards=rewards,
             terminated=terminated,

@@ -110,10 +110,10 @@ class Hindsight(Replay):
         else:
             source_step = (uniform * length).long()
         d0, d1 = self._goals.desired
-        goals = torch.where(relabelled[:, None], self._next_achieved[self.episodes.slot_at(slots, source_step)], batch.obs[:, d0:d1])
+        goals = torch.where(relabelled[:, None], self._next_achieved.index_select(0, self.episodes.slot_at(slots, source_step)), batch.obs[:, d0:d1])
         batch.obs[:, d0:d1] = goals
         batch.next_obs[:, d0:d1] = goals
-        rewards = self._goals.compute_reward(self._next_achieved[slots].cpu().numpy(), goals.cpu().numpy())
+        rewards = self._goals.compute_reward(self._next_achieved.index_select(0, slots).cpu().numpy(), goals.cpu().numpy())
         batch.rewards = torch.where(relabelled, torch.as_tensor(rewards, dtype=batch.rewards.dtype).to(batch.rewards.device), batch.rewards)
 
 
