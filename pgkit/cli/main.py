@@ -1,4 +1,4 @@
-"""The ``pgkit`` command: train, tune, eval, export, check, components, variance, plot, schema, plugins.
+"""The ``pgkit`` command: train, tune, bench, eval, export, check, components, variance, plot, schema, plugins.
 
 A user's mistake (a bad recipe, a missing file) prints a short message and exits with code 2."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import warnings
@@ -102,6 +103,22 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--heartbeat", type=int, default=60, help="seconds between a running trial's heartbeats; a trial silent for two is failed and run again (default 60)")
     tune.set_defaults(command=_tune)
 
+    bench = commands.add_parser("bench", help="a benchmark suite: recipes x seeds trained and evaluated (resumable), and its statistics (rliable)")
+    bench_commands = bench.add_subparsers(title="bench commands", required=True, metavar="STEP")
+    bench_run = bench_commands.add_parser("run", help="train and evaluate every task of a suite file on every seed; a re-run continues where it stopped")
+    bench_run.add_argument("suite", type=path_argument, help="suite YAML file (seeds, eval_episodes, tasks: see docs/benchmarks.md)")
+    bench_run.add_argument("--out", type=path_argument, required=True, help="folder for the runs and results.jsonl (the same one continues a suite)")
+    bench_run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at once as processes here (default: the core count)")
+    bench_run.add_argument("--address", metavar="RAY", help="run them as Ray tasks on the cluster at RAY instead (auto: the running local one; HOST:PORT)")
+    bench_run.set_defaults(command=_bench_run)
+    bench_report = bench_commands.add_parser("report", help="per-task means and intervals, IQM and performance profiles, probability of improvement")
+    bench_report.add_argument("suite", type=path_argument, help="the suite file (its tasks' normalisations and published scores)")
+    bench_report.add_argument("results", type=path_argument, help="results.jsonl of `pgkit bench run` (or its --out folder)")
+    bench_report.add_argument("--against", type=path_argument, metavar="RESULTS", help="another results file: P(these > those) over their common tasks")
+    bench_report.add_argument("--reps", type=int, default=50_000, help="bootstrap resamples (default 50,000, as rliable)")
+    bench_report.add_argument("--json", type=path_argument, metavar="FILE", help="also write the report as JSON")
+    bench_report.set_defaults(command=_bench_report)
+
     evaluate = commands.add_parser("eval", help="evaluate a trained agent (mode of the policy)")
     evaluate.add_argument("path", type=path_argument, help="run folder or checkpoint.pt")
     evaluate.add_argument("--recipe", type=path_argument, metavar="FILE", dest="trusted_recipe", help=TRUSTED_RECIPE_HELP)
@@ -192,6 +209,45 @@ def _train(args: argparse.Namespace) -> int:
         f"({m.get('steps_per_second', math.nan):,.0f} steps/s); mean return of the last episodes "
         f"{m.get('return_mean', math.nan):.1f}\nrun saved to {run_dir}  (evaluate: pgkit eval {run_dir})"
     )
+    return 0
+
+
+def _bench_run(args: argparse.Namespace) -> int:
+    from pgkit.cli.bench import run_suite
+    from pgkit.cli.suite import load_suite
+
+    if args.workers < 1:
+        raise PgkitError("--workers must be at least 1")
+    suite = load_suite(args.suite)
+    run_suite(suite, args.out, args.workers, args.address)
+    print(f"results in {args.out / 'results.jsonl'}  (report: pgkit bench report {args.suite} {args.out})")
+    return 0
+
+
+def _bench_report(args: argparse.Namespace) -> int:
+    from pgkit.cli.bench import RESULTS_FILE, read_results
+    from pgkit.cli.scores import format_report, report
+    from pgkit.cli.suite import load_suite
+
+    if args.reps < 100:
+        raise PgkitError("--reps must be at least 100 bootstrap resamples")
+    suite = load_suite(args.suite)
+
+    def results_of(path: Path) -> list[dict]:
+        path = path / RESULTS_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise PgkitError(f"no results file at {path}; `pgkit bench run` writes one")
+        rows = [row for row in read_results(path) if row["task"] in suite.tasks]
+        if not rows:
+            raise PgkitError(f"{path} holds no result of the suite's tasks ({', '.join(suite.tasks)})")
+        return rows
+
+    normalise = {name: task.normalised for name, task in suite.tasks.items() if task.random is not None}
+    data = report(results_of(args.results), normalise, results_of(args.against) if args.against else None, args.reps)
+    published = {name: (task.published.score, task.published.source) for name, task in suite.tasks.items() if task.published}
+    print(format_report(data, published))
+    if args.json is not None:
+        args.json.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -21,9 +21,9 @@ class SeedProgress(Logger):
 
     name = "seed_progress"
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, label: str | None = None) -> None:
         super().__init__()
-        self.seed = seed
+        self.seed, self.label = seed, label or f"seed {seed}"
         self.total, self.next_line = 1, 0
 
     def start(self, run_dir: Path | None, total_steps: int, start_step: int = 0) -> None:
@@ -35,7 +35,7 @@ class SeedProgress(Logger):
             return
         self.next_line = (step * PROGRESS_LINES // self.total + 1) * self.total / PROGRESS_LINES
         ret = metrics.get("return_mean", math.nan)
-        print(f"seed {self.seed}: {min(step / self.total, 1):.0%} ({step:,} steps), return {ret:.1f}", file=sys.stderr, flush=True)
+        print(f"{self.label}: {min(step / self.total, 1):.0%} ({step:,} steps), return {ret:.1f}", file=sys.stderr, flush=True)
 
 
 def without_console(recipe: Recipe) -> Recipe:

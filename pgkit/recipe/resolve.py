@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -216,13 +217,18 @@ def pydantic_problems(exc: ValidationError, prefix: str, model: type[BaseModel],
 
 
 def _nested(model: type[BaseModel], loc: list[str], owner: str, prefix: str) -> tuple[type[BaseModel], str]:
-    """The model that ``loc`` (field names from ``model`` down) leads to, and how messages name it."""
-    for depth, name in enumerate(loc):
-        field = model.model_fields.get(name)
+    """The model that ``loc`` (field names from ``model`` down; a ``dict[str, Model]`` field's key after it) leads
+    to, and how messages name it."""
+    depth = 0
+    while depth < len(loc):
+        field = model.model_fields.get(loc[depth])
         annotation = field.annotation if field is not None else None
+        if typing.get_origin(annotation) is dict and depth + 1 < len(loc):  # a mapping of models: its key names the entry
+            annotation, depth = typing.get_args(annotation)[1], depth + 1
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             break
         model, owner = annotation, ".".join(filter(None, [prefix, *loc[: depth + 1]]))
+        depth += 1
     return model, owner
 
 
