@@ -52,6 +52,14 @@ def _ppo_pendulum(env, seed):
                learning_rate=1e-3, clip_range=0.2, policy_kwargs={"log_std_init": -0.5}, seed=seed, device="cpu")
 
 
+def _ppo_pendulum_zoo(env, seed):
+    """rl-baselines3-zoo's hyperparams/ppo.yml for Pendulum-v1 as it is: gSDE, n_steps 1024, 1e5 steps."""
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=1024, batch_size=64, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0,
+               learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, seed=seed, device="cpu")
+
+
 def _td3_pendulum(env, seed, learning_starts=1000):
     import numpy as np
     from stable_baselines3 import TD3
@@ -161,6 +169,9 @@ CONFIGS = {
         Config("ppo-cartpole", RECIPES / "cartpole-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475, _ppo_cartpole),
         Config("a2c-cartpole", RECIPES / "cartpole-a2c.yaml", [], "CartPole-v1", 8, 500_000, 475, _a2c_cartpole),
         Config("ppo-pendulum", RECIPES / "pendulum-ppo.yaml", [], "Pendulum-v1", 4, 200_000, -250, _ppo_pendulum, sb3_normalize_obs=True),
+        # the zoo's published Pendulum PPO (gSDE) at its 1e5 budget, against pendulum-ppo cut to that budget
+        Config("ppo-pendulum-zoo", RECIPES / "pendulum-ppo.yaml", ["trainer.total_steps=100000"], "Pendulum-v1", 4, 100_000, -250,
+               _ppo_pendulum_zoo),
         # TD3 with fewer steps for time: 1000 random steps, then 4000 learning steps
         Config("td3-pendulum", RECIPES / "pendulum-td3.yaml", ["trainer.learning_starts=1000", "trainer.total_steps=5000"],
                "Pendulum-v1", 1, 5_000, -250, _td3_pendulum, learning_starts=1000),
