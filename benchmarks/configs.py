@@ -60,6 +60,13 @@ def _ppo_pendulum_zoo(env, seed):
                learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, seed=seed, device="cpu")
 
 
+def _ppo_acrobot(env, seed):
+    """rl-baselines3-zoo's hyperparams/ppo.yml for Acrobot-v1 (with VecNormalize of observations and rewards)."""
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0, seed=seed, device="cpu")
+
+
 def _td3_pendulum(env, seed, learning_starts=1000):
     import numpy as np
     from stable_baselines3 import TD3
@@ -169,6 +176,8 @@ CONFIGS = {
         Config("ppo-cartpole", RECIPES / "cartpole-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475, _ppo_cartpole),
         Config("a2c-cartpole", RECIPES / "cartpole-a2c.yaml", [], "CartPole-v1", 8, 500_000, 475, _a2c_cartpole),
         Config("ppo-pendulum", RECIPES / "pendulum-ppo.yaml", [], "Pendulum-v1", 4, 200_000, -250, _ppo_pendulum, sb3_normalize_obs=True),
+        Config("ppo-acrobot", RECIPES / "acrobot-ppo.yaml", ["trainer.total_steps=1000000"], "Acrobot-v1", 16, 1_000_000, -100, _ppo_acrobot,
+               sb3_normalize_obs=True, sb3_normalize_reward=True),
         # the zoo's published Pendulum PPO (gSDE) at its 1e5 budget, against pendulum-ppo cut to that budget
         Config("ppo-pendulum-zoo", RECIPES / "pendulum-ppo.yaml", ["trainer.total_steps=100000"], "Pendulum-v1", 4, 100_000, -250,
                _ppo_pendulum_zoo),
