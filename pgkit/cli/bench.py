@@ -132,8 +132,8 @@ def run_suite(suite: Suite, out: Path, workers: int, address: str | None = None)
     jobs = pending_jobs(suite, out)
     total = len(suite.tasks) * len(suite.seed_list)
     print(f"{total - len(jobs)} of {total} runs already in {out / RESULTS_FILE}; running {len(jobs)}", file=sys.stderr)
-    for job in jobs:  # every recipe checked, its components against its env too, before any process starts
-        check_compatibility(load_recipe(job.recipe, [*job.overrides, f"seed={job.seed}"]), default_registry())
+    for recipe, overrides in dict.fromkeys((job.recipe, job.overrides) for job in jobs):  # each task's recipe checked once, against its env
+        check_compatibility(load_recipe(recipe, list(overrides)), default_registry())  # too, before any process starts
     failures = []
     for job, row in _outcomes(jobs, workers, address):
         if isinstance(row, BaseException):

@@ -14,27 +14,15 @@ Aggregates take the seeds every normalised task holds (rliable's score matrices 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from pgkit.errors import PgkitError
+from pgkit.runtime.variance import Interval  # a statistic and its bootstrap percentile interval
 
 AGGREGATES = ("iqm", "mean", "median", "optimality_gap")
 PROFILE_POINTS = 11  # tau = 0, 0.1, ..., 1.0 (of the normalised score)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with its 95% interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
 def rliable() -> tuple[Any, Any]:
