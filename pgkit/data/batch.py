@@ -16,6 +16,8 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from pgkit.errors import TrainingError
+
 
 PER_ENV_FIELDS = ("prior_rewards", "prior_steps")
 
@@ -40,6 +42,7 @@ class Batch:
     next_memory: Tensor | None = None  # [T, N, S] its memory after step t: the state that reads next_obs
     discounts: Tensor | None = None  # [B] replayed transitions: gamma^k, the discount of their bootstrap from next_obs (n-step: k steps on)
     weights: Tensor | None = None  # [B] replayed transitions: importance weights of a prioritized draw (None: all 1)
+    alive: Tensor | None = None  # [T, N] bool: the column holds an acting agent at step t (multi-agent envs; None: every step is an agent's)
     extras: dict[str, Tensor] = field(default_factory=dict)  # fields added by plugins, same leading dims
     columns: int | None = None  # a flat batch of whole env columns, time-major: how many (None: rows in any order)
 
@@ -63,8 +66,16 @@ class Batch:
         )
 
     def flatten(self) -> Batch:
-        """``[T, N, ...]`` -> ``[T * N, ...]``: one row per transition, time-major (``columns`` = N)."""
-        return dataclasses.replace(self._map_rows(lambda t: t.reshape(-1, *t.shape[2:])), columns=self.num_envs)
+        """``[T, N, ...]`` -> ``[T * N, ...]``: one row per transition, time-major (``columns`` = N). Steps of idle
+        columns (``alive`` false: an agent that finished early or has not joined) are dropped, rows then in time-major
+        order but no longer whole columns; a recurrent agent's batch, which needs whole columns, refuses them."""
+        flat = dataclasses.replace(self._map_rows(lambda t: t.reshape(-1, *t.shape[2:])), columns=self.num_envs)
+        if self.alive is None or bool(self.alive.all()):
+            return flat
+        if self.memory is not None:
+            raise TrainingError("a recurrent agent learns from whole env columns, but some of this batch's columns were idle "
+                                "(agents of a multi-agent env that finished early or joined late): use a non-recurrent network")
+        return flat.rows(flat.alive.nonzero().squeeze(1))
 
     def rows(self, index: Tensor) -> Batch:
         """Select rows of a flattened batch (in any order: ``columns`` is dropped)."""

@@ -23,20 +23,22 @@ class RunningEpisodes:
         self.returns = np.zeros(num_envs, dtype=np.float64)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
 
-    def record(self, rewards: np.ndarray, dones: np.ndarray) -> list[Episode]:
+    def record(self, rewards: np.ndarray, dones: np.ndarray, acting: np.ndarray | None = None) -> list[Episode]:
         """T steps of every env at once (``rewards`` and ``dones`` are [T, N]); returns the episodes that
-        finished, in order. Running sums by cumsum, then one Python iteration per finished episode."""
-        num_steps = len(rewards)
+        finished, in order. Running sums by cumsum, then one Python iteration per finished episode. ``acting``
+        ([T, N] bool, default all) says which steps count in the lengths: an idle agent's column
+        (``pgkit.envs.agent_columns``) takes steps that are no agent's."""
         cumulative = np.cumsum(rewards, axis=0, dtype=np.float64)
+        steps = np.cumsum(acting, axis=0, dtype=np.int64) if acting is not None else np.broadcast_to(np.arange(1, len(rewards) + 1)[:, None], rewards.shape)
         offset = np.zeros_like(self.returns)  # cumulative reward at each env's last episode end
-        last_end = np.full(len(self.returns), -1)  # the step of each env's last episode end
+        counted = np.zeros_like(self.lengths)  # cumulative steps at each env's last episode end
         finished = []
         for t, i in np.argwhere(dones):
             ret = self.returns[i] + cumulative[t, i] - offset[i]
-            finished.append(Episode(float(ret), int(self.lengths[i] + t - last_end[i])))
-            self.returns[i], self.lengths[i], offset[i], last_end[i] = 0.0, 0, cumulative[t, i], t
+            finished.append(Episode(float(ret), int(self.lengths[i] + steps[t, i] - counted[i])))
+            self.returns[i], self.lengths[i], offset[i], counted[i] = 0.0, 0, cumulative[t, i], steps[t, i]
         self.returns += cumulative[-1] - offset
-        self.lengths += num_steps - 1 - last_end
+        self.lengths += steps[-1] - counted
         return finished
 
     def state_dict(self) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
+from pgkit.envs.agent_columns import make_agent_columns
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError, Problem
 
@@ -41,6 +42,10 @@ def env_source(settings: EnvSettings) -> str | EnvSpec:
 
 
 def make_env(settings: EnvSettings, render_mode: str | None = None) -> gym.Env:
+    """One env of the recipe, wrapped as ``env.wrappers`` say (a multi-agent env is made as a vector env of its agents
+    by ``make_vector_env`` only)."""
+    if settings.agents is not None:
+        raise PgkitError(f"{settings.id} is a multi-agent env (env.agents): it is made with make_vector_env, one column per agent")
     kwargs = dict(settings.kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -57,6 +62,10 @@ def make_env(settings: EnvSettings, render_mode: str | None = None) -> gym.Env:
 
 
 def make_vector_env(settings: EnvSettings, num_envs: int | None = None) -> gym.vector.VectorEnv:
+    """``num_envs`` (default: the recipe's) envs stepped together; for a multi-agent env (``env.agents``), that many
+    games with their agents as the columns (``pgkit.envs.agent_columns``)."""
+    if settings.agents is not None:
+        return make_agent_columns(settings, num_envs)
     return gym.make_vec(
         env_source(settings),
         num_envs=num_envs or settings.num_envs,
@@ -97,13 +106,13 @@ def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem
     if problem is not None:
         return problem
     try:
-        env = make_env(settings)
+        env = make_env(settings) if settings.agents is None else make_agent_columns(settings, 1)
     except EnvPipelineError as exc:
         return exc.problem
     except Exception as exc:  # e.g. a missing optional dependency such as box2d
         return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", "check env.kwargs and the env's extra dependencies")
     try:
-        return env.observation_space, env.action_space
+        return (env.observation_space, env.action_space) if settings.agents is None else (env.single_observation_space, env.single_action_space)
     finally:
         env.close()
 
@@ -121,6 +130,8 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
             importlib.import_module(module)
         except ImportError as exc:
             return Problem(path, f"cannot import '{module}': {exc}", f"install the package that provides '{module}' into this environment (pip install ...)")
+    if settings.entry_point is None and settings.agents is not None:
+        return _pettingzoo_module_problem(settings.id)
     if settings.entry_point is not None:
         module, _, name = settings.entry_point.partition(":")
         target = importlib.import_module(module)
@@ -133,4 +144,18 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "see gymnasium.registry for the ids, or import the package that registers it with env.modules"
         return Problem("env.id", f"unknown environment '{env_id}'", hint)
+    return None
+
+
+def _pettingzoo_module_problem(env_id: str) -> Problem | None:
+    """Why ``package:env_module`` names no PettingZoo parallel env, or None."""
+    package, _, name = env_id.rpartition(":")
+    if not package:
+        return Problem("env.id", f"'{env_id}' names no PettingZoo env module", "with env.agents give env.id as 'package:env_module', e.g. mpe2:simple_spread_v3")
+    try:
+        module = importlib.import_module(f"{package}.{name}")
+    except ImportError as exc:
+        return Problem("env.id", f"cannot import '{package}.{name}': {exc}", f"check the env's name in {package}, or install the package that provides it")
+    if not callable(getattr(module, "parallel_env", None)):
+        return Problem("env.id", f"'{package}.{name}' has no parallel_env()", "env.agents needs a PettingZoo env with the parallel API")
     return None

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Callable, Literal, Protocol, runtime_checkabl
 
 import gymnasium as gym
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_serializer, model_validator
 
 from pgkit.code_names import NamesCode
 from pgkit.envs.action_masks import checked_masks
@@ -58,6 +58,21 @@ class NormalizeSettings(BaseModel):
     clip_reward: float = Field(10.0, gt=0, description="Scaled rewards are clipped to [-clip_reward, clip_reward].")
 
 
+class AgentsSettings(BaseModel):
+    """The ``env.agents`` section: a PettingZoo environment whose agents are the columns of one vector env
+    (``pgkit.envs.agent_columns``), every agent acting with the recipe's one policy (parameter sharing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api: Literal["parallel"] = Field("parallel", description="PettingZoo's API of the env: parallel (all agents act at every step).")
+    agent_id: bool = Field(False, description="Add each agent's index to its observation (entry 'agent', read one-hot), so one shared "
+                           "policy can act differently per agent.")
+    critic_input: Literal["local", "state", "joint"] = Field(
+        "local", description="What the critic reads: local, each agent's own observation V(o_i) (IPPO); state, the env's global state() "
+        "V(s) (MAPPO, Yu et al. 2022); joint, all agents' observations side by side. The policy reads only its agent's observation.",
+    )
+
+
 class EnvSettings(BaseModel):
     """The ``env`` section of a recipe."""
 
@@ -65,7 +80,8 @@ class EnvSettings(BaseModel):
 
     id: Annotated[str, NamesCode("imported by gymnasium before the env is made", _module_of_id)] = Field(
         description="A gymnasium id, e.g. CartPole-v1, or 'module:EnvId' (gymnasium's form: the module is imported "
-        "first, e.g. ale_py:ALE/Pong-v5); with entry_point, the name given to that env."
+        "first, e.g. ale_py:ALE/Pong-v5); with entry_point, the name given to that env. With env.agents, a PettingZoo env "
+        "as 'package:env_module', e.g. mpe2:simple_spread_v3 (its parallel_env(**env.kwargs) makes each env)."
     )
     modules: Annotated[tuple[ModuleName, ...], NamesCode("imported")] = Field(
         (), description="Installed modules imported before the env is made, for packages that register their envs on import."
@@ -91,6 +107,26 @@ class EnvSettings(BaseModel):
         "(PettingZoo's and gymnasium's convention; the action_mask wrapper puts info's or action_masks()'s there): the policy then "
         "never chooses an invalid action. null: no masking (a mask in the observation is then read as features only)."
     )
+    agents: AgentsSettings | None = Field(
+        None, description="A multi-agent PettingZoo env: its agents become the columns of the vector env (num_envs copies of the env, "
+        "each with all its agents), so every trainer and estimator works on them unchanged; steps count env steps, not agent steps. "
+        "null: a gymnasium env.",
+    )
+
+    @model_validator(mode="after")
+    def _agents_take_no_gymnasium_wrappers(self) -> "EnvSettings":
+        if self.agents is None:
+            return self
+        refused = [(name, why) for name, set_, why in [
+            ("wrappers", bool(self.wrappers), "they wrap one gymnasium env, and a PettingZoo env is several agents (wrap it in the "
+             "function env.entry_point names, with PettingZoo's or SuperSuit's wrappers)"),
+            ("vectorization", self.vectorization != "sync", "the agents' envs step in this process (sync) for now"),
+            ("rescale_actions", self.rescale_actions, "rescale the agents' actions in the env's own function"),
+        ] if set_]
+        if refused:
+            name, why = refused[0]
+            raise ValueError(f"env.{name} is not available with env.agents: {why}")
+        return self
 
     @field_serializer("wrappers")
     def _entries(self, wrappers: tuple[PipelineStep, ...]) -> list[dict[str, Any]]:

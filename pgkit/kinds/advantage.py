@@ -54,7 +54,9 @@ class Advantage(Component):
         advantages, returns = self.compute(batch, baseline)
         check_shape(self, "advantages", advantages, batch.rewards.shape, "[T, N], like batch.rewards")
         check_shape(self, "returns", returns, batch.rewards.shape, "[T, N], like batch.rewards")
-        if self.spec.normalize:
+        if self.spec.normalize and batch.alive is not None:  # the statistics of the agents' steps only
+            advantages = advantages.masked_scatter(batch.alive, standardized(advantages[batch.alive]))
+        elif self.spec.normalize:
             advantages = standardized(advantages)
         if isinstance(self.spec, DiscountedSpec) and self.spec.discount_states:
             prior = batch.prior_steps if batch.prior_steps is not None else batch.terminated.new_zeros(batch.num_envs, dtype=torch.long)

@@ -25,6 +25,7 @@ from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
 from pgkit.nn.reuse import outputs_reused
+from pgkit.nn.views import ColumnView
 
 Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
 
@@ -55,6 +56,29 @@ class Policy(nn.Module):
         return self.head.env_action(action)
 
 
+View = tuple[gym.Space, Union[list[int], None]]  # the space a module reads, and its columns of the stored row (None: all)
+
+
+def _views(observation_space: gym.Space, env: EnvSettings | None) -> tuple[View, View]:
+    """What the policy's torso and the critic read: all of the observation, or for a centralized critic
+    (``env.agents.critic_input`` state or joint) the critic the ``state`` entry (and the ``agent`` index, if
+    there is one) and the policy everything else."""
+    if env is None or env.agents is None or env.agents.critic_input == "local":
+        return (observation_space, None), (observation_space, None)
+    keys = list(observation_space.spaces)
+    critic_keys = [key for key in keys if key in ("agent", "state")]
+    return _view(observation_space, [key for key in keys if key != "state"]), _view(observation_space, critic_keys)
+
+
+def _view(space: gym.spaces.Dict, keys: list[str]) -> View:
+    columns = [column for key in keys for column in range(*entry_columns(space, key))]
+    return (space[keys[0]] if len(keys) == 1 else gym.spaces.Dict({key: space[key] for key in keys})), columns
+
+
+def _viewing(view: View, module: nn.Module) -> nn.Module:
+    return module if view[1] is None else ColumnView(view[1], module)
+
+
 @dataclass
 class Agent:
     """The recipe's components and the modules they built for one environment: the policy
@@ -81,14 +105,20 @@ class Agent:
         env: EnvSettings | None = None,
     ) -> Agent:
         network = components["network"]
-        torso = network.build(observation_space)
+        policy_reads, critic_reads = _views(observation_space, env)
+        torso = _viewing(policy_reads, network.build(policy_reads[0]))
         head = components["policy_head"].build(torso.out_features, action_space)
         mask_key = env.action_mask if env is not None else "action_mask"
         mask_key = mask_key if carries_mask(observation_space, mask_key) else None
         mask_columns = entry_columns(observation_space, mask_key) if mask_key is not None else None
         policy = Policy(torso, head, mask_columns).to(device)
         critic_component = components.get("critic")
-        critic = critic_component.build(network, observation_space, action_space, torso).to(device) if critic_component else None
+        critic = None
+        if critic_component is not None:
+            critic = _viewing(critic_reads, critic_component.build(network, critic_reads[0], action_space, torso)).to(device)
+            if critic_reads[1] is not None and any(module is torso for module in critic.modules()):
+                raise PgkitError("critic: a centralized critic (env.agents.critic_input) reads the global state, so it cannot share the "
+                                 "policy's torso\n    fix: set critic.shared_torso: false, or env.agents.critic_input: local")
         objective = components.get("objective")
         objective_module = objective.build(observation_space, action_space) if objective is not None else None
         if objective_module is not None:

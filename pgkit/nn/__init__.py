@@ -11,12 +11,14 @@ from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbec
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
 from pgkit.nn.reuse import outputs_reused
+from pgkit.nn.views import ColumnView
 
 __all__ = [
     "ActionNoise",
     "Bernoulli",
     "CNNTorso",
     "Categorical",
+    "ColumnView",
     "CompositeDistribution",
     "DiagonalGaussian",
     "GaussianNoise",

@@ -13,6 +13,7 @@ import numpy as np
 from pgkit.envs.actions import row
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import MAX_EPISODE_STEPS
+from pgkit.envs.agent_columns import make_agent_columns
 from pgkit.envs.making import batch_of_one, make_env
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import EnvironmentFault, PgkitError
@@ -60,7 +61,12 @@ def evaluate(
     success, where the env reports ``info["is_success"]``); an episode
     still running after ``max_episode_steps`` (the env's own time limit comes first) is cut there and
     counted in ``cut``. With ``video_dir``, every episode is recorded there (gymnasium's RecordVideo,
-    needs rgb_array rendering). ``progress`` is called with the number of episodes done after each one."""
+    needs rgb_array rendering). ``progress`` is called with the number of episodes done after each one. A
+    multi-agent env's episode is one game, its return the mean of its agents' returns (as MAPPO reports them)."""
+    if env.agents is not None:
+        if video_dir is not None:
+            raise PgkitError("recording video of a multi-agent env is not supported yet: evaluate without --video")
+        return _evaluate_game(agent, env, episodes, seed, deterministic, max_episode_steps, progress)
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
     returns, cut, successes = [], 0, []
     try:
@@ -82,6 +88,28 @@ def evaluate(
     finally:
         single.close()
     return Evaluation(returns, cut, max_episode_steps, tuple(successes))
+
+
+def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, deterministic: bool, max_episode_steps: int,
+                   progress: Callable[[int], None] | None) -> Evaluation:
+    """``evaluate`` on a multi-agent env: one game at a time, every agent acting with the policy."""
+    game = make_agent_columns(env, 1)
+    returns, cut = [], 0
+    try:
+        for episode in range(episodes):
+            obs, _ = _env_call(env.id, "reset", game.reset, seed=seed + episode)
+            totals, steps, memory, over = np.zeros(game.num_envs), 0, None, False
+            while not over and steps < max_episode_steps:
+                actions, memory = agent.act(obs, deterministic, memory)
+                obs, reward, _, _, info = _env_call(env.id, "step", game.step, actions)
+                totals, steps, over = totals + reward, steps + 1, "final_obs" in info  # the game ended and began again
+            cut += int(not over)
+            returns.append(float(totals.mean()))
+            if progress is not None:
+                progress(episode + 1)
+    finally:
+        game.close()
+    return Evaluation(returns, cut, max_episode_steps)
 
 
 def _env_call(env_id: str, call: str, function, *args, **kwargs):

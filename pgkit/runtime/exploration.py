@@ -12,6 +12,7 @@ from torch import Tensor
 
 from pgkit.envs.actions import as_numpy
 from pgkit.envs.making import with_final_observations
+from pgkit.errors import TrainingError
 from pgkit.kinds.agent import Agent
 
 TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")  # as Replay.add takes them
@@ -34,6 +35,7 @@ class Explorer:
         self.noise = agent.components["policy_head"].exploration_noise(self.num_envs, agent.action_space.shape, self.rng)
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # [N, S] what the next step acts from
+        self._agents = envs.unwrapped if hasattr(envs.unwrapped, "alive") else None  # a multi-agent env
 
     def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
         """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated,
@@ -42,6 +44,9 @@ class Explorer:
         agent = self.agent
         transitions = []
         for _ in range(steps):
+            if self._agents is not None and not self._agents.alive.all():
+                raise TrainingError("an agent of this multi-agent env finished while others played on: off-policy trainers do not yet "
+                                    "keep idle agents' steps out of the replay; use an on-policy trainer (its batches mask them)")
             acted_from = self.memory
             actions = self._act(random)
             raw, reward, terminated, truncated, info = self.envs.step(as_numpy(agent.policy.head.env_action(actions)))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from pgkit.data.episodes import Episode, EpisodeStatistics
+from pgkit.envs.agent_columns import AgentColumns
 from pgkit.envs.making import make_vector_env
 from pgkit.errors import ComponentError, PgkitError, TrainingError, TrainingInterrupted
 from pgkit.kinds.agent import Agent
@@ -114,9 +115,9 @@ def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
     ``pgkit.runtime.signing``); ``pickled`` is None if they cannot be pickled (async envs, say) or would not
     keep their state: an ``EzPickle`` env (ALE's, MuJoCo's, Box2D's) pickles as its constructor's arguments,
     and would resume as a new env where the saved one was. cloudpickle, as gymnasium's subprocess envs use,
-    also pickles the lambdas inside gymnasium's wrappers."""
+    also pickles the lambdas inside gymnasium's wrappers. A multi-agent env's games pickle whole (``AgentColumns.pickled``)."""
     subenvs = getattr(envs.env, "envs", None)
-    pickled = None
+    pickled = envs.env.pickled() if isinstance(envs.env, AgentColumns) else None
     if subenvs is not None and not any(isinstance(env.unwrapped, gym.utils.EzPickle) for env in subenvs):
         try:
             pickled = cloudpickle.dumps(subenvs)
@@ -126,7 +127,7 @@ def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
 
 
 def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None, signature: str | None) -> bool:
-    if pickled is None or not hasattr(envs.env, "envs"):
+    if pickled is None or not (hasattr(envs.env, "envs") or isinstance(envs.env, AgentColumns)):
         return False
     if not signed_by_this_user(pickled, signature):
         raise PgkitError(
@@ -138,6 +139,9 @@ def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None, signature: st
         saved = pickle.loads(pickled)  # signed by this user's key: pgkit wrote it
     except Exception as exc:  # e.g. the env's code changed since
         raise PgkitError(f"cannot resume: the environments' state does not load ({type(exc).__name__}: {exc}); resume with --fresh-envs") from None
+    if isinstance(envs.env, AgentColumns):
+        envs.env.restore(saved)
+        return True
     if len(saved) != len(envs.env.envs):
         raise ValueError(f"the checkpoint saved {len(saved)} environments, but this run has {len(envs.env.envs)}")
     envs.env.envs = saved

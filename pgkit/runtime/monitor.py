@@ -30,7 +30,9 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         self.env_id = env_id
         self.counter, self.statistics = counter, statistics
         self.running = RunningEpisodes(env.num_envs)
-        self._size = env.num_envs  # a plain attribute: num_envs is a property chain through the wrappers
+        self._size = getattr(env.unwrapped, "num_games", env.num_envs)  # steps per call: a multi-agent env's games, not its agents' columns
+        self._agents = env.unwrapped if hasattr(env.unwrapped, "alive") else None  # a multi-agent env: its idle columns' steps are no agent's
+        self._acted: list[np.ndarray] = []
         self._rewards: list[np.ndarray] = []
         self._terminated: list[np.ndarray] = []
         self._truncated: list[np.ndarray] = []
@@ -47,6 +49,8 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
             raise EnvironmentFault(self.env_id, "reset", exc) from exc
 
     def step(self, actions):
+        if self._agents is not None:
+            self._acted.append(self._agents.alive)
         try:
             obs, rewards, terminated, truncated, info = self.env.step(actions)
         except Exception as exc:
@@ -68,6 +72,7 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
     def flush(self) -> None:
         if self._rewards:
             dones = np.logical_or(np.stack(self._terminated), np.stack(self._truncated)) & ~self._unrecorded
-            self.statistics.extend(self.running.record(np.stack(self._rewards), dones))
-            for pending in (self._rewards, self._terminated, self._truncated):
+            acted = np.stack(self._acted) if self._acted else None
+            self.statistics.extend(self.running.record(np.stack(self._rewards), dones, acted))
+            for pending in (self._rewards, self._terminated, self._truncated, self._acted):
                 pending.clear()

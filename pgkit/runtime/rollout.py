@@ -55,6 +55,7 @@ class RolloutCollector:
         self.episodes = RunningEpisodes(self.num_envs)
         self.starts = np.ones(self.num_envs, dtype=bool)  # the current observation begins an episode
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # a recurrent agent's, carried across batches
+        self._agents = envs.unwrapped if hasattr(envs.unwrapped, "alive") else None  # a multi-agent env, whose idle columns are masked
 
     def state_dict(self) -> dict:
         """What continuing exactly needs besides the envs themselves: the current observation, running
@@ -102,9 +103,12 @@ class RolloutCollector:
         actions, log_probs, values = [], [], []
         recurrent = self.memory is not None
         starts, memory, next_memory = np.empty((num_steps, num_envs), dtype=bool), [], []  # recurrent agents only
+        alive = np.empty((num_steps, num_envs), dtype=bool) if self._agents is not None else None
         with torch.inference_mode():
             for t in range(num_steps):
                 obs[t] = self.obs
+                if alive is not None:
+                    alive[t] = self._agents.alive
                 if recurrent:
                     starts[t] = self.starts
                     memory.append(self.memory)
@@ -125,12 +129,12 @@ class RolloutCollector:
         self.episodes.record(env_rewards, terminated | truncated)
         # stacked outside inference mode: ordinary tensors autograd may use
         memories = (starts, _stack(memory), _stack(next_memory)) if recurrent else (None, None, None)
-        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *memories, prior_rewards, prior_steps)
+        return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *memories, alive, prior_rewards, prior_steps)
 
     def _collect_whole_episodes(self) -> Batch:
         agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
         num_envs = self.num_envs
-        steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs, starts, memory, next_memory) per step, each [N]
+        steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs, starts, memory, next_memory, alive) per step, each [N]
         stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
         with torch.inference_mode():
             while (stop < 0).any():
@@ -139,6 +143,7 @@ class RolloutCollector:
                     raise TrainingError(f"trainer.complete_episodes: an episode ran {self.MAX_EPISODE_STEPS:,} steps without ending; "
                                         "whole-episode batches need episodes that end (give the env a time limit, or set complete_episodes: false)")
                 starts, memory = self.starts, self.memory
+                alive = self._agents.alive if self._agents is not None else None
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 raw, env_reward, terminated, truncated, info = self.envs.step(as_numpy(head.env_action(action)))
@@ -147,7 +152,7 @@ class RolloutCollector:
                 reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)
                 next_obs = with_final_observations(self.obs, info, agent.prepare)
                 steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, np.array(next_obs),  # copies: envs may reuse their buffers
-                              starts, memory, self.memory))
+                              starts, memory, self.memory, alive))
                 kept_end = (stop < 0) & done & (t >= self.num_steps - 1)
                 if kept_end.any():
                     stop[kept_end] = t
@@ -191,7 +196,7 @@ class RolloutCollector:
         self.starts = np.ones(self.num_envs, dtype=bool)
 
     def _batch(self, obs, actions: Tensor, log_probs: Tensor, values: Tensor | None, rewards, terminated, truncated, next_obs,
-               starts, memory: Tensor | None, next_memory: Tensor | None, prior_rewards, prior_steps) -> Batch:
+               starts, memory: Tensor | None, next_memory: Tensor | None, alive, prior_rewards, prior_steps) -> Batch:
         """A Batch on the agent's device from time-major ``[T, N]`` arrays (numpy or torch)."""
         device, dtype = self.agent.device, self.agent.obs_dtype
         check_shape(self.agent.components["policy_head"], "log_prob", log_probs, tuple(rewards.shape), "[B] per step: one log-probability per action, summed over action dimensions")
@@ -211,6 +216,7 @@ class RolloutCollector:
             starts=None if memory is None else torch.as_tensor(starts, device=device),  # recurrent agents only
             memory=memory,
             next_memory=next_memory,
+            alive=None if alive is None else torch.as_tensor(alive, device=device),  # multi-agent envs only
         )
 
 

@@ -207,7 +207,8 @@ def _explained_variance(batch: Batch) -> float:
     when the returns do not vary)."""
     if batch.values is None:
         return math.nan
-    explained = float(1 - (batch.returns - batch.values).var() / batch.returns.var())
+    returns, values = (batch.returns, batch.values) if batch.alive is None else (batch.returns[batch.alive], batch.values[batch.alive])
+    explained = float(1 - (returns - values).var() / returns.var())
     return explained if math.isfinite(explained) else math.nan
 
 

@@ -1,0 +1,219 @@
+"""A PettingZoo parallel env's agents as the columns of one gymnasium vector env.
+
+``num_games`` copies of the env, each with the A agents of ``possible_agents``, make ``num_games * A``
+columns: column ``g * A + a`` is agent ``a`` of game ``g``. Every trainer, estimator and objective then works
+on agents as on envs, and one policy acts for all of them (parameter sharing, as IPPO and MAPPO share it).
+Each column's observation is its agent's, as a Dict of the agent's ``observation`` (or the entries of its own
+Dict, PettingZoo's ``action_mask`` among them), its index ``agent`` (with ``agent_id``) and, for a
+centralized critic, ``state``: the env's global ``state()``, or with ``joint`` all agents' observations side
+by side (the policy never reads it; ``pgkit.kinds.Agent`` shows it to the critic only).
+
+A game is reset when all its agents are done (gymnasium's SAME_STEP autoreset: the final observations are in
+``info["final_obs"]``). An agent that finishes while others play on, or that has not joined yet, leaves its
+column idle: ``info["alive"]`` says which columns hold an acting agent at the returned observation, and the
+steps of idle columns (reward 0, zeros as the observation) stay out of the loss, the advantages' statistics
+and the episode statistics. One step of this env is one step of each game: the run's budget counts games'
+steps (``num_games`` per call), not agents' steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+from typing import Any, Callable
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from pgkit.envs.actions import row
+from pgkit.envs.settings import AgentsSettings, EnvSettings
+
+
+def game_maker(settings: EnvSettings) -> Callable[[], Any]:
+    """A function making one PettingZoo parallel env from ``settings``: ``env.entry_point``'s callable, or the
+    ``parallel_env`` of the module ``package.env_module`` that ``env.id`` names as ``package:env_module``."""
+    kwargs = dict(settings.kwargs)
+    for module in settings.modules:
+        importlib.import_module(module)
+    if settings.entry_point is not None:
+        module, _, name = settings.entry_point.partition(":")
+        target: Any = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part)
+        return lambda: target(**kwargs)
+    package, _, name = settings.id.rpartition(":")
+    if not package:
+        raise ValueError(f"env.id {settings.id!r} names no PettingZoo env: with env.agents give it as 'package:env_module' "
+                         "(e.g. mpe2:simple_spread_v3), or name a function making the env in env.entry_point")
+    env_module = importlib.import_module(f"{package}.{name}")
+    if not hasattr(env_module, "parallel_env"):
+        raise ValueError(f"{package}.{name} has no parallel_env(): env.agents.api parallel needs a PettingZoo parallel env")
+    return lambda: env_module.parallel_env(**kwargs)
+
+
+def make_agent_columns(settings: EnvSettings, num_games: int | None = None) -> AgentColumns:
+    agents = settings.agents if settings.agents is not None else AgentsSettings()
+    return AgentColumns(game_maker(settings), num_games or settings.num_envs, agents)
+
+
+class AgentColumns(gym.vector.VectorEnv):
+    """``num_games`` PettingZoo parallel envs stepped together, one column per agent of each (see the module)."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, make_game: Callable[[], Any], num_games: int, settings: AgentsSettings):
+        self.games = [make_game() for _ in range(num_games)]
+        first = self.games[0]
+        self.agents: tuple[str, ...] = tuple(first.possible_agents)
+        self.num_games, self.settings = num_games, settings
+        self.num_envs = num_games * len(self.agents)
+        agent_space, action_space = first.observation_space(self.agents[0]), first.action_space(self.agents[0])
+        unlike = [a for a in self.agents[1:] if first.observation_space(a) != agent_space or first.action_space(a) != action_space]
+        if unlike:
+            raise ValueError(f"the agents {', '.join(unlike)} observe or act in other spaces than {self.agents[0]}: one shared "
+                             "policy needs agents alike (pad their observations to one space in the env's function)")
+        self._own_entries = isinstance(agent_space, gym.spaces.Dict)
+        entries = dict(agent_space.spaces) if self._own_entries else {"observation": agent_space}
+        if settings.agent_id:
+            entries["agent"] = gym.spaces.Discrete(len(self.agents))
+        if settings.critic_input == "state":
+            if not hasattr(first, "state_space"):
+                raise ValueError("env.agents.critic_input state: this env has no state_space and state(); use joint (all agents' observations)")
+            entries["state"] = first.state_space
+        elif settings.critic_input == "joint":
+            local = entries.get("observation", agent_space)
+            width = len(self.agents) * gym.spaces.flatdim(local)
+            entries["state"] = gym.spaces.Box(-np.inf, np.inf, (width,), np.float32)
+        self.single_observation_space = gym.spaces.Dict(entries) if len(entries) > 1 or self._own_entries else agent_space
+        self.single_action_space = action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(action_space, self.num_envs)
+        self._zero = {key: np.zeros(space.shape, dtype=space.dtype) for key, space in entries.items()}
+        self._alive = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        columns = []
+        for g, game in enumerate(self.games):
+            obs, _ = game.reset(seed=None if seed is None else seed + g, options=options)
+            columns += self._observed(g, obs)
+        self._alive = self._alive_now()
+        return self._stacked(columns), {"alive": self._alive.copy()}
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        columns: list[dict[str, np.ndarray]] = []
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        final: dict[int, dict[str, np.ndarray]] = {}
+        width = len(self.agents)
+        for g, game in enumerate(self.games):
+            acting = {agent: row(actions, g * width + a) for a, agent in enumerate(self.agents) if self._alive[g * width + a]}
+            obs, reward, terms, truncs, _ = game.step(acting)
+            for a, agent in enumerate(self.agents):
+                if agent in acting:
+                    column = g * width + a
+                    rewards[column] = reward.get(agent, 0.0)
+                    terminated[column] = bool(terms.get(agent, False))
+                    # an agent the env dropped without saying why is cut (bootstrapped), not ended
+                    truncated[column] = not terminated[column] and (bool(truncs.get(agent, False)) or agent not in game.agents)
+            observed = self._observed(g, obs)
+            if not game.agents:  # every agent is done: the game starts again (SAME_STEP autoreset)
+                for a, agent in enumerate(self.agents):
+                    if agent in acting:
+                        final[g * width + a] = observed[a]
+                observed = self._observed(g, game.reset()[0])
+            columns += observed
+        self._alive = self._alive_now()
+        info: dict[str, Any] = {"alive": self._alive.copy()}
+        if final:
+            info["final_obs"] = np.empty(self.num_envs, dtype=object)
+            info["_final_obs"] = np.zeros(self.num_envs, dtype=bool)
+            for column, obs in final.items():
+                info["final_obs"][column] = self._single(obs)
+                info["_final_obs"][column] = True
+        return self._stacked(columns), rewards, terminated, truncated, info
+
+    @property
+    def alive(self) -> np.ndarray:
+        """[num_envs] bool: the columns whose agent acts at the current observation."""
+        return self._alive.copy()
+
+    def pickled(self) -> bytes | None:
+        """The games' whole state, pickled so that they continue exactly where they are (None if they cannot be).
+        PettingZoo's envs are ``EzPickle``: a plain pickle would make new envs from their constructors' arguments."""
+        buffer = io.BytesIO()
+        try:
+            _WholeStatePickler(buffer).dump(self.games)
+        except Exception:
+            return None
+        return buffer.getvalue()
+
+    def restore(self, games: list[Any]) -> None:
+        """Continue from games unpickled from ``pickled()`` (as many as this env has)."""
+        if len(games) != self.num_games:
+            raise ValueError(f"the checkpoint saved {len(games)} games, but this run has {self.num_games}")
+        self.games = games
+        self._alive = self._alive_now()
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for game in self.games:
+            game.close()
+
+    def _alive_now(self) -> np.ndarray:
+        return np.array([agent in game.agents for game in self.games for agent in self.agents], dtype=bool)
+
+    def _observed(self, g: int, obs: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+        """Game ``g``'s A columns from its agents' observations (zeros for an agent without one)."""
+        game = self.games[g]
+        locals_ = [self._entries(obs.get(agent)) for agent in self.agents]
+        shared: dict[str, np.ndarray] = {}
+        if self.settings.critic_input == "state":
+            shared["state"] = np.asarray(game.state(), dtype=np.float32)
+        elif self.settings.critic_input == "joint":
+            shared["state"] = np.concatenate([np.asarray(entries["observation"], dtype=np.float32).reshape(-1) for entries in locals_])
+        columns = []
+        for a, entries in enumerate(locals_):
+            if self.settings.agent_id:
+                entries["agent"] = np.int64(a)
+            columns.append({**entries, **shared})
+        return columns
+
+    def _entries(self, obs: Any) -> dict[str, np.ndarray]:
+        if obs is None:
+            return {key: value for key, value in self._zero.items() if key not in ("agent", "state")}
+        return dict(obs) if self._own_entries else {"observation": np.asarray(obs)}
+
+    def _single(self, column: dict[str, np.ndarray]) -> Any:
+        """One column's observation as the single observation space holds it."""
+        return column if isinstance(self.single_observation_space, gym.spaces.Dict) else column["observation"]
+
+    def _stacked(self, columns: list[dict[str, np.ndarray]]) -> Any:
+        if isinstance(self.single_observation_space, gym.spaces.Dict):
+            return {key: np.stack([column[key] for column in columns]) for key in self.single_observation_space.spaces}
+        return np.stack([column["observation"] for column in columns])
+
+
+RENDER_OBJECTS = {("pygame.surface", "Surface"), ("pygame.freetype", "Font")}
+
+
+class _WholeStatePickler(cloudpickle.Pickler):
+    """cloudpickle, but an ``EzPickle`` object is pickled as its attributes, not as its constructor's arguments,
+    and pygame's render objects (which do not pickle; MPE's envs make them at start), which are no state of the
+    game, as None: a resumed training env does not render (pgkit's eval and video make envs of their own)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, gym.utils.EzPickle):
+            return _rebuilt, (type(obj), obj.__dict__)
+        if (type(obj).__module__, type(obj).__name__) in RENDER_OBJECTS:
+            return type(None), ()
+        return super().reducer_override(obj)
+
+
+def _rebuilt(cls: type, attributes: dict[str, Any]) -> Any:
+    """An object of ``cls`` with ``attributes``, its constructor not called (how ``_WholeStatePickler`` restores)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(attributes)
+    return obj

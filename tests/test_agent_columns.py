@@ -1,0 +1,226 @@
+"""Multi-agent envs as vector envs whose columns are agents (pgkit.envs.agent_columns): the layout, autoreset,
+idle agents masked out of batches, advantages and episode statistics, a centralized critic that reads the
+global state alone, evaluation, exact resume, and the recipe errors of env.agents."""
+
+from __future__ import annotations
+
+import functools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from pettingzoo import ParallelEnv
+
+from pgkit.data.batch import Batch
+from pgkit.envs import EnvSettings, make_vector_env, probe_spaces
+from pgkit.envs.agent_columns import AgentColumns
+from pgkit.envs.settings import AgentsSettings
+from pgkit.errors import PgkitError, RecipeError
+from pgkit.plugins.registry import build_registry
+from pgkit.recipe import resolve
+from pgkit.runtime.training import build_agent
+from pgkit.runtime.evaluation import evaluate
+from pgkit.testing import check_resume
+
+SPREAD = {"id": "mpe2:simple_spread_v3", "kwargs": {"N": 3, "max_cycles": 5}}
+REGISTRY = build_registry(entry_points=False)
+
+
+class Relay(ParallelEnv):
+    """Agents a and b act for ``a_steps`` and ``b_steps`` steps, each then terminated; c joins at step ``c_joins``
+    (None: never) and is truncated with a. Each observes the step count, earns 1 per step, and the state is the
+    step count and the number of agents in play."""
+
+    metadata = {"name": "relay"}
+
+    def __init__(self, a_steps: int = 5, b_steps: int = 2, c_joins: int | None = None):
+        self.a_steps, self.b_steps, self.c_joins = a_steps, b_steps, c_joins
+        self.possible_agents = ["a", "b", "c"]
+        self.state_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.t, self.agents = 0, []
+
+    @functools.cache
+    def observation_space(self, agent):
+        return gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+
+    @functools.cache
+    def action_space(self, agent):
+        return gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        self.t, self.agents = 0, ["a", "b"] + (["c"] if self.c_joins == 0 else [])
+        return {agent: self._obs() for agent in self.agents}, {agent: {} for agent in self.agents}
+
+    def state(self):
+        return np.array([self.t, len(self.agents)], dtype=np.float32)
+
+    def step(self, actions):
+        assert set(actions) == set(self.agents), f"acted for {sorted(actions)}, but {sorted(self.agents)} are in play"
+        self.t += 1
+        terminations = {"a": self.t >= self.a_steps, "b": self.t >= self.b_steps, "c": False}
+        truncations = {"a": False, "b": False, "c": self.t >= self.a_steps}
+        acted = list(self.agents)
+        self.agents = [agent for agent in acted if not (terminations[agent] or truncations[agent])]
+        if self.c_joins is not None and self.t == self.c_joins and self.t < self.a_steps:
+            self.agents.append("c")
+        observed = sorted(set(acted) | set(self.agents))
+        return ({agent: self._obs() for agent in observed}, {agent: 1.0 for agent in acted},
+                {agent: terminations[agent] for agent in acted}, {agent: truncations[agent] for agent in acted}, {agent: {} for agent in acted})
+
+    def _obs(self):
+        return np.array([self.t], dtype=np.float32)
+
+
+def relay_columns(num_games: int = 1, **kwargs) -> AgentColumns:
+    return AgentColumns(lambda: Relay(**kwargs), num_games, AgentsSettings(agent_id=True, critic_input="state"))
+
+
+def test_columns_are_the_agents_of_each_game_with_their_index_and_the_shared_state():
+    envs = make_vector_env(EnvSettings(**SPREAD, num_envs=2, agents={"agent_id": True, "critic_input": "state"}))
+    assert envs.num_envs == 6 and envs.num_games == 2
+    assert set(envs.single_observation_space.spaces) == {"observation", "agent", "state"}
+    obs, info = envs.reset(seed=3)
+    assert obs["agent"].tolist() == [0, 1, 2, 0, 1, 2]
+    game = envs.games[1]
+    np.testing.assert_array_equal(obs["state"][3], game.state())  # every column of a game reads its state
+    np.testing.assert_array_equal(obs["observation"][4], game.aec_env.observe("agent_1"))
+    assert info["alive"].all()
+    joint = make_vector_env(EnvSettings(**SPREAD, agents={"critic_input": "joint"}))
+    obs, _ = joint.reset(seed=3)
+    np.testing.assert_array_equal(obs["state"][2], obs["observation"].reshape(-1))  # all agents' observations side by side
+
+
+def test_a_game_restarts_when_its_agents_are_done_with_the_final_observations_in_info():
+    envs = make_vector_env(EnvSettings(**SPREAD, agents={}))
+    envs.reset(seed=0)
+    for step in range(5):
+        obs, rewards, terminated, truncated, info = envs.step(np.zeros(3, dtype=np.int64))
+        assert ("final_obs" in info) == (step == 4)
+    assert truncated.all() and not terminated.any()
+    assert envs.games[0].aec_env.unwrapped.steps == 0  # the game began again ...
+    assert not np.array_equal(info["final_obs"][0], obs[0])  # ... and its final observation is apart from the first of the next
+
+
+def test_an_agent_that_finishes_early_leaves_its_column_idle_until_its_game_restarts():
+    envs = relay_columns(a_steps=4, b_steps=2)
+    _, info = envs.reset(seed=0)
+    assert info["alive"].tolist() == [True, True, False]  # c has not joined
+    alive, ends = [], []
+    for _ in range(4):
+        _, rewards, terminated, truncated, info = envs.step(np.zeros(3, dtype=np.int64))
+        alive.append(info["alive"].tolist())
+        ends.append((rewards.tolist(), terminated.tolist(), truncated.tolist()))
+    assert alive == [[True, True, False], [True, False, False], [True, False, False], [True, True, False]]  # the last: a new game
+    assert ends[1] == ([1.0, 1.0, 0.0], [False, True, False], [False, False, False])  # b's last step
+    assert ends[2] == ([1.0, 0.0, 0.0], [False, False, False], [False, False, False])  # b idle: no reward, no episode end
+    assert ends[3] == ([1.0, 0.0, 0.0], [True, False, False], [False, False, False])
+    assert info["_final_obs"].tolist() == [True, False, False]  # only a acted in the step that ended the game
+
+
+def test_an_agent_that_joins_late_acts_from_the_step_it_appears():
+    envs = relay_columns(a_steps=4, b_steps=4, c_joins=2)
+    envs.reset(seed=0)
+    alive = [envs.step(np.zeros(3, dtype=np.int64))[4]["alive"].tolist() for _ in range(3)]
+    assert alive == [[True, True, False], [True, True, True], [True, True, True]]
+
+
+def test_idle_steps_stay_out_of_the_loss_rows_the_advantage_statistics_and_the_episode_statistics():
+    recipe = {"env": {"id": "relay", "entry_point": "test_agent_columns:Relay", "kwargs": {"a_steps": 4, "b_steps": 1},
+                      "num_envs": 2, "agents": {}},
+              "policy_head": "categorical", "critic": "value", "advantage": {"type": "gae", "normalize": True},
+              "objective": "ppo_clip", "optimizer": "adam", "logger": [],
+              "trainer": {"type": "on_policy", "total_steps": 16, "steps_per_env": 8}}
+    resolved = resolve(recipe, REGISTRY, source="test")
+    agent = build_agent(resolved, REGISTRY)
+    from pgkit.data.episodes import EpisodeStatistics
+    from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
+    from pgkit.runtime.rollout import RolloutCollector
+
+    statistics, counter = EpisodeStatistics(), StepCounter()
+    envs = MonitoredVectorEnv(make_vector_env(resolved.settings.env), counter, statistics)
+    batch = RolloutCollector(envs, agent, 8, seed=0).collect()
+    assert counter.steps == 16  # 8 steps of 2 games, not of their 6 columns
+    expected = np.array([[t % 4 == 0] for t in range(8)]) & np.array([[False, True, False]])  # b acts at each game's first step only
+    expected[:, 0] = True
+    np.testing.assert_array_equal(batch.alive.numpy(), np.tile(expected, (1, 2)))
+    envs.flush()
+    assert sorted((e.ret, e.length) for e in statistics.finished) == [(1.0, 1)] * 4 + [(4.0, 4)] * 4
+    flat = batch.flatten()
+    assert flat.rewards.shape[0] == int(batch.alive.sum()) == 20 and bool((flat.rewards == 1).all())
+    batch.values, batch.next_values = torch.zeros(8, 6), torch.zeros(8, 6)
+    agent.components["advantage"](batch, torch.zeros(8, 6))
+    kept = batch.advantages[batch.alive]
+    assert abs(float(kept.mean())) < 1e-6 and abs(float(kept.std()) - 1) < 1e-4  # standardized over the agents' steps
+
+
+def test_a_centralized_critic_reads_the_state_and_the_policy_never_does():
+    recipe = {"env": {**SPREAD, "agents": {"agent_id": True, "critic_input": "state"}}, "policy_head": "categorical",
+              "critic": "value", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam", "logger": [],
+              "trainer": {"type": "on_policy", "total_steps": 10, "steps_per_env": 5}}
+    agent = build_agent(resolve(recipe, REGISTRY, source="test"), REGISTRY)
+    space = agent.observation_space
+    envs = make_vector_env(EnvSettings(**recipe["env"]))
+    obs = torch.as_tensor(agent.prepare(envs.reset(seed=1)[0])).requires_grad_()
+    from pgkit.data.structured import entry_columns
+
+    state, local = slice(*entry_columns(space, "state")), slice(*entry_columns(space, "observation"))
+    (policy_gradient,) = torch.autograd.grad(agent.policy(obs).logits.sum(), obs)
+    (critic_gradient,) = torch.autograd.grad(agent.critic(obs).sum(), obs)
+    assert (policy_gradient[:, state] == 0).all() and (policy_gradient[:, local] != 0).any()
+    assert (critic_gradient[:, local] == 0).all() and (critic_gradient[:, state] != 0).any()
+    shared = {**recipe, "critic": {"type": "value", "shared_torso": True}}
+    with pytest.raises(PgkitError, match="shared_torso: false"):
+        build_agent(resolve(shared, REGISTRY, source="test"), REGISTRY)
+
+
+def test_evaluation_plays_whole_games_and_returns_the_agents_mean_return():
+    recipe = {"env": {"id": "relay", "entry_point": "test_agent_columns:Relay", "kwargs": {"a_steps": 5, "b_steps": 2}, "agents": {}},
+              "policy_head": "categorical", "critic": "value", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam",
+              "logger": [], "trainer": {"type": "on_policy", "total_steps": 10, "steps_per_env": 5}}
+    resolved = resolve(recipe, REGISTRY, source="test")
+    result = evaluate(build_agent(resolved, REGISTRY), resolved.settings.env, episodes=3)
+    assert result.returns == [pytest.approx((5 + 2 + 0) / 3)] * 3 and result.cut == 0  # c never joins: its return is 0
+
+
+def test_a_multi_agent_recipe_resumes_bit_exactly(tmp_path):
+    check_resume({"env": {**SPREAD, "num_envs": 2, "agents": {"agent_id": True, "critic_input": "state"}}, "policy_head": "categorical",
+                  "critic": "value", "advantage": {"type": "gae", "normalize": True}, "objective": "ppo_clip", "optimizer": "adam",
+                  "trainer": {"type": "on_policy", "total_steps": 120, "steps_per_env": 6, "epochs": 2, "minibatch_size": 12, "log_every": 12}},
+                 registry=REGISTRY, workdir=tmp_path)
+
+
+def test_the_spaces_of_a_multi_agent_env_are_one_column_s():
+    observation_space, action_space = probe_spaces(EnvSettings(**SPREAD, agents={"critic_input": "state"}))
+    assert observation_space["observation"].shape == (18,) and observation_space["state"].shape == (54,) and action_space == gym.spaces.Discrete(5)
+
+
+@pytest.mark.parametrize("change, path, says", [
+    ({"wrappers": ["clip_action"]}, "env", "env.wrappers is not available with env.agents"),
+    ({"vectorization": "async"}, "env", "env.vectorization is not available with env.agents"),
+])
+def test_settings_env_agents_cannot_take_are_refused_with_the_reason(change, path, says):
+    with pytest.raises(RecipeError, match=says):
+        resolve({"env": {**SPREAD, "agents": {}, **change}, "policy_head": "categorical"}, REGISTRY, source="test")
+
+
+def test_an_env_module_that_is_not_there_is_a_problem_naming_env_id():
+    problem = probe_spaces(EnvSettings(id="mpe2:simple_sprea_v3", agents={}))
+    assert problem.path == "env.id" and "simple_sprea_v3" in problem.message
+    problem = probe_spaces(EnvSettings(id="simple_spread_v3", agents={}))
+    assert problem.path == "env.id" and "package:env_module" in problem.fix
+
+
+def test_agents_unlike_each_other_are_refused_until_policy_groups_exist():
+    with pytest.raises(ValueError, match="one shared policy needs agents alike"):
+        make_vector_env(EnvSettings(id="mpe2:simple_adversary_v3", agents={}))
+
+
+def test_a_batch_of_a_recurrent_agent_refuses_idle_columns():
+    batch = Batch(obs=torch.zeros(2, 2, 1), actions=torch.zeros(2, 2), log_probs=torch.zeros(2, 2), rewards=torch.zeros(2, 2),
+                  terminated=torch.zeros(2, 2, dtype=torch.bool), truncated=torch.zeros(2, 2, dtype=torch.bool), next_obs=torch.zeros(2, 2, 1),
+                  memory=torch.zeros(2, 2, 3), alive=torch.tensor([[True, True], [True, False]]))
+    from pgkit.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="recurrent"):
+        batch.flatten()
