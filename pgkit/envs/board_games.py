@@ -2,7 +2,9 @@
 
 ``pgkit/BoardGame-v0`` (kwargs ``game``: connect_four or tictactoe; ``seat``: first, second or alternate) plays
 one seat of the game; the other seat is a uniform random player over its legal moves, drawing from the env's
-own generator (so a seed fixes the games). The observation is the learner's, as PettingZoo gives it: a Dict of
+own generator (so a seed fixes the games), or, once ``set_opponents`` gave it a pool of policies (``env.self_play``:
+the learner's past selves), a policy of that pool drawn at each reset (the newest with probability ``latest``, else
+any), moving as it samples. The observation is the learner's, as PettingZoo gives it: a Dict of
 its ``observation`` and the ``action_mask`` of its legal moves, which pgkit's masked heads honour. The reward
 is the learner's (+1 win, -1 loss, 0 draw), its move's and the opponent's reply's together; an illegal move
 ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked policy meets). Needs the
@@ -11,13 +13,14 @@ ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked po
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 GAMES = {"connect_four": "classic/connect_four-v3", "tictactoe": "classic/tictactoe-v3"}  # PettingZoo's registry ids
 Seat = Literal["first", "second", "alternate"]
+Opponent = Callable[[dict, np.random.Generator], int]  # (its observation with the action_mask, the env's generator) -> its move
 
 
 class BoardGame(gym.Env):
@@ -38,6 +41,13 @@ class BoardGame(gym.Env):
         self.observation_space = self.game.observation_space(first)
         self.action_space = self.game.action_space(first)
         self.learner = first
+        self._pool: list[Opponent] = []  # past selves to play against (none: the random player)
+        self._latest = 0.5
+        self._opponent: Opponent | None = None
+
+    def set_opponents(self, pool: Sequence[Opponent], latest: float = 0.5) -> None:
+        """Play against ``pool`` from the next reset on: its last entry with probability ``latest``, else any of it."""
+        self._pool, self._latest = list(pool), latest
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
@@ -46,6 +56,7 @@ class BoardGame(gym.Env):
         index = {"first": 0, "second": 1}.get(self.seat, self._episodes % 2)
         self._episodes += 1
         self.learner = self.game.possible_agents[index]
+        self._opponent = self._drawn_opponent()
         self._opponent_moves()  # the opening move, when the learner plays second (no game ends on it)
         return self.game.observe(self.learner), {"seat": index}
 
@@ -65,10 +76,20 @@ class BoardGame(gym.Env):
         """The opponent's moves until the learner's turn or the game's end; the learner's reward from them."""
         reward = 0.0
         while not self._over() and self.game.agent_selection != self.learner:
-            legal = np.flatnonzero(self.game.observe(self.game.agent_selection)["action_mask"])
-            self._move(int(self.np_random.choice(legal)))
+            observation = self.game.observe(self.game.agent_selection)
+            if self._opponent is None:
+                self._move(int(self.np_random.choice(np.flatnonzero(observation["action_mask"]))))
+            else:
+                self._move(int(self._opponent(observation, self.np_random)))
             reward += float(self.game.rewards[self.learner])
         return reward
+
+    def _drawn_opponent(self) -> Opponent | None:
+        if not self._pool:
+            return None
+        if len(self._pool) == 1 or self.np_random.random() < self._latest:
+            return self._pool[-1]
+        return self._pool[int(self.np_random.integers(len(self._pool)))]
 
     def _move(self, action: int) -> None:
         self.game.step(action)

@@ -73,6 +73,16 @@ class AgentsSettings(BaseModel):
     )
 
 
+class SelfPlaySettings(BaseModel):
+    """The ``env.self_play`` section: the env's opponent is the policy's past selves, from a pool refreshed on a schedule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: int = Field(10_000, ge=1, description="Environment steps between snapshots of the policy added to the pool (the first at the start).")
+    pool_size: int = Field(10, ge=1, le=1000, description="Snapshots kept: the oldest leaves when a new one comes.")
+    latest: float = Field(0.5, ge=0, le=1, description="Probability that a game is played against the newest snapshot; else one of the pool drawn uniformly.")
+
+
 class EnvSettings(BaseModel):
     """The ``env`` section of a recipe."""
 
@@ -111,6 +121,11 @@ class EnvSettings(BaseModel):
         None, description="A multi-agent PettingZoo env: its agents become the columns of the vector env (num_envs copies of the env, "
         "each with all its agents), so every trainer and estimator works on them unchanged; steps count env steps, not agent steps. "
         "null: a gymnasium env.",
+    )
+    self_play: SelfPlaySettings | None = Field(
+        None, description="Play against the policy's past selves: envs that take opponents (pgkit/BoardGame-v0's set_opponents) get a "
+        "pool of frozen snapshots of the policy, refreshed every self_play.every steps and checkpointed with the run; evaluation "
+        "still plays the env's own opponent (random). null: the env's own opponent in training too.",
     )
 
     @model_validator(mode="after")

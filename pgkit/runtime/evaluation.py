@@ -17,6 +17,7 @@ from pgkit.envs.agent_columns import make_agent_columns
 from pgkit.envs.making import batch_of_one, make_env
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import EnvironmentFault, PgkitError
+from pgkit.runtime.self_play import PolicySnapshot, SelfPlay
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,23 @@ def evaluate(
     video_dir: Path | None = None,
     max_episode_steps: int = MAX_EPISODE_STEPS,
     progress: Callable[[int], None] | None = None,
+    opponents: list[Agent] | None = None,
 ) -> Evaluation:
     """Undiscounted returns of ``episodes`` full episodes on a fresh env seeded with ``seed`` (and their
     success, where the env reports ``info["is_success"]``); an episode
     still running after ``max_episode_steps`` (the env's own time limit comes first) is cut there and
     counted in ``cut``. With ``video_dir``, every episode is recorded there (gymnasium's RecordVideo,
     needs rgb_array rendering). ``progress`` is called with the number of episodes done after each one. A
-    multi-agent env's episode is one game, its return the mean of its agents' returns (as MAPPO reports them)."""
+    multi-agent env's episode is one game, its return the mean of its agents' returns (as MAPPO reports them).
+    ``opponents`` are agents to play against in an env that takes opponents (pgkit/BoardGame-v0), each game against
+    one of them drawn by the env, each moving as its policy samples; None: the env's own opponent."""
     if env.agents is not None:
         if video_dir is not None:
             raise PgkitError("recording video of a multi-agent env is not supported yet: evaluate without --video")
         return _evaluate_game(agent, env, episodes, seed, deterministic, max_episode_steps, progress)
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
+    if opponents:
+        SelfPlay.opposed(single, [PolicySnapshot(opponent) for opponent in opponents])
     returns, cut, successes = [], 0, []
     try:
         for episode in range(episodes):

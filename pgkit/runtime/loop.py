@@ -38,6 +38,7 @@ from pgkit.runtime.allocations import allocations_of
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
 from pgkit.runtime.periodic_evaluation import PeriodicEvaluation
 from pgkit.runtime.run import CHECKPOINT_FILE, Run
+from pgkit.runtime.self_play import SelfPlay
 from pgkit.runtime.signals import StopSignals
 from pgkit.runtime.signing import key_path, sign, signed_by_this_user
 
@@ -59,6 +60,8 @@ class Context:
         self.envs: list[MonitoredVectorEnv] = []
         self.reported: dict[str, float] = {}  # the latest metric each callback reported (logged in every row)
         self._run = run
+        settings = run.recipe.settings.env.self_play
+        self.self_play = SelfPlay(settings, agent) if settings is not None else None
 
     @property
     def step(self) -> int:
@@ -71,7 +74,19 @@ class Context:
     def make_envs(self, num_envs: int | None = None) -> MonitoredVectorEnv:
         envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)
         self.envs.append(envs)
+        if self.self_play is not None:  # the opponents are there before the trainer's first reset
+            self.self_play.refresh(self.step, [])
+            self.self_play.give(envs)
         return envs
+
+    def after_iteration(self) -> None:
+        """What the loop does between iterations besides the trainer: a snapshot into the self-play pool when due."""
+        if self.self_play is None:
+            return
+        if not self.envs:
+            raise PgkitError("env.self_play gives opponents to the envs of this process, but the trainer stepped none "
+                             "(trainer.workers steps them on Ray workers): set trainer.workers: null")
+        self.self_play.refresh(self.step, self.envs)
 
     def record_steps(self, steps: int, episodes: list[Episode]) -> None:
         self.counter.steps += steps
@@ -96,6 +111,7 @@ class Context:
             "episodes": self.statistics.state_dict(),
             "reported": dict(self.reported),
             "envs": [_envs_state(envs) for envs in self.envs],
+            **({"self_play": self.self_play.state_dict()} if self.self_play is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -108,6 +124,8 @@ class Context:
             envs.running.load_state_dict(saved["running"])
             if not _restore_envs(envs, saved["pickled"], saved.get("signature")):
                 self.note("the environments' state was not restored (--fresh-envs, or not saved: subprocess envs, or envs such as ALE's and MuJoCo's whose state does not pickle): they restart from fresh resets")
+        if self.self_play is not None:
+            self.self_play.load_state_dict(state["self_play"], self.envs)
 
 
 def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
@@ -277,6 +295,7 @@ def _run_training(trainer: Trainer, agent: Agent, run: Run) -> None:
                     metrics = trainer.iterate(ctx)
                 if ctx.step == before:
                     raise ComponentError(f"{trainer.describe()} took no environment steps in an iteration; step the envs from ctx.make_envs")
+                ctx.after_iteration()
                 stop = None
                 for callback in callbacks:
                     report = callback.after_iteration(ctx.step, metrics, agent)

@@ -1,0 +1,101 @@
+"""Self-play: the training envs' opponent is a pool of frozen snapshots of the policy (``env.self_play``).
+
+Every ``every`` steps (the first at the start) a copy of the policy joins the pool (the oldest leaves past
+``pool_size``), and every env that takes opponents (``set_opponents``, as pgkit/BoardGame-v0) gets the pool; it
+draws a game's opponent at each reset, from its own generator. The pool's weights are checkpointed, so a resumed
+run plays against the same past selves.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from pgkit.data.structured import flatten_batch, is_structured
+from pgkit.envs.making import batch_of_one
+from pgkit.envs.settings import SelfPlaySettings
+from pgkit.errors import PgkitError
+from pgkit.kinds.agent import Agent
+
+
+class PolicySnapshot:
+    """A frozen copy of an agent's policy (and observation normalizer) on the CPU that moves as it samples: called
+    with one raw observation and a numpy generator, it returns an action drawn from pi(.|s) with that generator."""
+
+    def __init__(self, agent: Agent):
+        self.policy = copy.deepcopy(agent.policy).cpu().requires_grad_(False).eval()
+        self.observation_space = agent.observation_space
+        normalizer = copy.deepcopy(agent.obs_normalizer)
+        self._prepare = _Preparer(agent.observation_space, normalizer)
+
+    def __call__(self, obs: Any, rng: np.random.Generator) -> int:
+        with torch.no_grad():
+            distribution = self.policy(torch.as_tensor(self._prepare(obs)))
+        probs = getattr(distribution, "probs", None)
+        if probs is None:
+            raise PgkitError("self-play opponents sample discrete moves: the policy head must be categorical")
+        weights = probs[0].double().numpy()
+        return int(rng.choice(len(weights), p=weights / weights.sum()))
+
+
+class _Preparer:
+    """One raw observation -> a batch of one stored row, as ``Agent.prepare`` makes it (statistics not updated)."""
+
+    def __init__(self, space: gym.Space, normalizer: Any):
+        self.space, self.normalizer = space, normalizer
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        rows = flatten_batch(self.space, batch_of_one(obs)) if is_structured(self.space) else np.asarray(obs, dtype=np.float32)[None]
+        return rows if self.normalizer is None else self.normalizer(rows, False)
+
+
+class SelfPlay:
+    """The pool of past selves and when it is refreshed (see the module)."""
+
+    def __init__(self, settings: SelfPlaySettings, agent: Agent):
+        self.settings, self.agent = settings, agent
+        self.pool: list[PolicySnapshot] = []
+        self.next_refresh = 0
+
+    def refresh(self, step: int, envs: list[gym.vector.VectorEnv]) -> None:
+        """A new snapshot in the pool if one is due at ``step``, and the pool given to ``envs``."""
+        if step < self.next_refresh:
+            return
+        self.pool = [*self.pool, PolicySnapshot(self.agent)][-self.settings.pool_size :]
+        self.next_refresh = (step // self.settings.every + 1) * self.settings.every
+        for vector_env in envs:
+            self.give(vector_env)
+
+    def give(self, envs: gym.vector.VectorEnv) -> None:
+        """Hand the pool to every env of ``envs`` (which must take opponents)."""
+        self.opposed(envs, self.pool, self.settings.latest)
+
+    @staticmethod
+    def opposed(env: gym.Env | gym.vector.VectorEnv, pool: list[PolicySnapshot], latest: float = 0.5) -> None:
+        """``env`` (or every env of a vector env) playing against ``pool`` from its next reset on."""
+        try:
+            if isinstance(env, gym.vector.VectorEnv):
+                env.unwrapped.call("set_opponents", pool, latest)  # vector wrappers do not pass call on
+            else:
+                env.get_wrapper_attr("set_opponents")(pool, latest)
+        except AttributeError as exc:
+            raise PgkitError(f"this env takes no opponents (it has no set_opponents(pool, latest): {exc}); self-play and "
+                             "evaluation against other agents need an env that plays against a given policy, such as pgkit/BoardGame-v0") from None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_refresh": self.next_refresh, "pool": [snapshot.policy.state_dict() for snapshot in self.pool]}
+
+    def load_state_dict(self, state: dict[str, Any], envs: list[gym.vector.VectorEnv]) -> None:
+        """The saved pool rebuilt (the agent's current weights with each snapshot's loaded in) and given to ``envs``."""
+        self.next_refresh = int(state["next_refresh"])
+        self.pool = []
+        for weights in state["pool"]:
+            snapshot = PolicySnapshot(self.agent)
+            snapshot.policy.load_state_dict(weights)
+            self.pool.append(snapshot)
+        for vector_env in envs:
+            self.give(vector_env)

@@ -1,0 +1,80 @@
+"""Self-play (env.self_play): a pool of the policy's past selves as the board game's opponent, refreshed on a
+schedule, drawn per game from the env's generator, checkpointed; evaluation against given agents."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from pgkit.envs.settings import EnvSettings, SelfPlaySettings
+from pgkit.errors import PgkitError
+from pgkit.plugins.registry import build_registry
+from pgkit.recipe import resolve
+from pgkit.runtime.evaluation import evaluate
+from pgkit.runtime.self_play import PolicySnapshot, SelfPlay
+from pgkit.runtime.training import build_agent
+from pgkit.testing import check_resume
+
+REGISTRY = build_registry(entry_points=False)
+TICTACTOE = {"id": "pgkit/BoardGame-v0", "kwargs": {"game": "tictactoe"}, "num_envs": 2}
+RECIPE = {"env": {**TICTACTOE, "self_play": {"every": 64, "pool_size": 2}}, "policy_head": "categorical", "critic": "value",
+          "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam", "logger": [],
+          "trainer": {"type": "on_policy", "total_steps": 512, "steps_per_env": 16, "log_every": 32}}
+
+
+class Fixed:
+    """An opponent that always plays the lowest legal square."""
+
+    def __call__(self, obs, rng):
+        return int(np.flatnonzero(obs["action_mask"])[0])
+
+
+def test_the_board_game_plays_the_pool_it_was_given():
+    env = gym.make("pgkit/BoardGame-v0", game="tictactoe", seat="second")
+    env.unwrapped.set_opponents([Fixed()], latest=1.0)
+    env.reset(seed=0)
+    assert env.unwrapped._moves == [0]  # the opponent opened in the lowest square, as Fixed plays
+    env.step(4)
+    assert env.unwrapped._moves == [0, 4, 1]
+
+
+def test_a_snapshot_moves_as_its_policy_samples_and_only_legally():
+    agent = build_agent(resolve(RECIPE, REGISTRY, source="test"), REGISTRY)
+    snapshot = PolicySnapshot(agent)
+    mask = np.array([0, 1, 0, 1, 0, 0, 0, 0, 1], dtype=np.int8)
+    obs = {"observation": np.zeros((3, 3, 2), dtype=np.int8), "action_mask": mask}
+    moves = [snapshot(obs, np.random.default_rng(seed)) for seed in range(200)]
+    assert set(moves) == {1, 3, 8}
+    assert moves == [snapshot(obs, np.random.default_rng(seed)) for seed in range(200)]  # the generator decides
+    for parameter in agent.policy.parameters():  # frozen: training the agent on leaves the snapshot as it was
+        parameter.data.add_(1.0)
+    assert moves == [snapshot(obs, np.random.default_rng(seed)) for seed in range(200)]
+
+
+def test_the_pool_takes_a_snapshot_when_due_and_keeps_the_newest():
+    agent = build_agent(resolve(RECIPE, REGISTRY, source="test"), REGISTRY)
+    play = SelfPlay(SelfPlaySettings(every=100, pool_size=2), agent)
+    for step in (0, 50, 100, 120, 250):
+        play.refresh(step, [])
+    assert len(play.pool) == 2 and play.next_refresh == 300  # snapshots at 0, 100 and 250; the first left
+
+
+def test_a_self_play_run_resumes_bit_exactly(tmp_path):
+    check_resume(RECIPE, registry=REGISTRY, workdir=tmp_path)
+
+
+def test_evaluation_plays_against_the_given_agents():
+    agent = build_agent(resolve(RECIPE, REGISTRY, source="test"), REGISTRY)
+    settings = EnvSettings(id="pgkit/BoardGame-v0", kwargs={"game": "tictactoe", "seat": "first"})
+    against_itself = evaluate(agent, settings, episodes=20, opponents=[agent])
+    against_random = evaluate(agent, settings, episodes=20)
+    assert against_itself.returns != against_random.returns
+    assert set(against_itself.returns) <= {-1.0, 0.0, 1.0}
+
+
+def test_an_env_that_takes_no_opponents_is_refused_with_the_reason():
+    recipe = {**RECIPE, "env": {"id": "CartPole-v1", "self_play": {}}}
+    agent = build_agent(resolve(recipe, REGISTRY, source="test"), REGISTRY)
+    with pytest.raises(PgkitError, match="takes no opponents"):
+        evaluate(agent, EnvSettings(id="CartPole-v1"), episodes=1, opponents=[agent])
