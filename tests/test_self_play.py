@@ -78,3 +78,19 @@ def test_an_env_that_takes_no_opponents_is_refused_with_the_reason():
     agent = build_agent(resolve(recipe, REGISTRY, source="test"), REGISTRY)
     with pytest.raises(PgkitError, match="takes no opponents"):
         evaluate(agent, EnvSettings(id="CartPole-v1"), episodes=1, opponents=[agent])
+
+
+def test_pgkit_eval_against_a_trained_agent_counts_the_outcomes(tmp_path, capsys):
+    import pgkit
+    from pgkit.cli import main
+
+    recipe = {**RECIPE, "env": {**TICTACTOE, "kwargs": {"game": "tictactoe", "seat": "alternate"}}, "trainer": {**RECIPE["trainer"], "total_steps": 64}}
+    pgkit.train(recipe, run_dir=tmp_path / "first")
+    pgkit.train({**recipe, "seed": 1}, run_dir=tmp_path / "second")
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "first"), "--episodes", "12", "--against", str(tmp_path / "second")]) == 0
+    out = capsys.readouterr().out
+    import re
+
+    wins, draws, losses = map(int, re.search(r"(\d+) wins, (\d+) draws, (\d+) losses", out).groups())
+    assert wins + draws + losses == 12

@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-episode-steps", type=int, metavar="N", help="cut an episode the env has not ended after N steps (default 100,000; the env's own time limit comes first)")
     evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
     evaluate.add_argument("--video", type=path_argument, metavar="DIR", help="record every episode as a video in DIR")
+    evaluate.add_argument("--against", type=path_argument, nargs="+", metavar="RUN", help="play against these trained agents (run folders "
+                          "or checkpoints; each game one of them, moving as its policy samples) in an env that takes opponents, "
+                          "such as pgkit/BoardGame-v0, instead of the env's own; prints wins, draws and losses")
     evaluate.set_defaults(command=_eval)
 
     check = commands.add_parser("check", help="validate a recipe and its compatibility, without training")
@@ -265,13 +268,17 @@ def _eval(args: argparse.Namespace) -> int:
     if args.video is not None:
         writable_folder(args.video, "--video")
     agent, env = load_agent(args.path, recipe_file=args.trusted_recipe)
+    opponents = [load_agent(path)[0] for path in args.against or []]
     with progress_bar(f"evaluating on {env.id}", args.episodes) as progress:
         result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video,
-                          max_episode_steps=args.max_episode_steps, progress=progress)
+                          max_episode_steps=args.max_episode_steps, progress=progress, opponents=opponents or None)
     if result.cut:
         print(f"note: {result.describe_cut()}", file=sys.stderr)
     success = f"; success rate {result.success_rate:.2f}" if result.success_rate is not None else ""
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes{success}")
+    if opponents:
+        outcomes = [sum(r > 0 for r in result.returns), sum(r == 0 for r in result.returns), sum(r < 0 for r in result.returns)]
+        print("against {}: {} wins, {} draws, {} losses".format(", ".join(str(path) for path in args.against), *outcomes))
     if args.video is not None:
         print(f"videos in {args.video}")
     return 0
