@@ -25,6 +25,7 @@ class Config:
     learning_starts: int = 0  # off-policy: steps/s are counted from here on
     sb3_wrapper: Callable[[Any], Any] | None = None  # applied to each SB3 env (make_vec_env's wrapper_class)
     sb3_masked: bool = False  # sb3-contrib's MaskablePPO: its evaluation passes the envs' action_masks()
+    sb3_agents: int = 0  # a PettingZoo env with this many agents: SB3 steps SuperSuit's vector env of its agents (steps/s per env step)
     extra: dict = field(default_factory=dict)
 
 
@@ -163,6 +164,17 @@ def _maskable_ppo_taxi(env, seed):
                        learning_rate=1e-3, clip_range=0.2, max_grad_norm=0.5, seed=seed, device="cpu")
 
 
+def _ippo_spread(env, seed):
+    """SB3's PPO on SuperSuit's vector env of simple_spread's agents (PettingZoo's SB3 tutorial: IPPO, one shared
+    policy), with simple-spread-ippo's settings (MSE value loss: SB3 has no Huber)."""
+    import torch
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=25, batch_size=600, n_epochs=10, learning_rate=7e-4, ent_coef=0.01, vf_coef=1.0, max_grad_norm=10,
+               gamma=0.99, gae_lambda=0.95, clip_range=0.2, normalize_advantage=True,
+               policy_kwargs={"net_arch": [64, 64], "activation_fn": torch.nn.ReLU}, device="cpu")  # no seed=: SuperSuit's envs take none
+
+
 def _taxi_masks(env):
     """Taxi's own mask of its current state, as sb3-contrib's ActionMasker reads it (pgkit reads info["action_mask"])."""
     from sb3_contrib.common.wrappers import ActionMasker
@@ -204,6 +216,9 @@ CONFIGS = {
                _recurrent_ppo_cartpole_novel, sb3_normalize_obs=True, sb3_normalize_reward=True, sb3_pgkit_envs=True),
         Config("maskable-ppo-taxi", RECIPES / "taxi-masked-ppo.yaml", [], "Taxi-v4", 8, 200_000, 7, _maskable_ppo_taxi,
                sb3_wrapper=_taxi_masks, sb3_masked=True),
+        # IPPO on MPE's simple_spread (3 agents, 32 games): SB3 + SuperSuit counts agent steps, reported per env step
+        Config("ippo-simple-spread", RECIPES / "simple-spread-ippo.yaml", ["trainer.total_steps=200000"], "mpe2:simple_spread_v3", 32, 200_000,
+               -20, _ippo_spread, sb3_agents=3),
         Config("ppo-atari-pong", RECIPES / "atari-pong-ppo.yaml", ["trainer.total_steps=100000"], "ALE/Pong-v5", 8, 100_000, 0,
                _ppo_atari, sb3_pgkit_envs=True),
     ]

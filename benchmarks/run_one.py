@@ -52,7 +52,38 @@ def run_pgkit(config: Config, seed: int, precision: str | None = None) -> dict:
     return {"steps_per_second": steps_per_second, "time_to_target": to_target, "eval": result.mean, "wall": wall, **success}
 
 
+def run_sb3_agents(config: Config, seed: int) -> dict:
+    """SB3's PPO on SuperSuit's vector env of a PettingZoo env's agents (each agent a column, one shared policy, as
+    PettingZoo's SB3 tutorial): steps/s and the deterministic eval per env step and per game, as pgkit counts them."""
+    import supersuit
+    from stable_baselines3.common.utils import set_random_seed
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from pgkit.envs.agent_columns import game_maker, make_agent_columns
+    from pgkit.recipe import load_recipe
+
+    settings = load_recipe(config.recipe, config.overrides).settings.env
+    env = supersuit.concat_vec_envs_v1(supersuit.pettingzoo_env_to_vec_env_v1(game_maker(settings)()), config.num_envs, num_cpus=0,
+                                       base_class="stable_baselines3")
+    set_random_seed(seed)
+    model = config.make_sb3(VecMonitor(env), seed)
+    started = time.perf_counter()
+    model.learn(config.total_steps * config.sb3_agents)
+    wall = time.perf_counter() - started
+    games, returns = make_agent_columns(settings, 1), []
+    for episode in range(EVAL_EPISODES):
+        obs, _ = games.reset(seed=10_000 + seed + episode)
+        totals, over = np.zeros(games.num_envs), False
+        while not over:
+            obs, reward, _, _, info = games.step(model.predict(obs, deterministic=True)[0])
+            totals, over = totals + reward, "final_obs" in info
+        returns.append(totals.mean())
+    return {"steps_per_second": model.num_timesteps / config.sb3_agents / wall, "time_to_target": math.nan, "eval": float(np.mean(returns)), "wall": wall}
+
+
 def run_sb3(config: Config, seed: int) -> dict:
+    if config.sb3_agents:
+        return run_sb3_agents(config, seed)
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy

@@ -224,3 +224,13 @@ def test_a_batch_of_a_recurrent_agent_refuses_idle_columns():
 
     with pytest.raises(TrainingError, match="recurrent"):
         batch.flatten()
+
+
+def test_an_aec_env_whose_agents_act_once_a_cycle_is_made_parallel_and_a_turn_based_one_is_refused():
+    aec = make_vector_env(EnvSettings(**SPREAD, agents={"api": "aec"}))
+    parallel = make_vector_env(EnvSettings(**SPREAD, agents={}))
+    np.testing.assert_array_equal(aec.reset(seed=4)[0], parallel.reset(seed=4)[0])
+    actions = np.array([1, 2, 3])
+    np.testing.assert_array_equal(aec.step(actions)[1], parallel.step(actions)[1])
+    problem = probe_spaces(EnvSettings(id="pettingzoo.classic:tictactoe_v3", agents={"api": "aec"}))
+    assert "takes turns" in problem.message and "pgkit/BoardGame-v0" in problem.fix

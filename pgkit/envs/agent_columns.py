@@ -34,7 +34,25 @@ from pgkit.envs.settings import AgentsSettings, EnvSettings
 
 def game_maker(settings: EnvSettings) -> Callable[[], Any]:
     """A function making one PettingZoo parallel env from ``settings``: ``env.entry_point``'s callable, or the
-    ``parallel_env`` of the module ``package.env_module`` that ``env.id`` names as ``package:env_module``."""
+    ``parallel_env`` of the module ``package.env_module`` that ``env.id`` names as ``package:env_module`` (with
+    ``api: aec``, its ``env()`` made parallel by PettingZoo's ``aec_to_parallel``)."""
+    make = _made_by(settings)
+    if settings.agents is None or settings.agents.api == "parallel":
+        return make
+    from pettingzoo.utils.conversions import aec_to_parallel
+
+    def parallel() -> Any:
+        game = make()
+        if not game.metadata.get("is_parallelizable", False):
+            game.close()
+            raise ValueError(f"env.agents.api aec: {settings.id} takes turns (its metadata has no is_parallelizable: true), so its agents "
+                             "cannot act as columns of one step; a two-player board game trains through pgkit/BoardGame-v0 (env.self_play)")
+        return aec_to_parallel(game)
+
+    return parallel
+
+
+def _made_by(settings: EnvSettings) -> Callable[[], Any]:
     kwargs = dict(settings.kwargs)
     for module in settings.modules:
         importlib.import_module(module)
@@ -49,9 +67,10 @@ def game_maker(settings: EnvSettings) -> Callable[[], Any]:
         raise ValueError(f"env.id {settings.id!r} names no PettingZoo env: with env.agents give it as 'package:env_module' "
                          "(e.g. mpe2:simple_spread_v3), or name a function making the env in env.entry_point")
     env_module = importlib.import_module(f"{package}.{name}")
-    if not hasattr(env_module, "parallel_env"):
-        raise ValueError(f"{package}.{name} has no parallel_env(): env.agents.api parallel needs a PettingZoo parallel env")
-    return lambda: env_module.parallel_env(**kwargs)
+    maker = "env" if settings.agents is not None and settings.agents.api == "aec" else "parallel_env"
+    if not hasattr(env_module, maker):
+        raise ValueError(f"{package}.{name} has no {maker}(): env.agents.api {settings.agents.api if settings.agents else 'parallel'} needs it")
+    return lambda: getattr(env_module, maker)(**kwargs)
 
 
 def make_agent_columns(settings: EnvSettings, num_games: int | None = None) -> AgentColumns:

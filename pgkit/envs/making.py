@@ -110,7 +110,9 @@ def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem
     except EnvPipelineError as exc:
         return exc.problem
     except Exception as exc:  # e.g. a missing optional dependency such as box2d
-        return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", "check env.kwargs and the env's extra dependencies")
+        fix = ("train it as env.id pgkit/BoardGame-v0 (kwargs game: connect_four or tictactoe) with env.self_play" if "takes turns" in str(exc)
+               else "check env.kwargs and the env's extra dependencies")
+        return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", fix)
     try:
         return (env.observation_space, env.action_space) if settings.agents is None else (env.single_observation_space, env.single_action_space)
     finally:
@@ -131,7 +133,7 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
         except ImportError as exc:
             return Problem(path, f"cannot import '{module}': {exc}", f"install the package that provides '{module}' into this environment (pip install ...)")
     if settings.entry_point is None and settings.agents is not None:
-        return _pettingzoo_module_problem(settings.id)
+        return _pettingzoo_module_problem(settings.id, "env" if settings.agents.api == "aec" else "parallel_env")
     if settings.entry_point is not None:
         module, _, name = settings.entry_point.partition(":")
         target = importlib.import_module(module)
@@ -147,8 +149,8 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
     return None
 
 
-def _pettingzoo_module_problem(env_id: str) -> Problem | None:
-    """Why ``package:env_module`` names no PettingZoo parallel env, or None."""
+def _pettingzoo_module_problem(env_id: str, maker: str) -> Problem | None:
+    """Why ``package:env_module`` names no PettingZoo env made by ``maker`` (parallel_env or env), or None."""
     package, _, name = env_id.rpartition(":")
     if not package:
         return Problem("env.id", f"'{env_id}' names no PettingZoo env module", "with env.agents give env.id as 'package:env_module', e.g. mpe2:simple_spread_v3")
@@ -156,6 +158,6 @@ def _pettingzoo_module_problem(env_id: str) -> Problem | None:
         module = importlib.import_module(f"{package}.{name}")
     except ImportError as exc:
         return Problem("env.id", f"cannot import '{package}.{name}': {exc}", f"check the env's name in {package}, or install the package that provides it")
-    if not callable(getattr(module, "parallel_env", None)):
-        return Problem("env.id", f"'{package}.{name}' has no parallel_env()", "env.agents needs a PettingZoo env with the parallel API")
+    if not callable(getattr(module, maker, None)):
+        return Problem("env.id", f"'{package}.{name}' has no {maker}()", "env.agents.api parallel needs a PettingZoo parallel_env(), aec an env()")
     return None

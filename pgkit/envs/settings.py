@@ -64,7 +64,11 @@ class AgentsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api: Literal["parallel"] = Field("parallel", description="PettingZoo's API of the env: parallel (all agents act at every step).")
+    api: Literal["parallel", "aec"] = Field(
+        "parallel", description="PettingZoo's API of the env: parallel (all agents act at every step: its parallel_env()), or aec (its env(), "
+        "turned parallel by PettingZoo's aec_to_parallel, for AEC envs whose agents all act once per cycle: metadata is_parallelizable; "
+        "turn-based games are refused: play them with pgkit/BoardGame-v0).",
+    )
     agent_id: bool = Field(False, description="Add each agent's index to its observation (entry 'agent', read one-hot), so one shared "
                            "policy can act differently per agent.")
     critic_input: Literal["local", "state", "joint"] = Field(
