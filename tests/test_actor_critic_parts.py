@@ -47,6 +47,30 @@ def test_value_loss_by_hand():
     assert Value(loss="huber", huber_delta=1.0).loss(Identity(), value_batch([3.0], [0.0], [0.0])).item() == pytest.approx(2.5)
 
 
+def test_normalized_targets_regress_the_head_on_standardized_returns():
+    """MAPPO's value normalization: the statistics follow the returns (debiased exponential averages), V is
+    sigma * head + mu, and the loss is the regression of the head on (R - mu) / sigma."""
+    from pgkit.builtins.critics.value import TargetStatistics, ValueFunction
+
+    stats = TargetStatistics(beta=0.9)
+    rng = np.random.default_rng(0)
+    returns = [torch.tensor(rng.normal(50.0, 10.0, 256), dtype=torch.float32) for _ in range(400)]
+    for batch in returns:
+        stats.update(batch)
+    assert float(stats.mean()) == pytest.approx(50.0, abs=1.0) and float(stats.std()) == pytest.approx(10.0, rel=0.05)
+    torso = torch.nn.Identity()
+    torso.out_features = 1
+    module = ValueFunction(torso, normalized_targets=True)
+    with torch.no_grad():
+        module.head.weight.fill_(1.0), module.head.bias.zero_()
+    batch = value_batch([0.5, -1.0], old=[0.0, 0.0], returns=[60.0, 40.0])
+    loss = Value(normalize_targets=True).loss(module, batch)  # updates the statistics with these returns first
+    mu, sigma = module.targets.mean(), module.targets.std()
+    head = torch.tensor([0.5, -1.0])
+    assert loss.item() == pytest.approx(float(((head - (torch.tensor([60.0, 40.0]) - mu) / sigma) ** 2).mean()), rel=1e-5)
+    assert torch.allclose(module(torch.tensor([[0.5]])), sigma * 0.5 + mu)
+
+
 def test_running_mean_std_matches_numpy():
     rng = np.random.default_rng(0)
     data = rng.normal(3.0, 2.0, size=(1000, 3))

@@ -185,7 +185,7 @@ def test_evaluation_plays_whole_games_and_returns_the_agents_mean_return():
 
 def test_a_multi_agent_recipe_resumes_bit_exactly(tmp_path):
     check_resume({"env": {**SPREAD, "num_envs": 2, "agents": {"agent_id": True, "critic_input": "state"}}, "policy_head": "categorical",
-                  "critic": "value", "advantage": {"type": "gae", "normalize": True}, "objective": "ppo_clip", "optimizer": "adam",
+                  "critic": {"type": "value", "normalize_targets": True}, "advantage": {"type": "gae", "normalize": True}, "objective": "ppo_clip", "optimizer": "adam",
                   "trainer": {"type": "on_policy", "total_steps": 120, "steps_per_env": 6, "epochs": 2, "minibatch_size": 12, "log_every": 12}},
                  registry=REGISTRY, workdir=tmp_path)
 
