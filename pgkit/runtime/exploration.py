@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from pgkit.envs.actions import as_numpy
+from pgkit.envs.agent_columns import AgentColumns
 from pgkit.envs.making import with_final_observations
 from pgkit.errors import TrainingError
 from pgkit.kinds.agent import Agent
@@ -35,7 +36,7 @@ class Explorer:
         self.noise = agent.components["policy_head"].exploration_noise(self.num_envs, agent.action_space.shape, self.rng)
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # [N, S] what the next step acts from
-        self._agents = envs.unwrapped if hasattr(envs.unwrapped, "alive") else None  # a multi-agent env
+        self._agents = envs.unwrapped if isinstance(envs.unwrapped, AgentColumns) else None  # a multi-agent env
 
     def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
         """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated,

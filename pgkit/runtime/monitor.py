@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 from pgkit.data.episodes import EpisodeStatistics, RunningEpisodes
+from pgkit.envs.agent_columns import AgentColumns
 from pgkit.errors import EnvironmentFault
 
 
@@ -30,8 +31,8 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         self.env_id = env_id
         self.counter, self.statistics = counter, statistics
         self.running = RunningEpisodes(env.num_envs)
-        self._size = getattr(env.unwrapped, "num_games", env.num_envs)  # steps per call: a multi-agent env's games, not its agents' columns
-        self._agents = env.unwrapped if hasattr(env.unwrapped, "alive") else None  # a multi-agent env: its idle columns' steps are no agent's
+        self._agents = env.unwrapped if isinstance(env.unwrapped, AgentColumns) else None  # a multi-agent env: its idle columns' steps are no agent's
+        self._size = env.num_envs if self._agents is None else self._agents.num_games  # steps per call: a multi-agent env's games, not its columns
         self._acted: list[np.ndarray] = []
         self._rewards: list[np.ndarray] = []
         self._terminated: list[np.ndarray] = []

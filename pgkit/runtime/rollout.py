@@ -13,6 +13,7 @@ from pgkit.data.batch import Batch
 from pgkit.data.episodes import RunningEpisodes
 from pgkit.data.normalization import RewardScaler
 from pgkit.errors import TrainingError
+from pgkit.envs.agent_columns import AgentColumns
 from pgkit.envs.making import with_final_observations
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.outputs import check_shape
@@ -55,7 +56,7 @@ class RolloutCollector:
         self.episodes = RunningEpisodes(self.num_envs)
         self.starts = np.ones(self.num_envs, dtype=bool)  # the current observation begins an episode
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # a recurrent agent's, carried across batches
-        self._agents = envs.unwrapped if hasattr(envs.unwrapped, "alive") else None  # a multi-agent env, whose idle columns are masked
+        self._agents = envs.unwrapped if isinstance(envs.unwrapped, AgentColumns) else None  # a multi-agent env, whose idle columns are masked
 
     def state_dict(self) -> dict:
         """What continuing exactly needs besides the envs themselves: the current observation, running
