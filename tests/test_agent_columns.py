@@ -211,9 +211,73 @@ def test_an_env_module_that_is_not_there_is_a_problem_naming_env_id():
     assert problem.path == "env.id" and "package:env_module" in problem.fix
 
 
-def test_agents_unlike_each_other_are_refused_until_policy_groups_exist():
-    with pytest.raises(ValueError, match="one shared policy needs agents alike"):
-        make_vector_env(EnvSettings(id="mpe2:simple_adversary_v3", agents={}))
+def test_agents_that_act_in_other_spaces_are_refused_and_unlike_box_observations_padded():
+    with pytest.raises(ValueError, match="act in other spaces"):
+        make_vector_env(EnvSettings(id="mpe2:simple_speaker_listener_v4", agents={}))
+    envs = make_vector_env(EnvSettings(id="mpe2:simple_adversary_v3", agents={}))
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (3, 10)  # the adversary observes 8 numbers, the good agents 10
+    np.testing.assert_array_equal(obs[0, :8], envs.games[0].aec_env.observe("adversary_0"))
+    assert (obs[0, 8:] == 0).all()
+
+
+GROUPED = {"env": {"id": "mpe2:simple_adversary_v3", "kwargs": {"max_cycles": 6}, "num_envs": 2,
+                   "agents": {"groups": {"adversaries": ["adversary"], "good": ["agent_0", "agent_1"]}, "critic_input": "state"}},
+           "policy_head": "categorical", "critic": "value", "advantage": {"type": "gae", "normalize": True}, "objective": "ppo_clip",
+           "optimizer": "adam", "logger": [], "trainer": {"type": "on_policy", "total_steps": 120, "steps_per_env": 6, "epochs": 2,
+                                                          "minibatch_size": 12, "log_every": 12}}
+
+
+def test_groups_label_each_column_and_every_agent_must_be_in_exactly_one():
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    obs, _ = envs.reset(seed=0)
+    assert obs["group"].tolist() == [0, 1, 1, 0, 1, 1] and envs.column_groups == ["adversaries", "good", "good"] * 2
+    for groups, says in [({"a": ["adversary"]}, "agent agent_0 is in no group"), ({"a": ["adversary", "agent"], "b": ["agent_1"]}, "in the groups a, b"),
+                         ({"a": ["adversary", "agent"], "b": ["nobody"]}, "the groups b hold none")]:
+        with pytest.raises(ValueError, match=says):
+            make_vector_env(EnvSettings(id="mpe2:simple_adversary_v3", agents={"groups": groups}))
+
+
+def test_each_row_acts_and_learns_by_its_own_group_s_policy():
+    agent = build_agent(resolve(GROUPED, REGISTRY, source="test"), REGISTRY)
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    obs = torch.as_tensor(agent.prepare(envs.reset(seed=2)[0]))
+    distribution = agent.policy(obs)
+    actions = distribution.sample()
+    groups = torch.tensor([0, 1, 1, 0, 1, 1])  # adversary_0, agent_0, agent_1 of each game
+    for g, policy in enumerate(agent.policy.groups):
+        own = policy(obs[groups == g])
+        torch.testing.assert_close(distribution.log_prob(actions)[groups == g], own.log_prob(actions[groups == g]))
+        torch.testing.assert_close(distribution.entropy()[groups == g], own.entropy())
+    assert torch.allclose(torch.distributions.kl_divergence(distribution, agent.policy(obs)), torch.zeros(6), atol=1e-6)
+    loss = distribution.log_prob(actions)[groups == 1].sum() + agent.critic(obs)[groups == 1].sum()  # the good agents' rows only
+    loss.backward()
+    assert all(p.grad is None or (p.grad == 0).all() for p in [*agent.policy.groups[0].parameters(), *agent.critic.groups[0].parameters()])
+    assert all(p.grad is not None and (p.grad != 0).any() for p in agent.policy.groups[1].head.parameters())
+
+
+def test_a_mixed_setting_of_two_policy_groups_resumes_bit_exactly(tmp_path):
+    check_resume(GROUPED, registry=REGISTRY, workdir=tmp_path)
+
+
+def test_each_group_s_returns_are_logged_and_evaluated(tmp_path):
+    import csv
+
+    import pgkit
+
+    agent = pgkit.train({**GROUPED, "logger": ["csv"]}, run_dir=tmp_path / "run")
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert {"return_mean/adversaries", "return_mean/good"} <= set(rows[0])
+    last = rows[-1]
+    assert float(last["return_mean"]) == pytest.approx((float(last["return_mean/adversaries"]) + 2 * float(last["return_mean/good"])) / 3, abs=1e-6)
+    result = evaluate(agent, EnvSettings(**GROUPED["env"]), episodes=2)
+    assert set(result.groups) == {"adversaries", "good"}
+    assert result.returns[0] == pytest.approx((result.groups["adversaries"][0] + 2 * result.groups["good"][0]) / 3)
+
+
+def test_recurrent_policy_groups_are_refused_with_the_reason():
+    with pytest.raises(PgkitError, match="recurrent torsos"):
+        build_agent(resolve({**GROUPED, "network": "lstm"}, REGISTRY, source="test"), REGISTRY)
 
 
 def test_a_batch_of_a_recurrent_agent_refuses_idle_columns():

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 import warnings
 from pathlib import Path
@@ -276,6 +277,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"note: {result.describe_cut()}", file=sys.stderr)
     success = f"; success rate {result.success_rate:.2f}" if result.success_rate is not None else ""
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes{success}")
+    for name, returns in (result.groups or {}).items():
+        print(f"  group {name}: mean return {statistics.fmean(returns):.2f} +/- {statistics.pstdev(returns):.2f}")
     if opponents:
         outcomes = [sum(r > 0 for r in result.returns), sum(r == 0 for r in result.returns), sum(r < 0 for r in result.returns)]
         print("against {}: {} wins, {} draws, {} losses".format(", ".join(str(path) for path in args.against), *outcomes))

@@ -14,14 +14,17 @@ import numpy as np
 class Episode:
     ret: float  # undiscounted sum of the env's own (unscaled) rewards
     length: int
+    group: str | None = None  # the policy group of the agent whose episode it was (multi-agent envs with env.agents.groups)
 
 
 class RunningEpisodes:
-    """The return and length so far of the episode each of N envs is in."""
+    """The return and length so far of the episode each of N envs is in; ``groups`` labels each env's episodes with
+    its agent's policy group."""
 
-    def __init__(self, num_envs: int):
+    def __init__(self, num_envs: int, groups: list[str] | None = None):
         self.returns = np.zeros(num_envs, dtype=np.float64)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.groups = groups
 
     def record(self, rewards: np.ndarray, dones: np.ndarray, acting: np.ndarray | None = None) -> list[Episode]:
         """T steps of every env at once (``rewards`` and ``dones`` are [T, N]); returns the episodes that
@@ -35,7 +38,7 @@ class RunningEpisodes:
         finished = []
         for t, i in np.argwhere(dones):
             ret = self.returns[i] + cumulative[t, i] - offset[i]
-            finished.append(Episode(float(ret), int(self.lengths[i] + steps[t, i] - counted[i])))
+            finished.append(Episode(float(ret), int(self.lengths[i] + steps[t, i] - counted[i]), self.groups[i] if self.groups else None))
             self.returns[i], self.lengths[i], offset[i], counted[i] = 0.0, 0, cumulative[t, i], steps[t, i]
         self.returns += cumulative[-1] - offset
         self.lengths += steps[-1] - counted
@@ -50,11 +53,13 @@ class RunningEpisodes:
 
 
 class EpisodeStatistics:
-    """The last ``window`` finished episodes and how many finished in all."""
+    """The last ``window`` finished episodes and how many finished in all; with ``groups`` (policy groups of a
+    multi-agent env), each group's return_mean too, over its agents' episodes in the window."""
 
-    def __init__(self, window: int = 100):
+    def __init__(self, window: int = 100, groups: list[str] | None = None):
         self.finished: deque[Episode] = deque(maxlen=window)
         self.total = 0
+        self.groups = groups or []
 
     def extend(self, episodes: list[Episode]) -> None:
         self.finished.extend(episodes)
@@ -64,16 +69,20 @@ class EpisodeStatistics:
         """episodes (finished so far), return_mean and length_mean over the window (NaN before the first)."""
         finished = self.finished
         count = len(finished)
-        return {
+        metrics = {
             "episodes": float(self.total),
             "return_mean": sum(e.ret for e in finished) / count if count else math.nan,
             "length_mean": sum(e.length for e in finished) / count if count else math.nan,
         }
+        for group in self.groups:
+            returns = [e.ret for e in finished if e.group == group]
+            metrics[f"return_mean/{group}"] = sum(returns) / len(returns) if returns else math.nan
+        return metrics
 
     def state_dict(self) -> dict:
-        return {"finished": [[e.ret, e.length] for e in self.finished], "total": self.total}
+        return {"finished": [[e.ret, e.length, *([e.group] if e.group is not None else [])] for e in self.finished], "total": self.total}
 
     def load_state_dict(self, state: dict) -> None:
         self.finished.clear()
-        self.finished.extend(Episode(float(r), int(n)) for r, n in state["finished"])
+        self.finished.extend(Episode(float(r), int(n), *(str(g) for g in group)) for r, n, *group in state["finished"])
         self.total = int(state["total"])

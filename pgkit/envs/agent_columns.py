@@ -89,15 +89,21 @@ class AgentColumns(gym.vector.VectorEnv):
         self.agents: tuple[str, ...] = tuple(first.possible_agents)
         self.num_games, self.settings = num_games, settings
         self.num_envs = num_games * len(self.agents)
-        agent_space, action_space = first.observation_space(self.agents[0]), first.action_space(self.agents[0])
-        unlike = [a for a in self.agents[1:] if first.observation_space(a) != agent_space or first.action_space(a) != action_space]
+        agent_space, action_space = _common_observation_space(first, self.agents), first.action_space(self.agents[0])
+        unlike = [a for a in self.agents[1:] if first.action_space(a) != action_space]
         if unlike:
-            raise ValueError(f"the agents {', '.join(unlike)} observe or act in other spaces than {self.agents[0]}: one shared "
-                             "policy needs agents alike (pad their observations to one space in the env's function)")
+            raise ValueError(f"the agents {', '.join(unlike)} act in other spaces than {self.agents[0]} ({first.action_space(unlike[0])} and "
+                             f"{action_space}): the columns of one vector env take one action space (pad the agents' actions to one in "
+                             "the env's function)")
+        self._width = int(np.prod(agent_space.shape)) if isinstance(agent_space, gym.spaces.Box) else None  # padded observations
         self._own_entries = isinstance(agent_space, gym.spaces.Dict)
         entries = dict(agent_space.spaces) if self._own_entries else {"observation": agent_space}
         if settings.agent_id:
             entries["agent"] = gym.spaces.Discrete(len(self.agents))
+        self.group_of: list[int] | None = None  # each agent's group (the index into settings.groups), with groups
+        if settings.groups is not None:
+            self.group_of = _groups_of(self.agents, settings.groups)
+            entries["group"] = gym.spaces.Discrete(len(settings.groups))
         if settings.critic_input == "state":
             if not hasattr(first, "state_space"):
                 raise ValueError("env.agents.critic_input state: this env has no state_space and state(); use joint (all agents' observations)")
@@ -156,6 +162,14 @@ class AgentColumns(gym.vector.VectorEnv):
         return self._stacked(columns), rewards, terminated, truncated, info
 
     @property
+    def column_groups(self) -> list[str] | None:
+        """Each column's policy group (``settings.groups``'s names), or None without groups."""
+        if self.group_of is None:
+            return None
+        names = list(self.settings.groups)
+        return [names[self.group_of[column % len(self.agents)]] for column in range(self.num_envs)]
+
+    @property
     def alive(self) -> np.ndarray:
         """[num_envs] bool: the columns whose agent acts at the current observation."""
         return self._alive.copy()
@@ -197,13 +211,20 @@ class AgentColumns(gym.vector.VectorEnv):
         for a, entries in enumerate(locals_):
             if self.settings.agent_id:
                 entries["agent"] = np.int64(a)
+            if self.group_of is not None:
+                entries["group"] = np.int64(self.group_of[a])
             columns.append({**entries, **shared})
         return columns
 
     def _entries(self, obs: Any) -> dict[str, np.ndarray]:
         if obs is None:
-            return {key: value for key, value in self._zero.items() if key not in ("agent", "state")}
-        return dict(obs) if self._own_entries else {"observation": np.asarray(obs)}
+            return {key: value for key, value in self._zero.items() if key not in ("agent", "group", "state")}
+        if self._own_entries:
+            return dict(obs)
+        flat = np.asarray(obs, dtype=np.float32).reshape(-1)
+        if self._width is not None and flat.size < self._width:  # an agent that observes less: zeros after its observation
+            flat = np.concatenate([flat, np.zeros(self._width - flat.size, dtype=np.float32)])
+        return {"observation": flat.reshape(self._zero["observation"].shape)}
 
     def _single(self, column: dict[str, np.ndarray]) -> Any:
         """One column's observation as the single observation space holds it."""
@@ -216,6 +237,35 @@ class AgentColumns(gym.vector.VectorEnv):
 
 
 RENDER_OBJECTS = {("pygame.surface", "Surface"), ("pygame.freetype", "Font")}
+
+
+def _common_observation_space(game: Any, agents: tuple[str, ...]) -> gym.Space:
+    """The space every column observes in: the agents' own where they agree; Box spaces of different sizes flattened and
+    padded with zeros to the widest (as SuperSuit's pad_observations), their bounds widened to (-inf, inf)."""
+    spaces = [game.observation_space(agent) for agent in agents]
+    if all(space == spaces[0] for space in spaces):
+        return spaces[0]
+    if not all(isinstance(space, gym.spaces.Box) for space in spaces):
+        unlike = [agent for agent, space in zip(agents, spaces) if space != spaces[0]]
+        raise ValueError(f"the agents {', '.join(unlike)} observe in other spaces than {agents[0]}, and not all are Box spaces that "
+                         "could be padded to one: pad their observations to one space in the env's function")
+    return gym.spaces.Box(-np.inf, np.inf, (max(int(np.prod(space.shape)) for space in spaces),), np.float32)
+
+
+def _groups_of(agents: tuple[str, ...], groups: dict[str, list[str]]) -> list[int]:
+    """Each agent's group index: the group naming it, or a prefix of its name; an agent in no group or in two is refused."""
+    found = []
+    for agent in agents:
+        matching = [g for g, (name, members) in enumerate(groups.items()) if any(agent == m or agent.startswith(m) for m in members)]
+        if len(matching) != 1:
+            where = "no group" if not matching else f"the groups {', '.join(list(groups)[g] for g in matching)}"
+            raise ValueError(f"env.agents.groups: agent {agent} is in {where}; the env's agents are {', '.join(agents)}: name each "
+                             "in exactly one group (a name or a prefix of names)")
+        found.append(matching[0])
+    empty = [name for g, name in enumerate(groups) if g not in found]
+    if empty:
+        raise ValueError(f"env.agents.groups: the groups {', '.join(empty)} hold none of the env's agents ({', '.join(agents)})")
+    return found
 
 
 class _WholeStatePickler(cloudpickle.Pickler):

@@ -71,6 +71,12 @@ class AgentsSettings(BaseModel):
     )
     agent_id: bool = Field(False, description="Add each agent's index to its observation (entry 'agent', read one-hot), so one shared "
                            "policy can act differently per agent.")
+    groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] | None = Field(
+        None, description="Agents mapped to policies of their own (RLlib's policy mapping): {group: [agent names, or prefixes of them "
+        "such as adversary]}, every agent in exactly one group. Each group's policy and critic have their own weights (the recipe's "
+        "network, policy_head and critic built once per group), trained by the recipe's objective and optimizer on the group's own "
+        "steps; agents of a group share its policy. null: one policy for all agents.",
+    )
     critic_input: Literal["local", "state", "joint"] = Field(
         "local", description="What the critic reads: local, each agent's own observation V(o_i) (IPPO); state, the env's global state() "
         "V(s) (MAPPO, Yu et al. 2022); joint, all agents' observations side by side. The policy reads only its agent's observation.",

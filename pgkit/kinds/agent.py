@@ -25,6 +25,7 @@ from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
 from pgkit.nn.reuse import outputs_reused
+from pgkit.nn.groups import GroupedDistribution, GroupedModule, group_rows
 from pgkit.nn.views import ColumnView
 
 Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
@@ -54,6 +55,30 @@ class Policy(nn.Module):
         distribution = self(obs)
         action = distribution.mode if deterministic else distribution.sample()
         return self.head.env_action(action)
+
+
+class GroupedPolicy(Policy):
+    """The policies of a multi-agent env's groups (``env.agents.groups``): each row of the observation acts by its own
+    group's policy (the ``group`` entry says which), the rows' distributions together one ``GroupedDistribution``.
+    ``head`` is the first group's (they act in one action space, so each turns actions into the env's alike)."""
+
+    torso = None  # no one torso: each group has its own (and no critic shares a torso with the whole policy)
+
+    def __init__(self, policies: list[Policy], column: int):
+        nn.Module.__init__(self)
+        self.groups = nn.ModuleList(policies)
+        self.column = column
+        self.mask_columns = policies[0].mask_columns
+
+    @property
+    def head(self) -> HeadModule:  # type: ignore[override]
+        return self.groups[0].head
+
+    def forward(self, obs: Tensor) -> Distribution:
+        leading, rows = obs.shape[:-1], group_rows(obs, self.column, len(self.groups))
+        flat = obs.reshape(-1, obs.shape[-1])
+        parts = [policy(flat[index]) if len(index) else None for policy, index in zip(self.groups, rows)]
+        return GroupedDistribution(parts, rows, leading)
 
 
 View = tuple[gym.Space, Union[list[int], None]]  # the space a module reads, and its columns of the stored row (None: all)
@@ -106,19 +131,31 @@ class Agent:
     ) -> Agent:
         network = components["network"]
         policy_reads, critic_reads = _views(observation_space, env)
-        torso = _viewing(policy_reads, network.build(policy_reads[0]))
-        head = components["policy_head"].build(torso.out_features, action_space)
         mask_key = env.action_mask if env is not None else "action_mask"
         mask_key = mask_key if carries_mask(observation_space, mask_key) else None
         mask_columns = entry_columns(observation_space, mask_key) if mask_key is not None else None
-        policy = Policy(torso, head, mask_columns).to(device)
         critic_component = components.get("critic")
+        groups = env.agents.groups if env is not None and env.agents is not None else None
+        policies, critics = [], []
+        for _ in groups or [None]:  # one policy (and critic) per group of agents, or one for all
+            torso = _viewing(policy_reads, network.build(policy_reads[0]))
+            policies.append(Policy(torso, components["policy_head"].build(torso.out_features, action_space), mask_columns))
+            if critic_component is not None:
+                critics.append(_viewing(critic_reads, critic_component.build(network, critic_reads[0], action_space, torso)))
+                if critic_reads[1] is not None and any(module is torso for module in critics[-1].modules()):
+                    raise PgkitError("critic: a centralized critic (env.agents.critic_input) reads the global state, so it cannot share the "
+                                     "policy's torso\n    fix: set critic.shared_torso: false, or env.agents.critic_input: local")
         critic = None
-        if critic_component is not None:
-            critic = _viewing(critic_reads, critic_component.build(network, critic_reads[0], action_space, torso)).to(device)
-            if critic_reads[1] is not None and any(module is torso for module in critic.modules()):
-                raise PgkitError("critic: a centralized critic (env.agents.critic_input) reads the global state, so it cannot share the "
-                                 "policy's torso\n    fix: set critic.shared_torso: false, or env.agents.critic_input: local")
+        if groups is None:
+            policy = policies[0].to(device)
+            critic = critics[0].to(device) if critics else None
+        else:
+            if recurrent_torsos(*policies, *critics):
+                raise PgkitError("network: policy groups (env.agents.groups) run each group's rows apart, which recurrent torsos cannot "
+                                 "(their memory is one per column of all groups)\n    fix: a network without memory, or no groups")
+            column = entry_columns(observation_space, "group")[0]
+            policy = GroupedPolicy(policies, column).to(device)
+            critic = GroupedModule(critics, column).to(device) if critics else None
         objective = components.get("objective")
         objective_module = objective.build(observation_space, action_space) if objective is not None else None
         if objective_module is not None:

@@ -26,6 +26,7 @@ class Evaluation:
     cut: int = 0  # episodes cut at ``max_episode_steps`` (the env did not end them)
     max_episode_steps: int = MAX_EPISODE_STEPS
     successes: tuple[bool, ...] = ()  # info["is_success"] at the last step of each episode whose env reported it
+    groups: dict[str, tuple[float, ...]] | None = None  # multi-agent envs with policy groups: each group's agents' mean return per episode
 
     @property
     def success_rate(self) -> float | None:
@@ -100,7 +101,8 @@ def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, det
                    progress: Callable[[int], None] | None) -> Evaluation:
     """``evaluate`` on a multi-agent env: one game at a time, every agent acting with the policy."""
     game = make_agent_columns(env, 1)
-    returns, cut = [], 0
+    labels = np.array(game.column_groups) if game.column_groups is not None else None
+    returns, cut, groups = [], 0, {name: [] for name in (env.agents.groups or {})}
     try:
         for episode in range(episodes):
             obs, _ = _env_call(env.id, "reset", game.reset, seed=seed + episode)
@@ -111,11 +113,13 @@ def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, det
                 totals, steps, over = totals + reward, steps + 1, "final_obs" in info  # the game ended and began again
             cut += int(not over)
             returns.append(float(totals.mean()))
+            for name, group_returns in groups.items():
+                group_returns.append(float(totals[labels == name].mean()))
             if progress is not None:
                 progress(episode + 1)
     finally:
         game.close()
-    return Evaluation(returns, cut, max_episode_steps)
+    return Evaluation(returns, cut, max_episode_steps, groups={name: tuple(r) for name, r in groups.items()} or None)
 
 
 def _env_call(env_id: str, call: str, function, *args, **kwargs):

@@ -56,7 +56,8 @@ class Context:
         self.env = run.recipe.settings.env
         self.recipe = run.recipe.to_dict()
         self.counter = StepCounter()
-        self.statistics = EpisodeStatistics(log_window)
+        agents = run.recipe.settings.env.agents
+        self.statistics = EpisodeStatistics(log_window, list(agents.groups) if agents is not None and agents.groups else None)
         self.envs: list[MonitoredVectorEnv] = []
         self.reported: dict[str, float] = {}  # the latest metric each callback reported (logged in every row)
         self._run = run

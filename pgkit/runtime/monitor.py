@@ -30,8 +30,9 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         super().__init__(env)
         self.env_id = env_id
         self.counter, self.statistics = counter, statistics
-        self.running = RunningEpisodes(env.num_envs)
         self._agents = env.unwrapped if isinstance(env.unwrapped, AgentColumns) else None  # a multi-agent env: its idle columns' steps are no agent's
+        self._groups = self._agents.column_groups if self._agents is not None else None
+        self.running = RunningEpisodes(env.num_envs, self._groups)
         self._size = env.num_envs if self._agents is None else self._agents.num_games  # steps per call: a multi-agent env's games, not its columns
         self._acted: list[np.ndarray] = []
         self._rewards: list[np.ndarray] = []
@@ -42,7 +43,7 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
     def reset(self, *, seed=None, options=None):
         """Episodes cut short by a reset are not finished episodes: they are dropped from the statistics."""
         self.flush()
-        self.running = RunningEpisodes(self.num_envs)
+        self.running = RunningEpisodes(self.num_envs, self._groups)
         self._unrecorded[:] = False
         try:
             return self.env.reset(seed=seed, options=options)
