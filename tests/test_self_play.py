@@ -94,3 +94,13 @@ def test_pgkit_eval_against_a_trained_agent_counts_the_outcomes(tmp_path, capsys
 
     wins, draws, losses = map(int, re.search(r"(\d+) wins, (\d+) draws, (\d+) losses", out).groups())
     assert wins + draws + losses == 12
+
+
+def test_a_share_of_the_games_is_played_against_the_env_s_own_opponent():
+    env = gym.make("pgkit/BoardGame-v0", game="tictactoe", seat="second")
+    env.unwrapped.set_opponents([Fixed()], latest=1.0, own_opponent=0.5)
+    openings = []
+    for seed in range(200):
+        env.reset(seed=seed)
+        openings.append(env.unwrapped._opponent is None)
+    assert 0.4 < np.mean(openings) < 0.6  # binomial(200, 0.5): 80-120 is 2.8 standard deviations either side (the seeds fix the draws)

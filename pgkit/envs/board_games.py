@@ -3,8 +3,8 @@
 ``pgkit/BoardGame-v0`` (kwargs ``game``: connect_four or tictactoe; ``seat``: first, second or alternate) plays
 one seat of the game; the other seat is a uniform random player over its legal moves, drawing from the env's
 own generator (so a seed fixes the games), or, once ``set_opponents`` gave it a pool of policies (``env.self_play``:
-the learner's past selves), a policy of that pool drawn at each reset (the newest with probability ``latest``, else
-any), moving as it samples. The observation is the learner's, as PettingZoo gives it: a Dict of
+the learner's past selves), a policy of that pool drawn at each reset (the random player with probability
+``own_opponent``, else the newest with probability ``latest``, else any), moving as it samples. The observation is the learner's, as PettingZoo gives it: a Dict of
 its ``observation`` and the ``action_mask`` of its legal moves, which pgkit's masked heads honour. The reward
 is the learner's (+1 win, -1 loss, 0 draw), its move's and the opponent's reply's together; an illegal move
 ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked policy meets). Needs the
@@ -42,12 +42,13 @@ class BoardGame(gym.Env):
         self.action_space = self.game.action_space(first)
         self.learner = first
         self._pool: list[Opponent] = []  # past selves to play against (none: the random player)
-        self._latest = 0.5
+        self._latest, self._own_opponent = 0.5, 0.0
         self._opponent: Opponent | None = None
 
-    def set_opponents(self, pool: Sequence[Opponent], latest: float = 0.5) -> None:
-        """Play against ``pool`` from the next reset on: its last entry with probability ``latest``, else any of it."""
-        self._pool, self._latest = list(pool), latest
+    def set_opponents(self, pool: Sequence[Opponent], latest: float = 0.5, own_opponent: float = 0.0) -> None:
+        """Play against ``pool`` from the next reset on: the random player with probability ``own_opponent``, else the
+        pool's last entry with probability ``latest``, else any of it."""
+        self._pool, self._latest, self._own_opponent = list(pool), latest, own_opponent
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
@@ -85,7 +86,7 @@ class BoardGame(gym.Env):
         return reward
 
     def _drawn_opponent(self) -> Opponent | None:
-        if not self._pool:
+        if not self._pool or (self._own_opponent > 0 and self.np_random.random() < self._own_opponent):
             return None
         if len(self._pool) == 1 or self.np_random.random() < self._latest:
             return self._pool[-1]

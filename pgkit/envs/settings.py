@@ -91,6 +91,10 @@ class SelfPlaySettings(BaseModel):
     every: int = Field(10_000, ge=1, description="Environment steps between snapshots of the policy added to the pool (the first at the start).")
     pool_size: int = Field(10, ge=1, le=1000, description="Snapshots kept: the oldest leaves when a new one comes.")
     latest: float = Field(0.5, ge=0, le=1, description="Probability that a game is played against the newest snapshot; else one of the pool drawn uniformly.")
+    own_opponent: float = Field(
+        0.0, ge=0, le=1, description="Probability that a game is played against the env's own opponent (pgkit/BoardGame-v0's random player) "
+        "instead of the pool: a fixed opponent kept in the mix, so the policy keeps beating it while it learns from its past selves.",
+    )
 
 
 class EnvSettings(BaseModel):

@@ -72,18 +72,18 @@ class SelfPlay:
 
     def give(self, envs: gym.vector.VectorEnv) -> None:
         """Hand the pool to every env of ``envs`` (which must take opponents)."""
-        self.opposed(envs, self.pool, self.settings.latest)
+        self.opposed(envs, self.pool, self.settings.latest, self.settings.own_opponent)
 
     @staticmethod
-    def opposed(env: gym.Env | gym.vector.VectorEnv, pool: list[PolicySnapshot], latest: float = 0.5) -> None:
+    def opposed(env: gym.Env | gym.vector.VectorEnv, pool: list[PolicySnapshot], latest: float = 0.5, own_opponent: float = 0.0) -> None:
         """``env`` (or every env of a vector env) playing against ``pool`` from its next reset on."""
         try:
             if isinstance(env, gym.vector.VectorEnv):
-                env.unwrapped.call("set_opponents", pool, latest)  # vector wrappers do not pass call on
+                env.unwrapped.call("set_opponents", pool, latest, own_opponent)  # vector wrappers do not pass call on
             else:
-                env.get_wrapper_attr("set_opponents")(pool, latest)
+                env.get_wrapper_attr("set_opponents")(pool, latest, own_opponent)
         except AttributeError as exc:
-            raise PgkitError(f"this env takes no opponents (it has no set_opponents(pool, latest): {exc}); self-play and "
+            raise PgkitError(f"this env takes no opponents (it has no set_opponents(pool, latest, own_opponent): {exc}); self-play and "
                              "evaluation against other agents need an env that plays against a given policy, such as pgkit/BoardGame-v0") from None
 
     def state_dict(self) -> dict[str, Any]:
