@@ -298,3 +298,19 @@ def test_an_aec_env_whose_agents_act_once_a_cycle_is_made_parallel_and_a_turn_ba
     np.testing.assert_array_equal(aec.step(actions)[1], parallel.step(actions)[1])
     problem = probe_spaces(EnvSettings(id="pettingzoo.classic:tictactoe_v3", agents={"api": "aec"}))
     assert "takes turns" in problem.message and "pgkit/BoardGame-v0" in problem.fix
+
+
+def test_the_policy_groups_export_to_onnx_acting_as_predict_does(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from pgkit.runtime.export import export_policy
+
+    agent = build_agent(resolve(GROUPED, REGISTRY, source="test"), REGISTRY)
+    path = export_policy(agent, tmp_path / "policy.onnx", "onnx")
+    session = onnxruntime.InferenceSession(str(path))
+    envs = make_vector_env(EnvSettings(**{**GROUPED["env"], "num_envs": 4}))
+    for seed in range(3):
+        obs, _ = envs.reset(seed=seed)
+        exported = session.run(None, {"obs": agent.prepare(obs).astype(np.float32)})[0]
+        np.testing.assert_array_equal(exported, agent.predict(obs)[0])

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from pgkit.envs.actions import action_leaves, leaves_of
 from pgkit.data.structured import flatten_batch, is_structured
 from pgkit.errors import PgkitError
-from pgkit.kinds.agent import Agent
+from pgkit.kinds.agent import Agent, GroupedPolicy
 
 FORMATS = ("onnx", "torchscript")
 
@@ -45,7 +45,19 @@ class DeployedPolicy(nn.Module):
         self.structured = is_structured(agent.action_space)
 
     def forward(self, obs: Tensor) -> Tensor | tuple[Tensor, ...]:
-        return self.actions(self.policy(self.normalized(obs).to(self.obs_dtype)).mode)
+        return self.actions(self.mode(self.normalized(obs).to(self.obs_dtype)))
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """The policy's mode; for policy groups every group's mode of every row, each row's own picked by its group
+        (the same actions as routing the rows, in a graph of fixed shapes, which export needs)."""
+        if not isinstance(self.policy, GroupedPolicy):
+            return self.policy(obs).mode
+        groups = obs[..., self.policy.column].long()
+        modes = [policy(obs).mode for policy in self.policy.groups]
+        chosen = modes[0]
+        for g, mode in enumerate(modes[1:], start=1):
+            chosen = torch.where((groups == g).view(*groups.shape, *[1] * (mode.dim() - groups.dim())), mode, chosen)
+        return chosen
 
     def actions(self, mode: Tensor) -> Tensor | tuple[Tensor, ...]:
         """The env's action for the policy's mode: one tensor, or a structured space's leaves in order."""
@@ -68,7 +80,7 @@ class MaskedDeployedPolicy(DeployedPolicy):
 
     def forward(self, obs: Tensor, action_mask: Tensor) -> Tensor | tuple[Tensor, ...]:  # type: ignore[override]
         full = self.normalized(torch.cat([obs[..., : self.start], action_mask.to(obs.dtype), obs[..., self.start :]], dim=-1))
-        return self.actions(self.policy(full.to(self.obs_dtype)).mode)
+        return self.actions(self.mode(full.to(self.obs_dtype)))
 
 
 def output_names(agent: Agent) -> list[str]:
