@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pgkit.code_names import NamesCode
 from pgkit.kinds import capabilities
 from pgkit.kinds.advantage import Advantage, AdvantageSpec, DiscountedSpec, MonteCarloAdvantage
-from pgkit.kinds.agent import Agent, Policy
+from pgkit.kinds.agent import Agent, GroupedPolicy, Policy
 from pgkit.kinds.baseline import Baseline
 from pgkit.kinds.capabilities import Capability
 from pgkit.kinds.combination import Combination
@@ -62,6 +62,7 @@ SLOTS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.is_s
 """The recipe's top-level component slots."""
 
 __all__ = [
+    "GroupedPolicy",
     "KINDS",
     "SLOTS",
     "Advantage",

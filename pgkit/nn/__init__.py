@@ -10,6 +10,7 @@ from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, Mul
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
+from pgkit.nn.groups import GroupedDistribution, GroupedModule
 from pgkit.nn.reuse import outputs_reused
 from pgkit.nn.views import ColumnView
 
@@ -22,6 +23,8 @@ __all__ = [
     "CompositeDistribution",
     "DiagonalGaussian",
     "GaussianNoise",
+    "GroupedDistribution",
+    "GroupedModule",
     "MultiCategorical",
     "NoNoise",
     "OrnsteinUhlenbeckNoise",
