@@ -62,7 +62,6 @@ SLOTS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.is_s
 """The recipe's top-level component slots."""
 
 __all__ = [
-    "GroupedPolicy",
     "KINDS",
     "SLOTS",
     "Advantage",
@@ -70,6 +69,7 @@ __all__ = [
     "DiscountedSpec",
     "MonteCarloAdvantage",
     "Agent",
+    "GroupedPolicy",
     "Baseline",
     "Capability",
     "Combination",
