@@ -270,6 +270,11 @@ def test_each_group_s_returns_are_logged_and_evaluated(tmp_path):
     assert {"return_mean/adversaries", "return_mean/good"} <= set(rows[0])
     last = rows[-1]
     assert float(last["return_mean"]) == pytest.approx((float(last["return_mean/adversaries"]) + 2 * float(last["return_mean/good"])) / 3, abs=1e-6)
+    from pgkit.cli.plotting import read_curves
+
+    curves = read_curves(tmp_path / "run")
+    assert [label for (label, _), _, _ in curves] == ["recipe (adversaries)", "recipe (good)"]  # the recipe's name, by group
+    np.testing.assert_allclose(curves[1][2][-1], float(last["return_mean/good"]))
     result = evaluate(agent, EnvSettings(**GROUPED["env"]), episodes=2)
     assert set(result.groups) == {"adversaries", "good"}
     assert result.returns[0] == pytest.approx((result.groups["adversaries"][0] + 2 * result.groups["good"][0]) / 3)

@@ -1,4 +1,5 @@
-"""Learning curves of runs: return against environment steps, grouped by recipe name and env id.
+"""Learning curves of runs: return against environment steps, grouped by recipe name and env id (and, for a
+multi-agent run with policy groups, by group: each group's agents' mean return).
 
 Each group is drawn as its runs (thin lines, each to its own end) and, where two or more runs have
 data, their mean with a 95% bootstrap confidence band over runs (resampling whole runs). The legend
@@ -20,21 +21,36 @@ from pgkit.runtime.stored_run import read_metrics, read_recipe_file, recipe_labe
 RESAMPLES = 1000
 
 
-def read_curve(run_dir: Path) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
-    """((recipe name, env id), steps, return_mean) of one run folder, read through ``pgkit.runtime.stored_run``."""
+def read_curves(run_dir: Path) -> list[tuple[tuple[str, str], np.ndarray, np.ndarray]]:
+    """((recipe name, env id), steps, return_mean) of one run folder, read through ``pgkit.runtime.stored_run``; for a
+    multi-agent run with policy groups, one curve per group (``return_mean/<group>``, the name labelled with the group)."""
     metrics, recipe = run_dir / METRICS_FILE, run_dir / RECIPE_FILE
     if not metrics.is_file() or not recipe.is_file():
         raise PgkitError(f"{run_dir} is not a run folder with {METRICS_FILE} and {RECIPE_FILE} (was the csv logger on?)")
-    label = recipe_label(read_recipe_file(run_dir), run_dir)
-    columns = read_metrics(metrics, ("step", "return_mean"))
-    steps, returns = columns["step"], columns["return_mean"]
-    kept = np.isfinite(steps) & np.isfinite(returns)
-    if not kept.any():
-        raise PgkitError(f"{run_dir} has no finished episodes to plot yet")
-    steps, returns = steps[kept], returns[kept]
-    if np.any(np.diff(steps) <= 0):
-        raise PgkitError(f"{metrics}: its steps do not increase from row to row; not a metrics.csv pgkit wrote")
-    return label, steps, returns
+    document = read_recipe_file(run_dir)
+    name, env_id = recipe_label(document, run_dir)
+    groups = _policy_groups(document)
+    series = {f"{name} ({group})": f"return_mean/{group}" for group in groups} if groups else {name: "return_mean"}
+    columns = read_metrics(metrics, ("step", *series.values()))
+    curves = []
+    for label, column in series.items():
+        steps, returns = columns["step"], columns[column]
+        kept = np.isfinite(steps) & np.isfinite(returns)
+        if not kept.any():
+            raise PgkitError(f"{run_dir} has no finished episodes to plot yet")
+        steps, returns = steps[kept], returns[kept]
+        if np.any(np.diff(steps) <= 0):
+            raise PgkitError(f"{metrics}: its steps do not increase from row to row; not a metrics.csv pgkit wrote")
+        curves.append(((label, env_id), steps, returns))
+    return curves
+
+
+def _policy_groups(document: dict) -> list[str]:
+    """The names of a stored recipe's policy groups (env.agents.groups), or none."""
+    env = document.get("env")
+    agents = env.get("agents") if isinstance(env, dict) else None
+    groups = agents.get("groups") if isinstance(agents, dict) else None
+    return [str(group) for group in groups] if isinstance(groups, dict) else []
 
 
 def mean_with_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -71,8 +87,8 @@ def plot_runs(run_dirs: list[Path], out: Path) -> dict[str, int]:
     plt = pyplot("pgkit plot", out)
     groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for run_dir in run_dirs:
-        key, steps, returns = read_curve(run_dir)
-        groups[key].append((steps, returns))
+        for key, steps, returns in read_curves(run_dir):
+            groups[key].append((steps, returns))
     figure, axes = plt.subplots(figsize=(8, 5))
     for (name, env_id), curves in sorted(groups.items()):
         color = axes._get_lines.get_next_color()
