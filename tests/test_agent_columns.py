@@ -319,3 +319,26 @@ def test_the_policy_groups_export_to_onnx_acting_as_predict_does(tmp_path):
         obs, _ = envs.reset(seed=seed)
         exported = session.run(None, {"obs": agent.prepare(obs).astype(np.float32)})[0]
         np.testing.assert_array_equal(exported, agent.predict(obs)[0])
+
+
+def test_a_group_builds_its_own_network_and_head_and_its_entries_are_checked_at_their_paths():
+    recipe = {**GROUPED, "env": {**GROUPED["env"], "agents": {"groups": {
+        "adversaries": {"agents": ["adversary"], "network": {"type": "mlp", "hidden_sizes": [16]}},
+        "good": ["agent"]}}}}
+    resolved = resolve(recipe, REGISTRY, source="test")
+    agent = build_agent(resolved, REGISTRY)
+    widths = [[m.out_features for m in policy.torso.modules() if isinstance(m, torch.nn.Linear)] for policy in agent.policy.groups]
+    assert widths == [[16], [64, 64]]  # the adversaries' own network, the good agents' the recipe's
+    again = resolve(resolved.to_dict(), REGISTRY, source="stored")  # a stored recipe resolves to the same groups
+    assert again.settings.env.agents.groups["adversaries"].network.spec.hidden_sizes == [16]
+    wrong = {**recipe, "env": {**recipe["env"], "agents": {"groups": {"adversaries": {"agents": ["adversary"], "network": {"type": "mlp", "width": 3}},
+                                                                      "good": ["agent"]}}}}
+    with pytest.raises(RecipeError, match=r"env\.agents\.groups\.adversaries\.network\.width"):
+        resolve(wrong, REGISTRY, source="test")
+    from pgkit.errors import CompatibilityError
+    from pgkit.recipe.compatibility import check_compatibility
+
+    unfit = {**recipe, "env": {**recipe["env"], "agents": {"groups": {"adversaries": {"agents": ["adversary"], "policy_head": "gaussian"},
+                                                                      "good": ["agent"]}}}}
+    with pytest.raises(CompatibilityError, match=r"env\.agents\.groups\.adversaries\.policy_head"):
+        check_compatibility(resolve(unfit, REGISTRY, source="test"), REGISTRY)

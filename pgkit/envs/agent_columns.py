@@ -29,7 +29,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from pgkit.envs.actions import row
-from pgkit.envs.settings import AgentsSettings, EnvSettings
+from pgkit.envs.settings import AgentsSettings, EnvSettings, GroupSettings, group_members
 
 
 def game_maker(settings: EnvSettings) -> Callable[[], Any]:
@@ -252,11 +252,11 @@ def _common_observation_space(game: Any, agents: tuple[str, ...]) -> gym.Space:
     return gym.spaces.Box(-np.inf, np.inf, (max(int(np.prod(space.shape)) for space in spaces),), np.float32)
 
 
-def _groups_of(agents: tuple[str, ...], groups: dict[str, list[str]]) -> list[int]:
+def _groups_of(agents: tuple[str, ...], groups: dict[str, list[str] | GroupSettings]) -> list[int]:
     """Each agent's group index: the group naming it, or a prefix of its name; an agent in no group or in two is refused."""
     found = []
     for agent in agents:
-        matching = [g for g, (name, members) in enumerate(groups.items()) if any(agent == m or agent.startswith(m) for m in members)]
+        matching = [g for g, group in enumerate(groups.values()) if any(agent == m or agent.startswith(m) for m in group_members(group))]
         if len(matching) != 1:
             where = "no group" if not matching else f"the groups {', '.join(list(groups)[g] for g in matching)}"
             raise ValueError(f"env.agents.groups: agent {agent} is in {where}; the env's agents are {', '.join(agents)}: name each "

@@ -58,6 +58,36 @@ class NormalizeSettings(BaseModel):
     clip_reward: float = Field(10.0, gt=0, description="Scaled rewards are clipped to [-clip_reward, clip_reward].")
 
 
+@runtime_checkable
+class GroupComponent(Protocol):
+    """What a policy group's ``network`` or ``policy_head`` holds: a component resolved from the recipe's entry."""
+
+    def entry(self) -> dict[str, Any]: ...
+
+
+GROUP_SLOTS = ("network", "policy_head")  # the slots a policy group may choose its own component for
+ComponentEntry = Annotated[GroupComponent | None, WithJsonSchema({"type": ["object", "string", "null"]})]
+
+
+class GroupSettings(BaseModel):
+    """One group of ``env.agents.groups`` in its long form: its agents, and components of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    agents: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, description="The group's agents: names, or prefixes of names.")
+    network: ComponentEntry = Field(None, description="The group's own network ({type: NAME, ...}, as the network slot); null: the recipe's.")
+    policy_head: ComponentEntry = Field(None, description="The group's own policy head (as the policy_head slot); null: the recipe's.")
+
+    @field_serializer("network", "policy_head")
+    def _entry(self, component: GroupComponent | None) -> dict[str, Any] | None:
+        return component.entry() if component is not None else None
+
+
+def group_members(group: list[str] | GroupSettings) -> list[str]:
+    """The agent names or prefixes of a group in either form."""
+    return group.agents if isinstance(group, GroupSettings) else group
+
+
 class AgentsSettings(BaseModel):
     """The ``env.agents`` section: a PettingZoo environment whose agents are the columns of one vector env
     (``pgkit.envs.agent_columns``), every agent acting with the recipe's one policy (parameter sharing)."""
@@ -71,11 +101,13 @@ class AgentsSettings(BaseModel):
     )
     agent_id: bool = Field(False, description="Add each agent's index to its observation (entry 'agent', read one-hot), so one shared "
                            "policy can act differently per agent.")
-    groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] | None = Field(
+    groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+                 Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | GroupSettings] | None = Field(
         None, description="Agents mapped to policies of their own (RLlib's policy mapping): {group: [agent names, or prefixes of them "
-        "such as adversary]}, every agent in exactly one group. Each group's policy and critic have their own weights (the recipe's "
-        "network, policy_head and critic built once per group), trained by the recipe's objective and optimizer on the group's own "
-        "steps; agents of a group share its policy. null: one policy for all agents.",
+        "such as adversary]}, or {group: {agents: [...], network: ..., policy_head: ...}} with components of the group's own; every "
+        "agent in exactly one group. Each group's policy and critic have their own weights (the recipe's network, policy_head and "
+        "critic, or the group's, built once per group), trained by the recipe's objective and optimizer on the group's own steps; "
+        "agents of a group share its policy. null: one policy for all agents.",
     )
     critic_input: Literal["local", "state", "joint"] = Field(
         "local", description="What the critic reads: local, each agent's own observation V(o_i) (IPPO); state, the env's global state() "

@@ -129,7 +129,6 @@ class Agent:
         device: str = "cpu",
         env: EnvSettings | None = None,
     ) -> Agent:
-        network = components["network"]
         policy_reads, critic_reads = _views(observation_space, env)
         mask_key = env.action_mask if env is not None else "action_mask"
         mask_key = mask_key if carries_mask(observation_space, mask_key) else None
@@ -137,9 +136,11 @@ class Agent:
         critic_component = components.get("critic")
         groups = env.agents.groups if env is not None and env.agents is not None else None
         policies, critics = [], []
-        for _ in groups or [None]:  # one policy (and critic) per group of agents, or one for all
+        for group in (groups or {None: None}).values():  # one policy (and critic) per group of agents, or one for all
+            network = getattr(group, "network", None) or components["network"]  # a group's own components, or the recipe's
+            head = getattr(group, "policy_head", None) or components["policy_head"]
             torso = _viewing(policy_reads, network.build(policy_reads[0]))
-            policies.append(Policy(torso, components["policy_head"].build(torso.out_features, action_space), mask_columns))
+            policies.append(Policy(torso, head.build(torso.out_features, action_space), mask_columns))
             if critic_component is not None:
                 critics.append(_viewing(critic_reads, critic_component.build(network, critic_reads[0], action_space, torso)))
                 if critic_reads[1] is not None and any(module is torso for module in critics[-1].modules()):

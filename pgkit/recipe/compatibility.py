@@ -16,6 +16,7 @@ import torch
 from pgkit.data import unsupported_part
 from pgkit.envs.action_masks import carries_mask, mask_space_problem
 from pgkit.envs.making import probe_spaces
+from pgkit.envs.settings import GROUP_SLOTS
 from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
 from pgkit.kinds.capabilities import ACTION_MASKS, REWARD_SCALING, Capability
 from pgkit.kinds.combination import Combination
@@ -59,6 +60,7 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
                 continue
             if reason is not None:
                 problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
+    problems += group_problems(recipe, combo, registry)
     if problems:
         raise CompatibilityError(recipe.source, problems)
     if recipe.settings.env.normalize.reward and REWARD_SCALING not in combo.provided():  # every part's provides works, checked above
@@ -70,6 +72,22 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
         if component is not None and (reason := _guarded(component, lambda c: c.caution(combo), None)) is not None:
             warnings.warn(RecipeWarning(f"{recipe.source}: {slot}: '{component.name}' {reason}"), stacklevel=2)
     return combo
+
+
+def group_problems(recipe: Recipe, combo: Combination, registry: Registry) -> list[Problem]:
+    """Why a policy group's own components (env.agents.groups.NAME.network, .policy_head) do not fit, checked as the
+    recipe's own would be in their slots."""
+    agents = recipe.settings.env.agents
+    problems = []
+    for name, group in (agents.groups if agents is not None and agents.groups else {}).items():
+        for slot in GROUP_SLOTS:
+            component = getattr(group, slot, None)
+            if component is None:
+                continue
+            reason = _guarded(component, lambda c: combo.with_component(slot, c).incompatibility(slot), None)
+            if reason is not None:
+                problems.append(Problem(f"env.agents.groups.{name}.{slot}", f"'{component.name}' {reason}", _fix(slot, component, combo, registry)))
+    return problems
 
 
 def observation_problem(combo: Combination) -> Problem | None:

@@ -13,7 +13,7 @@ from pgkit.errors import ComponentLookupError, Problem, RecipeError
 from pgkit.kinds import KINDS, SLOTS
 from pgkit.kinds.nested import nested_mark
 from pgkit.recipe.recipe import Choice, Recipe, SlotValue
-from pgkit.envs.settings import EnvSettings, NormalizeSettings
+from pgkit.envs.settings import GROUP_SLOTS, EnvSettings, NormalizeSettings
 from pgkit.recipe.settings import RunSettings
 from pgkit.plugins.registry import Registry
 
@@ -123,12 +123,28 @@ def _validate_settings(document: dict[str, Any], default_name: str, registry: Re
     env = values.get("env")
     if isinstance(env, dict) and env.get("wrappers") is not None:
         wrappers = _slot_value("env_wrapper", env["wrappers"], registry, problems, path="env.wrappers")
-        values["env"] = {**env, "wrappers": tuple(choice.instantiate() for choice in wrappers)}
+        env = values["env"] = {**env, "wrappers": tuple(choice.instantiate() for choice in wrappers)}
+    agents = env.get("agents") if isinstance(env, dict) else None
+    if isinstance(agents, dict) and isinstance(agents.get("groups"), dict):
+        groups = {name: _group_components(name, group, registry, problems) for name, group in agents["groups"].items()}
+        values["env"] = {**env, "agents": {**agents, "groups": groups}}
     try:
         return RunSettings.model_validate(values)
     except ValidationError as exc:
         problems.extend(pydantic_problems(exc, "", RunSettings, "the recipe"))
         return None
+
+
+def _group_components(name: Any, group: Any, registry: Registry, problems: list[Problem]) -> Any:
+    """A policy group's long form with its own components resolved at their paths (the short form as it is)."""
+    if not isinstance(group, dict):
+        return group
+    resolved = dict(group)
+    for slot in GROUP_SLOTS:
+        if group.get(slot) is not None:
+            choice = _choice(slot, f"env.agents.groups.{name}.{slot}", group[slot], registry, problems)
+            resolved[slot] = choice.instantiate() if choice is not None else None
+    return resolved
 
 
 def _slot_value(kind: str, raw: Any, registry: Registry, problems: list[Problem], path: str | None = None) -> SlotValue:
