@@ -342,3 +342,14 @@ def test_a_group_builds_its_own_network_and_head_and_its_entries_are_checked_at_
                                                                       "good": ["agent"]}}}}
     with pytest.raises(CompatibilityError, match=r"env\.agents\.groups\.adversaries\.policy_head"):
         check_compatibility(resolve(unfit, REGISTRY, source="test"), REGISTRY)
+
+
+def test_normalized_targets_with_policy_groups_are_refused_not_mixed():
+    from pgkit.builtins.critics.value import Value
+
+    agent = build_agent(resolve({**GROUPED, "critic": {"type": "value", "normalize_targets": True}}, REGISTRY, source="test"), REGISTRY)
+    batch = Batch(obs=torch.zeros(2, agent.obs_shape[0]), actions=torch.zeros(2), log_probs=torch.zeros(2), rewards=torch.zeros(2),
+                  terminated=torch.zeros(2, dtype=torch.bool), truncated=torch.zeros(2, dtype=torch.bool), next_obs=torch.zeros(2, agent.obs_shape[0]),
+                  returns=torch.zeros(2))
+    with pytest.raises(PgkitError, match="normalize_targets: false"):
+        Value(normalize_targets=True).loss(agent.critic, batch)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Batch, Spec, hookimpl
+from pgkit.errors import PgkitError
 from pgkit.kinds import Critic, Network
 from pgkit.kinds.capabilities import STATE_VALUE
 
@@ -103,7 +104,11 @@ class Value(Critic):
 
 def _target_statistics(module: nn.Module) -> TargetStatistics | None:
     """The running statistics of the value function inside ``module`` (which may wrap it, as a ColumnView does)."""
-    return next((m.targets for m in module.modules() if isinstance(m, ValueFunction)), None)
+    found = [m.targets for m in module.modules() if isinstance(m, ValueFunction) and m.targets is not None]
+    if len(found) > 1:
+        raise PgkitError("critic.normalize_targets: this critic holds several value functions (policy groups, env.agents.groups), "
+                         "whose returns would each need their own statistics; set critic.normalize_targets: false")
+    return found[0] if found else None
 
 
 @hookimpl
