@@ -307,3 +307,13 @@ def test_a_worker_that_cannot_start_says_why(ray_cluster):
 
     with pytest.raises(PgkitError, match="(?s)a Ray worker could not start.*unknown environment 'pgkit-factory/"):
         pgkit.train(recipe(trainer__workers={"num_workers": 1, "address": ray_cluster}), env=lambda: gym.make("CartPole-v1"))
+
+
+def test_one_worker_trains_a_multi_agent_env_with_policy_groups_exactly_as_in_process(ray_cluster):
+    """Agents as columns travel to workers unchanged: the idle-column mask, the groups' weights and the games' step count."""
+    from test_agent_columns import GROUPED
+
+    local = pgkit.train(GROUPED)
+    remote = pgkit.train({**GROUPED, "trainer": {**GROUPED["trainer"], "workers": {"num_workers": 1, "address": ray_cluster}}})
+    for a, b in zip(local.parameters(), remote.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
