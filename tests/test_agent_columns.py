@@ -353,3 +353,10 @@ def test_normalized_targets_with_policy_groups_are_refused_not_mixed():
                   returns=torch.zeros(2))
     with pytest.raises(PgkitError, match="normalize_targets: false"):
         Value(normalize_targets=True).loss(agent.critic, batch)
+
+
+def test_evaluating_a_multi_agent_env_against_other_agents_or_on_video_is_refused_with_the_reason(tmp_path):
+    agent = build_agent(resolve(GROUPED, REGISTRY, source="test"), REGISTRY)
+    for kwargs in ({"opponents": [agent]}, {"video_dir": tmp_path}):
+        with pytest.raises(PgkitError, match="without --video"):
+            evaluate(agent, EnvSettings(**GROUPED["env"]), episodes=1, **kwargs)

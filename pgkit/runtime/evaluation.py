@@ -69,8 +69,9 @@ def evaluate(
     ``opponents`` are agents to play against in an env that takes opponents (pgkit/BoardGame-v0), each game against
     one of them drawn by the env, each moving as its policy samples; None: the env's own opponent."""
     if env.agents is not None:
-        if video_dir is not None:
-            raise PgkitError("recording video of a multi-agent env is not supported yet: evaluate without --video")
+        if video_dir is not None or opponents:
+            raise PgkitError("a multi-agent env's games are evaluated with every agent acting by the policy: without --video (not "
+                             "recorded yet) and without --against (its opponents are its own agents)")
         return _evaluate_game(agent, env, episodes, seed, deterministic, max_episode_steps, progress)
     single = make_env(env) if video_dir is None else _recording_env(env, video_dir)
     if opponents:
