@@ -9,17 +9,17 @@ run plays against the same past selves.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from pgkit.data.structured import flatten_batch, is_structured
 from pgkit.envs.making import batch_of_one
 from pgkit.envs.settings import SelfPlaySettings
 from pgkit.errors import PgkitError
-from pgkit.kinds.agent import Agent
+from pgkit.kinds.agent import Agent, Policy
 
 
 class PolicySnapshot:
@@ -27,30 +27,24 @@ class PolicySnapshot:
     with one raw observation and a numpy generator, it returns an action drawn from pi(.|s) with that generator."""
 
     def __init__(self, agent: Agent):
-        self.policy = copy.deepcopy(agent.policy).cpu().requires_grad_(False).eval()
-        self.observation_space = agent.observation_space
-        normalizer = copy.deepcopy(agent.obs_normalizer)
-        self._prepare = _Preparer(agent.observation_space, normalizer)
+        frozen = copy.deepcopy(agent.policy).cpu().requires_grad_(False).eval()
+        # the agent's own prepare and obs_dtype, without the components, critic and objective it does not act with
+        self.agent = dataclasses.replace(agent, components={}, policy=frozen, critic=None, objective_module=None,
+                                         obs_normalizer=copy.deepcopy(agent.obs_normalizer))
+
+    @property
+    def policy(self) -> Policy:
+        return self.agent.policy
 
     def __call__(self, obs: Any, rng: np.random.Generator) -> int:
+        agent = self.agent
         with torch.no_grad():
-            distribution = self.policy(torch.as_tensor(self._prepare(obs)))
+            distribution = agent.policy(torch.as_tensor(agent.prepare(batch_of_one(obs)), dtype=agent.obs_dtype))
         probs = getattr(distribution, "probs", None)
         if probs is None:
             raise PgkitError("self-play opponents sample discrete moves: the policy head must be categorical")
         weights = probs[0].double().numpy()
         return int(rng.choice(len(weights), p=weights / weights.sum()))
-
-
-class _Preparer:
-    """One raw observation -> a batch of one stored row, as ``Agent.prepare`` makes it (statistics not updated)."""
-
-    def __init__(self, space: gym.Space, normalizer: Any):
-        self.space, self.normalizer = space, normalizer
-
-    def __call__(self, obs: Any) -> np.ndarray:
-        rows = flatten_batch(self.space, batch_of_one(obs)) if is_structured(self.space) else np.asarray(obs, dtype=np.float32)[None]
-        return rows if self.normalizer is None else self.normalizer(rows, False)
 
 
 class SelfPlay:
