@@ -25,7 +25,7 @@ from pgkit.kinds.component import Component
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
 from pgkit.nn.reuse import outputs_reused
-from pgkit.nn.groups import GroupedDistribution, GroupedModule, group_rows
+from pgkit.nn.groups import GroupedDistribution, GroupedModule, routed
 from pgkit.nn.views import ColumnView
 
 Slots = dict[str, Union[Component, list[Component], None]]  # slot -> component (a list for logger, None if empty)
@@ -75,10 +75,7 @@ class GroupedPolicy(Policy):
         return self.groups[0].head
 
     def forward(self, obs: Tensor) -> Distribution:
-        leading, rows = obs.shape[:-1], group_rows(obs, self.column, len(self.groups))
-        flat = obs.reshape(-1, obs.shape[-1])
-        parts = [policy(flat[index]) if len(index) else None for policy, index in zip(self.groups, rows)]
-        return GroupedDistribution(parts, rows, leading)
+        return GroupedDistribution(*routed(self.groups, self.column, obs))
 
 
 View = tuple[gym.Space, Union[list[int], None]]  # the space a module reads, and its columns of the stored row (None: all)

@@ -31,6 +31,16 @@ def scattered(values: list[Tensor], rows: list[Tensor], leading: torch.Size) -> 
     return out.reshape(*leading, *out.shape[1:])
 
 
+def routed(modules: nn.ModuleList, column: int, obs: Tensor, *args: Tensor) -> tuple[list[Any], list[Tensor], torch.Size]:
+    """``(outputs, rows, leading)``: ``modules[g]`` applied to the flattened rows of group g (and the same rows of
+    ``args``), None for a group without rows; the rows of each group; the leading shape of ``obs``."""
+    leading, rows = obs.shape[:-1], group_rows(obs, column, len(modules))
+    flat = obs.reshape(-1, obs.shape[-1])
+    flat_args = [arg.reshape(len(flat), *arg.shape[len(leading):]) for arg in args]
+    outputs = [module(flat[index], *(arg[index] for arg in flat_args)) if len(index) else None for module, index in zip(modules, rows)]
+    return outputs, rows, leading
+
+
 class GroupedModule(nn.Module):
     """``modules[g]`` applied to the rows of group g (and the same rows of any further arguments), the outputs (a
     tensor, or a tuple of them) back in row order."""
@@ -41,11 +51,7 @@ class GroupedModule(nn.Module):
         self.column = column
 
     def forward(self, obs: Tensor, *args: Tensor) -> Any:
-        leading, rows = obs.shape[:-1], group_rows(obs, self.column, len(self.groups))
-        flat = obs.reshape(-1, obs.shape[-1])
-        flat_args = [arg.reshape(len(flat), *arg.shape[len(leading):]) for arg in args]
-        outputs = [module(flat[index], *(arg[index] for arg in flat_args)) if len(index) else None
-                   for module, index in zip(self.groups, rows)]
+        outputs, rows, leading = routed(self.groups, self.column, obs, *args)
         first = next(output for output in outputs if output is not None)
         if isinstance(first, tuple):
             return tuple(scattered([o[i] if o is not None else None for o in outputs], rows, leading) for i in range(len(first)))
