@@ -85,7 +85,7 @@ class Value(Critic):
         return ValueFunction(policy_torso if self.spec.shared_torso else network.build(observation_space), self.spec.normalize_targets)
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
-        targets = _target_statistics(module)
+        targets = _target_statistics(module) if self.spec.normalize_targets else None
         if targets is not None and torch.is_grad_enabled():
             targets.update(batch.returns)
         scale = 1.0 if targets is None else targets.std()  # (V - R) / sigma = head - (R - mu) / sigma: the normalized regression
