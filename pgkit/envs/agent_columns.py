@@ -52,6 +52,28 @@ def game_maker(settings: EnvSettings) -> Callable[[], Any]:
     return parallel
 
 
+class EnvModuleError(ValueError):
+    """``env.id`` names no PettingZoo env that env.agents can make: ``message`` and ``fix`` (a recipe problem's)."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(f"{message}; {fix}")
+        self.message, self.fix = message, fix
+
+
+def env_module_maker(settings: EnvSettings) -> Callable[..., Any]:
+    """The function of the module ``package.env_module`` that ``env.id`` names as ``package:env_module`` making one
+    env: its ``parallel_env``, or with ``api: aec`` its ``env``. Raises ImportError, or EnvModuleError."""
+    package, _, name = settings.id.rpartition(":")
+    if not package:
+        raise EnvModuleError(f"'{settings.id}' names no PettingZoo env module",
+                             "with env.agents give env.id as 'package:env_module', e.g. mpe2:simple_spread_v3, or name a function in env.entry_point")
+    env_module = importlib.import_module(f"{package}.{name}")
+    maker = "env" if settings.agents is not None and settings.agents.api == "aec" else "parallel_env"
+    if not callable(getattr(env_module, maker, None)):
+        raise EnvModuleError(f"'{package}.{name}' has no {maker}()", "env.agents.api parallel needs a PettingZoo parallel_env(), aec an env()")
+    return getattr(env_module, maker)
+
+
 def _made_by(settings: EnvSettings) -> Callable[[], Any]:
     kwargs = dict(settings.kwargs)
     for module in settings.modules:
@@ -62,15 +84,8 @@ def _made_by(settings: EnvSettings) -> Callable[[], Any]:
         for part in name.split("."):
             target = getattr(target, part)
         return lambda: target(**kwargs)
-    package, _, name = settings.id.rpartition(":")
-    if not package:
-        raise ValueError(f"env.id {settings.id!r} names no PettingZoo env: with env.agents give it as 'package:env_module' "
-                         "(e.g. mpe2:simple_spread_v3), or name a function making the env in env.entry_point")
-    env_module = importlib.import_module(f"{package}.{name}")
-    maker = "env" if settings.agents is not None and settings.agents.api == "aec" else "parallel_env"
-    if not hasattr(env_module, maker):
-        raise ValueError(f"{package}.{name} has no {maker}(): env.agents.api {settings.agents.api if settings.agents else 'parallel'} needs it")
-    return lambda: getattr(env_module, maker)(**kwargs)
+    maker = env_module_maker(settings)
+    return lambda: maker(**kwargs)
 
 
 def make_agent_columns(settings: EnvSettings, num_games: int | None = None) -> AgentColumns:

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
-from pgkit.envs.agent_columns import make_agent_columns
+from pgkit.envs.agent_columns import EnvModuleError, env_module_maker, make_agent_columns
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError, Problem
 
@@ -133,7 +133,7 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
         except ImportError as exc:
             return Problem(path, f"cannot import '{module}': {exc}", f"install the package that provides '{module}' into this environment (pip install ...)")
     if settings.entry_point is None and settings.agents is not None:
-        return _pettingzoo_module_problem(settings.id, "env" if settings.agents.api == "aec" else "parallel_env")
+        return _pettingzoo_module_problem(settings)
     if settings.entry_point is not None:
         module, _, name = settings.entry_point.partition(":")
         target = importlib.import_module(module)
@@ -149,15 +149,13 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
     return None
 
 
-def _pettingzoo_module_problem(env_id: str, maker: str) -> Problem | None:
-    """Why ``package:env_module`` names no PettingZoo env made by ``maker`` (parallel_env or env), or None."""
-    package, _, name = env_id.rpartition(":")
-    if not package:
-        return Problem("env.id", f"'{env_id}' names no PettingZoo env module", "with env.agents give env.id as 'package:env_module', e.g. mpe2:simple_spread_v3")
+def _pettingzoo_module_problem(settings: EnvSettings) -> Problem | None:
+    """Why ``env.id`` names no PettingZoo env module that env.agents can make (``env_module_maker``'s reasons), or None."""
     try:
-        module = importlib.import_module(f"{package}.{name}")
+        env_module_maker(settings)
+    except EnvModuleError as exc:
+        return Problem("env.id", exc.message, exc.fix)
     except ImportError as exc:
+        package, _, name = settings.id.rpartition(":")
         return Problem("env.id", f"cannot import '{package}.{name}': {exc}", f"check the env's name in {package}, or install the package that provides it")
-    if not callable(getattr(module, maker, None)):
-        return Problem("env.id", f"'{package}.{name}' has no {maker}()", "env.agents.api parallel needs a PettingZoo parallel_env(), aec an env()")
     return None
