@@ -17,6 +17,7 @@ from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
 from pgkit.envs.agent_columns import EnvModuleError, env_module_maker, make_agent_columns
+from pgkit.envs.native import NATIVE, make_envpool_env, make_native_vector_env, native_refusal
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError, Problem
 
@@ -46,6 +47,8 @@ def make_env(settings: EnvSettings, render_mode: str | None = None) -> gym.Env:
     by ``make_vector_env`` only)."""
     if settings.agents is not None:
         raise PgkitError(f"{settings.id} is a multi-agent env (env.agents): it is made with make_vector_env, one column per agent")
+    if settings.vectorization == "envpool":
+        return make_envpool_env(settings, render_mode)
     kwargs = dict(settings.kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -66,6 +69,8 @@ def make_vector_env(settings: EnvSettings, num_envs: int | None = None) -> gym.v
     games with their agents as the columns (``pgkit.envs.agent_columns``)."""
     if settings.agents is not None:
         return make_agent_columns(settings, num_envs)
+    if settings.vectorization in NATIVE:
+        return make_native_vector_env(settings, num_envs or settings.num_envs)
     return gym.make_vec(
         env_source(settings),
         num_envs=num_envs or settings.num_envs,
@@ -134,6 +139,9 @@ def _source_problem(settings: EnvSettings) -> Problem | None:
             return Problem(path, f"cannot import '{module}': {exc}", f"install the package that provides '{module}' into this environment (pip install ...)")
     if settings.entry_point is None and settings.agents is not None:
         return _pettingzoo_module_problem(settings)
+    if settings.vectorization in NATIVE:
+        refusal = native_refusal(settings)
+        return Problem("env.vectorization", *refusal) if refusal is not None else None
     if settings.entry_point is not None:
         module, _, name = settings.entry_point.partition(":")
         target = importlib.import_module(module)

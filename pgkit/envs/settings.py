@@ -152,8 +152,13 @@ class EnvSettings(BaseModel):
         WithJsonSchema({"type": "array", "items": {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"]}}),
     ] = Field((), description="Wrappers applied to every env in order, the first innermost: a list of {type: NAME, ...} (pgkit components --kind env_wrapper).")
     num_envs: int = Field(1, ge=1, le=4096, description="Environments stepped together (N).")
-    vectorization: Literal["sync", "async"] = Field(
-        "sync", description="sync: one process; async: one subprocess per env (for slow envs)."
+    vectorization: Literal["sync", "async", "native", "envpool"] = Field(
+        "sync", description="How the num_envs envs step together. sync: one after another in this process; async: one subprocess per env "
+        "(for slow envs); native: the env's own batched implementation, gymnasium's vector_entry_point (CartPole-v1's numpy batch: "
+        "about twice SyncVectorEnv's steps/s); envpool: EnvPool's C++ batch (pip install 'pgkit[envpool]'; its ids, e.g. Pong-v5, "
+        "Ant-v4, CartPole-v1, with its options in env.kwargs). native and envpool reset an ended episode on the next step, "
+        "which batches leave out (Batch.alive); they take no env.wrappers, and their envs resume exactly only where they pickle "
+        "(gymnasium's do, EnvPool's do not: they restart from fresh resets, as the resume says).",
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for gymnasium.make.")
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings, description="Observation and reward normalization.")
@@ -187,6 +192,20 @@ class EnvSettings(BaseModel):
         if refused:
             name, why = refused[0]
             raise ValueError(f"env.{name} is not available with env.agents: {why}")
+        return self
+
+    @model_validator(mode="after")
+    def _native_batches_are_made_from_an_id(self) -> "EnvSettings":
+        if self.vectorization not in ("native", "envpool"):
+            return self
+        if self.wrappers:
+            raise ValueError(f"env.wrappers are not available with env.vectorization: {self.vectorization}: they wrap one gymnasium env "
+                             "each, and a native batch steps all its envs at once (set env.vectorization: sync, or give the batch's "
+                             "own options in env.kwargs, such as EnvPool's episodic_life or stack_num)")
+        if self.entry_point is not None or self.modules:
+            name = "entry_point" if self.entry_point is not None else "modules"
+            raise ValueError(f"env.{name} is not available with env.vectorization: {self.vectorization}: a native batch is made "
+                             "from a registered id alone (set env.vectorization: sync)")
         return self
 
     @field_serializer("wrappers")

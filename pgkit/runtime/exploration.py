@@ -12,7 +12,9 @@ from torch import Tensor
 
 from pgkit.envs.actions import as_numpy
 from pgkit.envs.agent_columns import AgentColumns
+from pgkit.envs.idle_columns import idle_columns
 from pgkit.envs.making import with_final_observations
+from pgkit.envs.native import NextStepColumns
 from pgkit.errors import TrainingError
 from pgkit.kinds.agent import Agent
 
@@ -37,6 +39,9 @@ class Explorer:
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # [N, S] what the next step acts from
         self._agents = envs.unwrapped if isinstance(envs.unwrapped, AgentColumns) else None  # a multi-agent env
+        if isinstance(idle_columns(envs), NextStepColumns):
+            raise TrainingError("env.vectorization native and envpool reset episodes on the next step, whose idle columns off-policy "
+                                "trainers do not yet keep out of the replay: set env.vectorization: sync (or use an on-policy trainer)")
 
     def explore(self, steps: int, random: bool) -> list[tuple[Tensor, ...]]:
         """``steps`` vector steps; per step the transitions (obs, actions, rewards, next_obs, terminated, truncated,

@@ -28,6 +28,7 @@ import torch
 from pgkit.data.episodes import Episode, EpisodeStatistics
 from pgkit.envs.agent_columns import AgentColumns
 from pgkit.envs.making import make_vector_env
+from pgkit.envs.native import NextStepColumns
 from pgkit.errors import ComponentError, PgkitError, TrainingError, TrainingInterrupted
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import Callback, CallbackRun
@@ -129,14 +130,18 @@ class Context:
             self.self_play.load_state_dict(state["self_play"], self.envs)
 
 
+PICKLED_WHOLE = (AgentColumns, NextStepColumns)  # vector envs that pickle their whole state themselves (pickled, restore)
+
+
 def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
     """The observation statistics, and the sub-environments of a sync vector env pickled and signed (see
     ``pgkit.runtime.signing``); ``pickled`` is None if they cannot be pickled (async envs, say) or would not
     keep their state: an ``EzPickle`` env (ALE's, MuJoCo's, Box2D's) pickles as its constructor's arguments,
     and would resume as a new env where the saved one was. cloudpickle, as gymnasium's subprocess envs use,
-    also pickles the lambdas inside gymnasium's wrappers. A multi-agent env's games pickle whole (``AgentColumns.pickled``)."""
+    also pickles the lambdas inside gymnasium's wrappers. A multi-agent env's games and a native batch pickle whole
+    (their ``pickled()``, ``AgentColumns``'s and ``NextStepColumns``'s)."""
     subenvs = getattr(envs.env, "envs", None)
-    pickled = envs.env.pickled() if isinstance(envs.env, AgentColumns) else None
+    pickled = envs.env.pickled() if isinstance(envs.env, PICKLED_WHOLE) else None
     if subenvs is not None and not any(isinstance(env.unwrapped, gym.utils.EzPickle) for env in subenvs):
         try:
             pickled = cloudpickle.dumps(subenvs)
@@ -146,7 +151,7 @@ def _envs_state(envs: MonitoredVectorEnv) -> dict[str, Any]:
 
 
 def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None, signature: str | None) -> bool:
-    if pickled is None or not (hasattr(envs.env, "envs") or isinstance(envs.env, AgentColumns)):
+    if pickled is None or not (hasattr(envs.env, "envs") or isinstance(envs.env, PICKLED_WHOLE)):
         return False
     if not signed_by_this_user(pickled, signature):
         raise PgkitError(
@@ -158,7 +163,7 @@ def _restore_envs(envs: MonitoredVectorEnv, pickled: bytes | None, signature: st
         saved = pickle.loads(pickled)  # signed by this user's key: pgkit wrote it
     except Exception as exc:  # e.g. the env's code changed since
         raise PgkitError(f"cannot resume: the environments' state does not load ({type(exc).__name__}: {exc}); resume with --fresh-envs") from None
-    if isinstance(envs.env, AgentColumns):
+    if isinstance(envs.env, PICKLED_WHOLE):
         envs.env.restore(saved)
         return True
     if len(saved) != len(envs.env.envs):

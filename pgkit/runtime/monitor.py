@@ -8,6 +8,7 @@ import numpy as np
 
 from pgkit.data.episodes import EpisodeStatistics, RunningEpisodes
 from pgkit.envs.agent_columns import AgentColumns
+from pgkit.envs.idle_columns import idle_columns
 from pgkit.errors import EnvironmentFault
 
 
@@ -30,9 +31,10 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         super().__init__(env)
         self.env_id = env_id
         self.counter, self.statistics = counter, statistics
-        self._agents = env.unwrapped if isinstance(env.unwrapped, AgentColumns) else None  # a multi-agent env: its idle columns' steps are no agent's
+        self._agents = env.unwrapped if isinstance(env.unwrapped, AgentColumns) else None  # a multi-agent env: its games and policy groups
         self._groups = self._agents.column_groups if self._agents is not None else None
         self.running = RunningEpisodes(env.num_envs, self._groups)
+        self._columns = idle_columns(env)  # a multi-agent env's or a native batch's: its idle columns' steps are no agent's
         self._size = env.num_envs if self._agents is None else self._agents.num_games  # steps per call: a multi-agent env's games, not its columns
         self._acted: list[np.ndarray] = []
         self._rewards: list[np.ndarray] = []
@@ -51,13 +53,14 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
             raise EnvironmentFault(self.env_id, "reset", exc) from exc
 
     def step(self, actions):
-        if self._agents is not None:
-            self._acted.append(self._agents.alive)
+        acted = self._columns.alive if self._columns is not None else None
+        if acted is not None:
+            self._acted.append(acted)
         try:
             obs, rewards, terminated, truncated, info = self.env.step(actions)
         except Exception as exc:
             raise EnvironmentFault(self.env_id, "step", exc) from exc
-        self.counter.steps += self._size
+        self.counter.steps += self._size if acted is None or self._agents is not None else int(acted.sum())  # a native batch: its real steps
         self._rewards.append(rewards)
         self._terminated.append(terminated)
         self._truncated.append(truncated)

@@ -13,7 +13,7 @@ from pgkit.data.batch import Batch
 from pgkit.data.episodes import RunningEpisodes
 from pgkit.data.normalization import RewardScaler
 from pgkit.errors import TrainingError
-from pgkit.envs.agent_columns import AgentColumns
+from pgkit.envs.idle_columns import idle_columns
 from pgkit.envs.making import with_final_observations
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.outputs import check_shape
@@ -56,7 +56,7 @@ class RolloutCollector:
         self.episodes = RunningEpisodes(self.num_envs)
         self.starts = np.ones(self.num_envs, dtype=bool)  # the current observation begins an episode
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # a recurrent agent's, carried across batches
-        self._agents = envs.unwrapped if isinstance(envs.unwrapped, AgentColumns) else None  # a multi-agent env, whose idle columns are masked
+        self._columns = idle_columns(envs)  # a multi-agent env's or a native batch's, whose idle columns are masked
 
     def state_dict(self) -> dict:
         """What continuing exactly needs besides the envs themselves: the current observation, running
@@ -104,12 +104,12 @@ class RolloutCollector:
         actions, log_probs, values = [], [], []
         recurrent = self.memory is not None
         starts, memory, next_memory = np.empty((num_steps, num_envs), dtype=bool), [], []  # recurrent agents only
-        alive = np.empty((num_steps, num_envs), dtype=bool) if self._agents is not None else None
+        alive = np.empty((num_steps, num_envs), dtype=bool) if self._columns is not None else None
         with torch.inference_mode():
             for t in range(num_steps):
                 obs[t] = self.obs
                 if alive is not None:
-                    alive[t] = self._agents.alive
+                    alive[t] = self._columns.alive
                 if recurrent:
                     starts[t] = self.starts
                     memory.append(self.memory)
@@ -127,7 +127,7 @@ class RolloutCollector:
                 next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
                 if self.reward_scaler is not None:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
-        self.episodes.record(env_rewards, terminated | truncated)
+        self.episodes.record(env_rewards, terminated | truncated, alive)
         # stacked outside inference mode: ordinary tensors autograd may use
         memories = (starts, _stack(memory), _stack(next_memory)) if recurrent else (None, None, None)
         return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *memories, alive, prior_rewards, prior_steps)
@@ -144,7 +144,7 @@ class RolloutCollector:
                     raise TrainingError(f"trainer.complete_episodes: an episode ran {self.MAX_EPISODE_STEPS:,} steps without ending; "
                                         "whole-episode batches need episodes that end (give the env a time limit, or set complete_episodes: false)")
                 starts, memory = self.starts, self.memory
-                alive = self._agents.alive if self._agents is not None else None
+                alive = self._columns.alive if self._columns is not None else None
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = distribution.sample()
                 raw, env_reward, terminated, truncated, info = self.envs.step(as_numpy(head.env_action(action)))
