@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--frameworks", default="pgkit,sb3", help="comma-separated: pgkit (as shipped), pgkit-fp32, pgkit-bf16, sb3")
+    parser.add_argument("--frameworks", default="pgkit,sb3", help="comma-separated: pgkit (as shipped), its variants (run_one.VARIANTS: pgkit-native, pgkit-compile, ...), sb3")
     parser.add_argument("--baseline", type=Path, help="another pgkit checkout to run as framework pgkit-base")
     parser.add_argument("--json", type=Path, help="also write every run's result here")
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """One benchmark run in its own process: ``python benchmarks/run_one.py FRAMEWORK CONFIG SEED`` prints JSON.
-FRAMEWORK is pgkit (the recipe as shipped: precision auto for off-policy configs), pgkit-fp32 or pgkit-bf16
-(trainer.precision float32 or bfloat16), or sb3.
+FRAMEWORK is pgkit (the recipe as shipped: precision auto for off-policy configs), a variant of it (``VARIANTS``:
+pgkit-fp32 or pgkit-bf16 for trainer.precision, pgkit-native or pgkit-envpool for env.vectorization, pgkit-compile
+for trainer.compile, pgkit-native-compile for both), or sb3.
 
 Measures steps/s (over the learning phase for off-policy configs), the wall time until the rolling
 mean of 100 training episodes first reaches the config's target, the final deterministic eval over
@@ -25,15 +26,25 @@ from configs import CONFIGS, Config  # noqa: E402
 EVAL_EPISODES = 20
 
 
-def run_pgkit(config: Config, seed: int, precision: str | None = None) -> dict:
+VARIANTS = {  # pgkit's frameworks: the recipe as shipped, or with these overrides
+    "pgkit": [],
+    "pgkit-fp32": ["trainer.precision=float32"],
+    "pgkit-bf16": ["trainer.precision=bfloat16"],
+    "pgkit-native": ["env.vectorization=native"],
+    "pgkit-envpool": ["env.vectorization=envpool"],
+    "pgkit-compile": ["trainer.compile=true"],
+    "pgkit-native-compile": ["env.vectorization=native", "trainer.compile=true"],
+}
+
+
+def run_pgkit(config: Config, seed: int, variant: list[str]) -> dict:
     import csv
 
     from pgkit.runtime.evaluation import evaluate
     from pgkit.recipe import load_recipe
     from pgkit.runtime.training import train
 
-    precision_override = [f"trainer.precision={precision}"] if precision else []
-    recipe = load_recipe(config.recipe, [*config.overrides, *precision_override, f"seed={seed}", "logger=[csv]", "trainer.log_window=100"])
+    recipe = load_recipe(config.recipe, [*config.overrides, *variant, f"seed={seed}", "logger=[csv]", "trainer.log_window=100"])
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         agent, run = train(recipe, Path(folder))
@@ -151,7 +162,7 @@ def main() -> None:
     if framework == "sb3":
         result = run_sb3(config, seed)
     else:
-        result = run_pgkit(config, seed, {"pgkit": None, "pgkit-fp32": "float32", "pgkit-bf16": "bfloat16"}[framework])
+        result = run_pgkit(config, seed, VARIANTS[framework.replace("pgkit-base", "pgkit")])
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"framework": framework, "config": name, "seed": seed, **result}))
 

@@ -19,7 +19,7 @@ from pgkit.kinds.callback import Callback, CallbackRun, EvaluationSpec, Report
 from pgkit.kinds.logger import Logger, RunFolderPath
 from pgkit.kinds.nested import Components
 from pgkit.kinds.network import Network
-from pgkit.kinds.objective import LossContext, Objective, entropy_bonus
+from pgkit.kinds.objective import LossContext, Metrics, Objective, entropy_bonus, metric_floats
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
 from pgkit.kinds.outputs import check_shape
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
@@ -87,6 +87,7 @@ __all__ = [
     "EvaluationSpec",
     "Report",
     "LossContext",
+    "Metrics",
     "Network",
     "Objective",
     "Optimizer",
@@ -105,4 +106,5 @@ __all__ = [
     "capabilities",
     "check_shape",
     "entropy_bonus",
+    "metric_floats",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import Mapping
 
 import gymnasium as gym
 import torch
@@ -12,6 +13,9 @@ from torch.distributions import Distribution
 
 from pgkit.data.batch import Batch
 from pgkit.kinds.component import Component
+
+
+Metrics = dict[str, float | Tensor]  # an objective's metrics: floats, or 0-d tensors without gradient
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,10 @@ class Objective(Component):
         return None
 
     @abstractmethod
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
-        """The loss on a flat batch (on-policy: with ``advantages`` filled in), and its metrics as floats."""
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
+        """The loss on a flat batch (on-policy: with ``advantages`` filled in), and its metrics: floats, or 0-d
+        tensors without gradient, which the trainer reads after the step (``metric_floats``), so that a compiled
+        loss (``trainer.compile``) need not stop to read them."""
 
     def step(self, batch: Batch, context: LossContext) -> dict[str, float]:
         """Update ``context.policy``'s parameters from this batch and return metrics: called once per batch,
@@ -70,11 +76,17 @@ class Objective(Component):
         return {}
 
 
-def entropy_bonus(distribution: Distribution, coef: float) -> tuple[Tensor | float, float]:
-    """(c_H * mean H[pi(.|s)], mean H) for an objective's ``- c_H * H`` term and its metric. With c_H = 0
-    the entropy is computed without a graph, so backward does not differentiate a term weighted 0."""
+def entropy_bonus(distribution: Distribution, coef: float) -> tuple[Tensor | float, Tensor]:
+    """(c_H * mean H[pi(.|s)], mean H) for an objective's ``- c_H * H`` term and its metric (a 0-d tensor without
+    gradient). With c_H = 0 the entropy is computed without a graph, so backward does not differentiate a term
+    weighted 0."""
     if coef == 0:
         with torch.no_grad():
-            return 0.0, distribution.entropy().mean().item()
+            return 0.0, distribution.entropy().mean()
     entropy = distribution.entropy().mean()
-    return coef * entropy, entropy.item()
+    return coef * entropy, entropy.detach()
+
+
+def metric_floats(metrics: Mapping[str, float | Tensor]) -> dict[str, float]:
+    """An objective's metrics as floats (a 0-d tensor read with ``item``)."""
+    return {key: value.item() if isinstance(value, Tensor) else float(value) for key, value in metrics.items()}

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from pgkit import Batch, Spec, hookimpl
 from pgkit.functional import Schedule, scheduled, standardized
-from pgkit.kinds import LossContext, Objective, entropy_bonus
+from pgkit.kinds import LossContext, Metrics, Objective, entropy_bonus
 from pgkit.kinds.capabilities import ENTROPY, LOG_PROB, ON_POLICY_BATCHES, Capability
 
 
@@ -36,7 +36,7 @@ class PPOClip(Objective):
     def requires(self) -> frozenset[Capability]:
         return frozenset({LOG_PROB, ON_POLICY_BATCHES} | ({ENTROPY} if self.spec.entropy_coef > 0 else set()))
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         clip = scheduled(self.spec.clip_range, self.spec.clip_schedule, context.progress)
         distribution = context.policy(batch.obs)
         log_ratio = distribution.log_prob(batch.actions) - batch.log_probs
@@ -48,13 +48,7 @@ class PPOClip(Objective):
         with torch.no_grad():
             approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(old || new) estimator, always >= 0
             clip_fraction = ((ratio - 1).abs() > clip).float().mean()
-        metrics = {
-            "policy_loss": policy_loss.item(),
-            "entropy": entropy,
-            "approx_kl": approx_kl.item(),
-            "clip_fraction": clip_fraction.item(),
-            "clip_range": clip,
-        }
+        metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy, "approx_kl": approx_kl, "clip_fraction": clip_fraction, "clip_range": clip}
         return policy_loss - bonus, metrics
 
     def stop_early(self, metrics: dict[str, float]) -> bool:

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.distributions import kl_divergence
 
 from pgkit import Batch, Spec, hookimpl
-from pgkit.kinds import LossContext, Objective, entropy_bonus
+from pgkit.kinds import LossContext, Metrics, Objective, entropy_bonus
 from pgkit.kinds.capabilities import ENTROPY, KL, LOG_PROB, OLD_POLICY, ON_POLICY_BATCHES, Capability
 
 
@@ -34,7 +34,7 @@ class PPOKL(Objective):
     def requires(self) -> frozenset[Capability]:
         return frozenset({LOG_PROB, KL, OLD_POLICY, ON_POLICY_BATCHES} | ({ENTROPY} if self.spec.entropy_coef > 0 else set()))
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         distribution = context.policy(batch.obs)
         ratio = (distribution.log_prob(batch.actions) - batch.log_probs).exp()
         with torch.no_grad():
@@ -42,7 +42,7 @@ class PPOKL(Objective):
         kl = kl_divergence(old, distribution).mean()
         surrogate = (ratio * batch.advantages).mean()
         bonus, entropy = entropy_bonus(distribution, self.spec.entropy_coef)
-        metrics = {"policy_loss": -surrogate.item(), "kl": kl.item(), "entropy": entropy}
+        metrics = {"policy_loss": -surrogate.detach(), "kl": kl.detach(), "entropy": entropy}
         return -surrogate + self.beta * kl - bonus, metrics
 
     def end_batch(self, batch: Batch, context: LossContext) -> dict[str, float]:

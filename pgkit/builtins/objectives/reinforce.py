@@ -6,7 +6,7 @@ from pydantic import Field
 from torch import Tensor
 
 from pgkit import Batch, Spec, hookimpl
-from pgkit.kinds import LossContext, Objective, entropy_bonus
+from pgkit.kinds import LossContext, Metrics, Objective, entropy_bonus
 from pgkit.kinds.capabilities import ENTROPY, LOG_PROB, ON_POLICY_BATCHES, SINGLE_PASS, Capability
 
 
@@ -25,11 +25,11 @@ class Reinforce(Objective):
     def requires(self) -> frozenset[Capability]:
         return frozenset({LOG_PROB, ON_POLICY_BATCHES, SINGLE_PASS} | ({ENTROPY} if self.spec.entropy_coef > 0 else set()))
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         distribution = context.policy(batch.obs)
         policy_loss = -(distribution.log_prob(batch.actions) * batch.advantages).mean()
         bonus, entropy = entropy_bonus(distribution, self.spec.entropy_coef)
-        return policy_loss - bonus, {"policy_loss": policy_loss.item(), "entropy": entropy}
+        return policy_loss - bonus, {"policy_loss": policy_loss.detach(), "entropy": entropy}
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import Tensor
 
 from pgkit import Batch, Spec, hookimpl
-from pgkit.kinds import LossContext, Objective
+from pgkit.kinds import LossContext, Metrics, Objective
 from pgkit.kinds.capabilities import LOG_PROB, ON_POLICY_BATCHES
 
 
@@ -28,13 +28,13 @@ class RewardWeightedRegression(Objective):
     Spec = RWRSpec
     requires = frozenset({LOG_PROB, ON_POLICY_BATCHES})
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         scores = batch.returns if self.spec.score == "returns" else batch.advantages
         weights = torch.softmax(scores.detach() / self.spec.temperature, dim=0)
         log_probs = context.policy(batch.obs).log_prob(batch.actions)
         loss = -(weights * log_probs).sum()
         effective = 1.0 / weights.square().sum()  # Kish's effective sample size of the weighting
-        return loss, {"policy_loss": loss.item(), "max_weight": weights.max().item(), "effective_samples": effective.item()}
+        return loss, {"policy_loss": loss.detach(), "max_weight": weights.max().detach(), "effective_samples": effective.detach()}
 
 
 @hookimpl

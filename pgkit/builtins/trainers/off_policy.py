@@ -13,7 +13,7 @@ from pgkit import Batch, hookimpl
 from pgkit.data import GoalLayout
 from pgkit.envs import GoalRewards
 from pgkit.functional import polyak_update
-from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape
+from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape, metric_floats
 from pgkit.kinds.capabilities import (
     ACTION_VALUE, GOAL_OBSERVATIONS, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SEQUENCES, SQUASHED_ACTIONS, TD_ERRORS,
 )
@@ -176,6 +176,7 @@ class OffPolicy(Trainer):
         try:
             with online():
                 loss, metrics = slots["objective"].loss(batch, LossContext(agent.policy, ctx.progress, agent.critic))
+            metrics = metric_floats(metrics)
             self.policy_step.minimize(loss, "policy loss", metrics)
         finally:
             self._critic_requires_grad(True)

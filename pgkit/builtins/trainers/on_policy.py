@@ -12,7 +12,7 @@ from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.data import RewardScaler
-from pgkit.kinds import LossContext, Trainer, TrainerSpec, TrainingContext, check_shape
+from pgkit.kinds import Agent, LossContext, Metrics, Trainer, TrainerSpec, TrainingContext, check_shape, metric_floats
 from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SEQUENCES, SINGLE_PASS, WHOLE_EPISODES, Capability
 from pgkit.nn import Precision, resolve_precision
 from pgkit.runtime import GradientStep, RayCollector, RayWorkersSpec, RolloutCollector
@@ -34,6 +34,14 @@ class OnPolicySpec(TrainerSpec):
         "optimizer stay float32), or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively and the networks' largest "
         "matrix has at least 128 x 128 weights. It pays off for convolutional torsos (3x for the Nature CNN's updates on an Intel Xeon "
         "with AMX), not for small MLPs.",
+    )
+    compile: bool = Field(
+        False, description="Compile each minibatch's loss, the objective's and the critic's, forward and backward, with torch.compile "
+        "(TorchInductor; a C++ compiler on CPU), the optimizer's step staying eager. The first minibatches pay the compilation "
+        "(seconds; cached on disk for later runs) and a resumed run compiles again; compiled kernels round differently from eager "
+        "ones, so a compiled run matches an eager one closely, not bit for bit (it resumes bit-exactly as compiled). Where the loss "
+        "reads a tensor's value in Python (.item(), a plugin's metrics as floats) the compiled graph breaks there and goes on eagerly. "
+        "Speed against eager per config: docs/benchmarks.md.",
     )
     workers: RayWorkersSpec | None = Field(
         None, description="Collect on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs with the "
@@ -80,6 +88,7 @@ class OnPolicy(Trainer):
         self._precision = resolve_precision(self.spec.precision, ctx.device, ctx.agent.modules().values())
         if self.spec.precision == "auto":
             ctx.note(f"precision auto: {self._precision} for the minibatch steps on {ctx.device.type}")
+        self._minibatch_loss = torch.compile(self._loss) if self.spec.compile else self._loss
         self._last_batch: Batch | None = None  # for log_metrics; rebuilt by the next iteration after a resume
         self._critic_step: GradientStep | None = None  # made by policy_gradient(critic_epochs > 0), never in training
 
@@ -163,24 +172,31 @@ class OnPolicy(Trainer):
 
     def _update(self, ctx: TrainingContext, batch: Batch, context: LossContext) -> dict[str, float]:
         """Epochs of minibatch steps; returns each metric averaged over the steps taken."""
-        objective, critic = ctx.agent.components["objective"], ctx.agent.components.get("critic")
+        objective = ctx.agent.components["objective"]
         collected: dict[str, list[float]] = {}
         for _ in range(self.spec.epochs):
             for minibatch in batch.minibatches(self.spec.minibatch_size, self.shuffle):
                 with torch.autocast(ctx.device.type, torch.bfloat16, enabled=self._precision == "bfloat16"), ctx.agent.torso_once(), ctx.agent.sequences_of(minibatch):
-                    loss, metrics = objective.loss(minibatch, context)
-                    check_shape(objective, "loss", loss, (), "a scalar")
-                    if objective.stop_early(metrics):
-                        collected.setdefault("stopped_early", []).append(1.0)
-                        return _means(collected)
-                    if critic is not None:
-                        value_loss = critic.loss(ctx.agent.critic, minibatch)
-                        loss = loss + self.spec.vf_coef * value_loss
-                        metrics["value_loss"] = value_loss.item()
+                    loss, metrics = self._minibatch_loss(ctx.agent, minibatch, context.progress, context.old_policy)
+                metrics = metric_floats(metrics)
+                if objective.stop_early(metrics):
+                    collected.setdefault("stopped_early", []).append(1.0)
+                    return _means(collected)
                 metrics["grad_norm"] = self.optimizer.minimize(loss, "loss", metrics)
                 for key, value in metrics.items():
                     collected.setdefault(key, []).append(value)
         return _means(collected)
+
+    def _loss(self, agent: Agent, minibatch: Batch, progress: float, old_policy: torch.nn.Module | None) -> tuple[Tensor, Metrics]:
+        """The objective's loss + vf_coef * the critic's on one minibatch, and their metrics (what ``trainer.compile``
+        compiles: progress comes as an argument, so a new value is an input of the graph, not a new graph)."""
+        objective, critic = agent.components["objective"], agent.components.get("critic")
+        loss, metrics = objective.loss(minibatch, LossContext(agent.policy, progress, agent.critic, old_policy))
+        check_shape(objective, "loss", loss, (), "a scalar")
+        if critic is None:
+            return loss, metrics
+        value_loss = critic.loss(agent.critic, minibatch)
+        return loss + self.spec.vf_coef * value_loss, {**metrics, "value_loss": value_loss.detach()}
 
     def _fit_critic(self, ctx: TrainingContext, batch: Batch, step: GradientStep, epochs: int | None = None) -> dict[str, float]:
         """Epochs (the spec's unless given) of minibatch regression steps of the critic alone, by ``step``

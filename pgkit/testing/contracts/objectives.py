@@ -10,7 +10,7 @@ import math
 import torch
 
 from pgkit import Batch
-from pgkit.kinds import LossContext, Objective
+from pgkit.kinds import LossContext, Objective, metric_floats
 from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, DETERMINISTIC_ACTIONS, LOG_PROB, OWN_POLICY_STEP
 from pgkit.nn import Categorical, SquashedDiagonalGaussian
 from pgkit.testing.batches import synthetic_batch
@@ -61,7 +61,7 @@ def _check_stochastic_objective(objective: Objective) -> None:
     before = torch.softmax(policy.logits, 0)[1].item()
     loss, metrics = objective.loss(batch, context)
     assert loss.dim() == 0 and torch.isfinite(loss), f"{objective.name}: the loss must be a finite scalar"
-    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: metrics must be finite floats"
+    _check_metrics(objective, metrics)
     loss.backward()
     with torch.no_grad():
         policy.logits -= 0.5 * policy.logits.grad
@@ -107,7 +107,7 @@ def _check_critic_objective(objective: Objective) -> None:
     batch = synthetic_batch(OBSERVATIONS, BOX).flatten()
     loss, metrics = objective.loss(batch, LossContext(policy, critic=Quadratic()))
     assert loss.dim() == 0 and torch.isfinite(loss), f"{objective.name}: the loss must be a finite scalar"
-    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: metrics must be finite floats"
+    _check_metrics(objective, metrics)
     loss.backward()
     with torch.no_grad():
         policy.mu -= 0.1 * policy.mu.grad
@@ -127,7 +127,7 @@ def _check_all_action_values_objective(objective: Objective) -> None:
     batch = synthetic_batch(OBSERVATIONS, DISCRETE).flatten()
     loss, metrics = objective.loss(batch, LossContext(policy, critic=Values()))
     assert loss.dim() == 0 and torch.isfinite(loss), f"{objective.name}: the loss must be a finite scalar"
-    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values()), f"{objective.name}: metrics must be finite floats"
+    _check_metrics(objective, metrics)
     before = torch.softmax(policy.logits, 0)[1].item()
     loss.backward()
     with torch.no_grad():
@@ -138,3 +138,10 @@ def _check_all_action_values_objective(objective: Objective) -> None:
         value = objective.next_value(policy(batch.obs), Values(), batch.obs)
     if value is not None:
         assert value.shape == batch.rewards.shape and torch.isfinite(value).all(), f"{objective.name}: next_value must be [B] and finite"
+
+
+def _check_metrics(objective: Objective, metrics: dict) -> None:
+    tensors = [v for v in metrics.values() if isinstance(v, torch.Tensor)]
+    assert all(v.dim() == 0 and not v.requires_grad for v in tensors), f"{objective.name}: a tensor metric must be a 0-d tensor without gradient"
+    assert all(isinstance(v, (float, torch.Tensor)) for v in metrics.values()), f"{objective.name}: metrics must be floats or 0-d tensors"
+    assert all(math.isfinite(v) for v in metric_floats(metrics).values()), f"{objective.name}: metrics must be finite"
