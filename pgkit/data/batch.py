@@ -67,14 +67,15 @@ class Batch:
 
     def flatten(self) -> Batch:
         """``[T, N, ...]`` -> ``[T * N, ...]``: one row per transition, time-major (``columns`` = N). Steps of idle
-        columns (``alive`` false: an agent that finished early or has not joined) are dropped, rows then in time-major
+        columns (``alive`` false: an agent that finished early or has not joined, a native batch's reset step) are dropped, rows then in time-major
         order but no longer whole columns; a recurrent agent's batch, which needs whole columns, refuses them."""
         flat = dataclasses.replace(self._map_rows(lambda t: t.reshape(-1, *t.shape[2:])), columns=self.num_envs)
         if self.alive is None or bool(self.alive.all()):
             return flat
         if self.memory is not None:
             raise TrainingError("a recurrent agent learns from whole env columns, but some of this batch's columns were idle "
-                                "(agents of a multi-agent env that finished early or joined late): use a non-recurrent network")
+                                "(agents of a multi-agent env that finished early or joined late, or the reset steps of "
+                                "env.vectorization native or envpool): use a non-recurrent network, or env.vectorization: sync")
         return flat.rows(flat.alive.nonzero().squeeze(1))
 
     def rows(self, index: Tensor) -> Batch:
