@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import io
 import os
 import warnings
 from typing import Any, Iterator
@@ -24,8 +23,6 @@ from gymnasium.vector import AutoresetMode
 
 from pgkit.envs.settings import EnvSettings, rescale_box_actions
 from pgkit.errors import PgkitError
-
-NATIVE = ("native", "envpool")  # the env.vectorization choices this module makes
 
 
 class NativeEnvError(PgkitError):
@@ -61,12 +58,10 @@ class NextStepColumns(gym.vector.VectorWrapper):
 
     def pickled(self) -> bytes | None:
         """The env's whole state with the idle columns, pickled (None if the env does not pickle: EnvPool's)."""
-        buffer = io.BytesIO()
         try:
-            cloudpickle.Pickler(buffer).dump((self.env, self._alive))
+            return cloudpickle.dumps((self.env, self._alive))
         except Exception:
             return None
-        return buffer.getvalue()
 
     def restore(self, saved: tuple[gym.vector.VectorEnv, np.ndarray]) -> None:
         """Continue from what ``pickled()`` saved (an env of as many columns)."""

@@ -41,6 +41,9 @@ def _entry_point(value: str) -> str:
 ModuleName = Annotated[str, AfterValidator(_module_name)]
 
 
+NATIVE = ("native", "envpool")  # the env.vectorization choices made as one native batch (pgkit.envs.native)
+
+
 def _module_of_id(env_id: str) -> list[str]:
     """The module of gymnasium's ``module:EnvId`` form (gymnasium imports it), or nothing."""
     return [env_id.rpartition(":")[0]] if ":" in env_id else []
@@ -196,7 +199,7 @@ class EnvSettings(BaseModel):
 
     @model_validator(mode="after")
     def _native_batches_are_made_from_an_id(self) -> "EnvSettings":
-        if self.vectorization not in ("native", "envpool"):
+        if self.vectorization not in NATIVE:
             return self
         if self.wrappers:
             raise ValueError(f"env.wrappers are not available with env.vectorization: {self.vectorization}: they wrap one gymnasium env "

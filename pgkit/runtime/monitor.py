@@ -36,6 +36,7 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
         self.running = RunningEpisodes(env.num_envs, self._groups)
         self._columns = idle_columns(env)  # a multi-agent env's or a native batch's: its idle columns' steps are no agent's
         self._size = env.num_envs if self._agents is None else self._agents.num_games  # steps per call: a multi-agent env's games, not its columns
+        self._counts_acting = self._columns is not None and self._agents is None  # a native batch: its real steps, not its reset steps
         self._acted: list[np.ndarray] = []
         self._rewards: list[np.ndarray] = []
         self._terminated: list[np.ndarray] = []
@@ -60,7 +61,7 @@ class MonitoredVectorEnv(gym.vector.VectorWrapper):
             obs, rewards, terminated, truncated, info = self.env.step(actions)
         except Exception as exc:
             raise EnvironmentFault(self.env_id, "step", exc) from exc
-        self.counter.steps += self._size if acted is None or self._agents is not None else int(acted.sum())  # a native batch: its real steps
+        self.counter.steps += int(acted.sum()) if self._counts_acting else self._size
         self._rewards.append(rewards)
         self._terminated.append(terminated)
         self._truncated.append(truncated)
