@@ -21,6 +21,7 @@ def make_batch(seed: int = 0, steps: int = 17, envs: int = 5) -> Batch:
         obs=torch.zeros(steps, envs, 1), actions=torch.zeros(steps, envs), log_probs=torch.zeros(steps, envs),
         rewards=rewards, terminated=terminated, truncated=truncated, next_obs=torch.zeros(steps, envs, 1),
         prior_rewards=torch.zeros(envs, dtype=rewards.dtype), values=values[:steps, :envs], next_values=next_values[:steps, :envs],
+        learner_log_probs=0.2 * torch.randn(steps, envs, generator=torch.Generator().manual_seed(seed)),  # a learner one update on (vtrace reads it)
     )
 
 

@@ -26,7 +26,7 @@ PER_ENV_FIELDS = ("prior_rewards", "prior_steps")
 class Batch:
     obs: Tensor  # [T, N, *obs_shape] observation the action was chosen from
     actions: Tensor  # [T, N, *action_shape] sampled (unclipped) actions
-    log_probs: Tensor  # [T, N] log pi(a_t | s_t) when the action was taken
+    log_probs: Tensor  # [T, N] log mu(a_t | s_t) under the policy that took the action (the behaviour policy)
     rewards: Tensor  # [T, N]
     terminated: Tensor  # [T, N] bool: the episode ended in a terminal state (no bootstrap)
     truncated: Tensor  # [T, N] bool: the episode was cut by a time limit (bootstrap from next_obs)
@@ -42,6 +42,7 @@ class Batch:
     next_memory: Tensor | None = None  # [T, N, S] its memory after step t: the state that reads next_obs
     discounts: Tensor | None = None  # [B] replayed transitions: gamma^k, the discount of their bootstrap from next_obs (n-step: k steps on)
     weights: Tensor | None = None  # [B] replayed transitions: importance weights of a prioritized draw (None: all 1)
+    learner_log_probs: Tensor | None = None  # [T, N] log pi(a_t | s_t) under the learner's policy when the batch reaches it (differs from log_probs when collection lags)
     alive: Tensor | None = None  # [T, N] bool: the column holds an acting agent at step t (multi-agent envs; None: every step is an agent's)
     extras: dict[str, Tensor] = field(default_factory=dict)  # fields added by plugins, same leading dims
     columns: int | None = None  # a flat batch of whole env columns, time-major: how many (None: rows in any order)

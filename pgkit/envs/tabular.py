@@ -68,6 +68,18 @@ class TabularMDP:
             occupancy = self._occupancy(pi, horizon, self.gamma)
         return (occupancy[:, None] * pi.double() * q).sum()
 
+    def off_policy_direction(self, pi: torch.Tensor, behaviour: torch.Tensor) -> torch.Tensor:
+        """The scalar whose gradient (through ``pi``) is the off-policy policy gradient (Degris et al. 2012) that per-step
+        importance weights pi/mu give on episodes of a behaviour policy ``behaviour`` (mu, [S, A]):
+        sum_s d_mu(s) sum_a grad pi(a|s) Q^pi(s, a), with d_mu(s) the expected visits of s in an episode of mu
+        and Q^pi = R + gamma P V^pi held fixed. The weights correct each step's action, not which states mu
+        visits: it is grad J where mu = pi, and near it where mu lags pi by a small update."""
+        with torch.no_grad():
+            values = self.values(pi)
+            q = self.rewards + self.gamma * torch.einsum("sat,t->sa", self.transitions[:, :, :-1], values)
+            visits = torch.linalg.solve(torch.eye(self.num_states, dtype=torch.float64) - self._moves(behaviour).T, self.initial.double())
+        return (visits[:, None] * pi.double() * q).sum()
+
     def _occupancy(self, pi: torch.Tensor, horizon: int, gamma: float) -> torch.Tensor:
         """d_H(s) = sum_{t<H} gamma^t Pr(s_t = s, the episode still running), [S]."""
         moves, state, total = self._moves(pi), self.initial.double(), torch.zeros(self.num_states, dtype=torch.float64)

@@ -6,6 +6,7 @@ from pgkit.functional.polyak import polyak_update
 from pgkit.functional.returns import discounted_reward_to_go, episode_steps, episode_total_return, state_discount
 from pgkit.functional.schedules import Schedule, scheduled
 from pgkit.functional.standardize import standardized
+from pgkit.functional.off_policy import vtrace
 from pgkit.functional.trust_region import (
     backtracking_line_search,
     conjugate_gradient,
@@ -31,4 +32,5 @@ __all__ = [
     "state_discount",
     "td_residuals",
     "trust_region_step",
+    "vtrace",
 ]

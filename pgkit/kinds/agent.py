@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
@@ -290,6 +292,12 @@ class Agent:
     def shares_torso(self) -> bool:
         """Whether the critic reads the policy's torso (one network, two heads)."""
         return self.critic is not None and any(module is self.policy.torso for module in self.critic.modules())
+
+    def acting_copy(self) -> Agent:
+        """An agent with the same components and copies of the modules (a shared torso stays shared) and of the
+        observation normalizer: it acts, with weights ``load_state_dict`` gives it, while this one trains."""
+        policy, critic, objective_module, normalizer = copy.deepcopy((self.policy, self.critic, self.objective_module, self.obs_normalizer))
+        return dataclasses.replace(self, policy=policy, critic=critic, objective_module=objective_module, obs_normalizer=normalizer)
 
     def modules(self) -> dict[str, nn.Module]:
         optional = {"critic": self.critic, "objective": self.objective_module}

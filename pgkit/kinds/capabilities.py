@@ -66,11 +66,17 @@ TD_ERRORS = Capability("td_errors", "each replayed transition's TD error |y - Q(
 SUBTRACTS_BASELINE = Capability(
     "subtracts_baseline", "an advantage estimator that subtracts the baseline b(s) (td, n_step and gae use the critic directly)"
 )
+LAG_CORRECTION = Capability(
+    "lag_correction", "an advantage estimator that corrects for a behaviour policy lagging the learner's (vtrace)"
+)
 
 # --- provided by trainers ---------------------------------------------------------------------------------
 ON_POLICY_BATCHES = Capability("on_policy_batches", "batches collected by the current policy (an on-policy trainer)")
 SINGLE_PASS = Capability(
     "single_pass", "one gradient pass over each fresh batch, since its gradient is only correct on on-policy data (trainer.epochs=1)"
+)
+LEARNER_LOG_PROBS = Capability(
+    "learner_log_probs", "log pi(a_t|s_t) of each batch step under the learner's policy when the batch reaches it (Batch.learner_log_probs; on_policy)"
 )
 OLD_POLICY = Capability("old_policy", "the policy as it was when the batch was collected (LossContext.old_policy)")
 REPLAYED_TRANSITIONS = Capability("replayed_transitions", "replayed transitions with TD targets (an off-policy trainer)")
@@ -130,6 +136,8 @@ __all__ = [
     "ENTROPY",
     "GOAL_OBSERVATIONS",
     "KL",
+    "LAG_CORRECTION",
+    "LEARNER_LOG_PROBS",
     "LOG_PROB",
     "MULTI_BINARY_ACTIONS",
     "MULTI_DISCRETE_ACTIONS",

@@ -39,6 +39,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.advantages.total_return",
     "pgkit.builtins.advantages.reward_to_go",
     "pgkit.builtins.advantages.bootstrapped",
+    "pgkit.builtins.advantages.vtrace",
     "pgkit.builtins.objectives.reinforce",
     "pgkit.builtins.objectives.ppo_clip",
     "pgkit.builtins.objectives.ppo_kl",

@@ -3,6 +3,7 @@ policy-gradient estimates of a recipe with their statistics (``gradient_estimate
 
 ``pgkit.kinds.Trainer`` documents what the loop hands a trainer (``TrainingContext``)."""
 
+from pgkit.runtime.async_collection import AsyncCollector
 from pgkit.runtime.checkpoint import save_agent
 from pgkit.runtime.evaluation import Evaluation, evaluate
 from pgkit.runtime.gradient_step import GradientStep
@@ -14,4 +15,4 @@ from pgkit.runtime.replayed_sequences import ReplayedSequences, replay_sequences
 from pgkit.runtime.rollout import RolloutCollector
 from pgkit.runtime.variance import GradientStatistics, Interval, gradient_statistics
 
-__all__ = ["Evaluation", "PeriodicEvaluation", "evaluate", "save_agent", "GradientEstimates", "GradientStatistics", "GradientStep", "Explorer", "Interval", "RayCollector", "RayExplorer", "RayWorkerGroup", "RayWorkersSpec", "ReplayedSequences", "RolloutCollector", "gradient_estimates", "gradient_statistics", "replay_sequences"]
+__all__ = ["AsyncCollector", "Evaluation", "PeriodicEvaluation", "evaluate", "save_agent", "GradientEstimates", "GradientStatistics", "GradientStep", "Explorer", "Interval", "RayCollector", "RayExplorer", "RayWorkerGroup", "RayWorkersSpec", "ReplayedSequences", "RolloutCollector", "gradient_estimates", "gradient_statistics", "replay_sequences"]

@@ -6,6 +6,7 @@ the learner broadcasts its weights once per batch (or training round) and joins 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import torch
@@ -46,6 +47,18 @@ class RayWorkersSpec(Spec):
         600.0, gt=0, description="Seconds the workers may take to start (Ray places each actor, which builds its envs and modules) before "
         "the run stops with an error rather than wait on a cluster that does not place them.",
     )
+
+
+@dataclass
+class Calls:
+    """One method called on every worker of a RayWorkerGroup, not yet gathered."""
+
+    method: str
+    state: Any  # the broadcast learner state (a Ray object ref)
+    arguments: tuple
+    futures: list[Any]
+    started: float  # perf_counter at the submit
+    broadcast: float  # seconds the broadcast took
 
 
 class RayWorkerGroup:
@@ -90,18 +103,30 @@ class RayWorkerGroup:
         """``method(learner, *arguments)`` on every worker; their shares, in worker order. Timings of the call
         (seconds): in all (collect_time), the broadcast (broadcast_time), the slowest worker's own work
         (worker_time) and the rest: scheduling, transfers, joining (transfer_time)."""
-        ray, agent = self._ray, self._ctx.agent
+        return self.gather(self.submit(method, learner, *arguments))
+
+    def submit(self, method: str, learner: dict[str, Any], *arguments: Any) -> Calls:
+        """Start ``method(learner, *arguments)`` on every worker (one broadcast of ``learner``); ``gather`` waits for it."""
         started = time.perf_counter()
-        state = ray.put({**learner, "agent": as_arrays(learner["agent"])})
+        state = self._ray.put({**learner, "agent": as_arrays(learner["agent"])})
         broadcast = time.perf_counter() - started
-        pending = [getattr(worker, method).remote(state, *arguments) for worker in self._workers]
-        shares = [self._share(index, future, method, state, arguments) for index, future in enumerate(pending)]
+        futures = [getattr(worker, method).remote(state, *arguments) for worker in self._workers]
+        return Calls(method, state, arguments, futures, started, broadcast)
+
+    def gather(self, calls: Calls) -> list[WorkerShare]:
+        """The shares of ``submit``'s calls, in worker order, their steps and episodes counted into the loop's
+        and their observations merged into the learner's statistics. Timings: collect_time runs from the submit
+        (for calls submitted before the learner trained, wait_time is what the learner waited for them)."""
+        waited = time.perf_counter()
+        shares = [self._share(index, future, calls.method, calls.state, calls.arguments) for index, future in enumerate(calls.futures)]
         for share in shares:
             self._ctx.record_steps(share.steps, share.episodes)
             if share.obs_moments is not None:
-                agent.obs_normalizer.stats.merge(*share.obs_moments)
-        elapsed, slowest = time.perf_counter() - started, max(share.seconds for share in shares)
-        self.timings = {"collect_time": elapsed, "broadcast_time": broadcast, "worker_time": slowest, "transfer_time": elapsed - slowest}
+                self._ctx.agent.obs_normalizer.stats.merge(*share.obs_moments)
+        done = time.perf_counter()
+        elapsed, slowest = done - calls.started, max(share.seconds for share in shares)
+        self.timings = {"collect_time": elapsed, "wait_time": done - waited, "broadcast_time": calls.broadcast, "worker_time": slowest,
+                        "transfer_time": max(0.0, elapsed - slowest)}
         return shares
 
     def _share(self, index: int, future: Any, method: str, state: Any, arguments: tuple) -> WorkerShare:
@@ -141,25 +166,38 @@ class RayCollector:
     """A collector (as ``RolloutCollector``: ``collect``, ``metrics``, ``close``, state) whose steps run on a
     RayWorkerGroup: each worker collects ``[T, n]`` (or whole episodes) with the learner's modules, and the
     learner joins the batches along the env axis (``[T, N]``, N = the workers' envs together; whole episodes
-    back to back) and merges the workers' reward statistics into its own."""
+    back to back) and merges the workers' reward statistics into its own. ``asynchronous``: each ``collect``
+    returns the batches the workers collected meanwhile and sets them on the next one with the learner's
+    weights as they are now, so the workers collect while the learner trains (batches one update old)."""
 
-    def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext, num_steps: int, whole_episodes: bool):
-        self.whole_episodes, self._agent = whole_episodes, ctx.agent
+    def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext, num_steps: int, whole_episodes: bool, asynchronous: bool = False):
+        self.whole_episodes, self._agent, self._asynchronous = whole_episodes, ctx.agent, asynchronous
         self.reward_stats = RunningMeanStd() if ctx.env.normalize.reward else None
         self.dropped_steps = 0
+        self.policy_lag = 0
         self.workers = RayWorkerGroup(spec, ctx, CollectionWorker, num_steps, whole_episodes)
+        self._pending: Calls | None = None
+
+    def _submit(self) -> Calls:
+        learner = {"agent": self._agent.state_dict(), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None}
+        return self.workers.submit("collect", learner)
 
     def collect(self) -> Batch:
-        learner = {"agent": self._agent.state_dict(), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None}
-        shares = self.workers.call("collect", learner)
+        lagged = self._pending is not None
+        calls, self._pending = self._pending or self._submit(), None
+        shares = self.workers.gather(calls)
         for share in shares:
             if share.reward_moments is not None:
                 self.reward_stats.merge(*share.reward_moments)
         self.dropped_steps = sum(share.dropped_steps for share in shares)
+        self.policy_lag = int(lagged)
+        if self._asynchronous:
+            self._pending = self._submit()
         return Batch.join([Batch(**as_tensors(share.data)) for share in shares], along_time=self.whole_episodes, device=self._agent.device)
 
     def metrics(self) -> dict[str, float]:
-        return {**self.workers.timings, **({"dropped_steps": float(self.dropped_steps)} if self.whole_episodes else {})}
+        lag = {"policy_lag": float(self.policy_lag)} if self._asynchronous else {}
+        return {**self.workers.timings, **lag, **({"dropped_steps": float(self.dropped_steps)} if self.whole_episodes else {})}
 
     def state_dict(self) -> dict[str, Any]:
         return {"reward_stats": self.reward_stats.state_dict() if self.reward_stats else None, "started": self.workers.started}
@@ -167,6 +205,7 @@ class RayCollector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.reward_stats is not None:
             self.reward_stats.load_state_dict(state["reward_stats"])
+        self._pending = None  # the saved run's calls in flight died with its workers
         self.workers.restart(int(state["started"]))
 
     def close(self) -> None:

@@ -56,4 +56,5 @@ def synthetic_batch(
         goes_on = ~(terminated | truncated)[:-1]
         next_values[:-1] = torch.where(goes_on, batch.values[1:], next_values[:-1])
         batch.next_values = next_values
+    batch.learner_log_probs = batch.log_probs + 0.3 * torch.randn(shape, generator=g)  # a learner that moved on since
     return batch

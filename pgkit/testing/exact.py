@@ -31,13 +31,18 @@ class TabularPolicy(nn.Module):
         return torch.distributions.Categorical(logits=self.logits[obs.long()])
 
 
-def exact_gradient(mdp: TabularMDP, logits: torch.Tensor, horizon: int | None = None, bootstrapped: bool = False) -> torch.Tensor:
+def exact_gradient(
+    mdp: TabularMDP, logits: torch.Tensor, horizon: int | None = None, bootstrapped: bool = False, behaviour_logits: torch.Tensor | None = None
+) -> torch.Tensor:
     """grad_theta J(theta), [S, A], in closed form, for pi(a|s) = softmax(theta[s])_a; with a time limit of
     ``horizon`` steps, the gradient of the time-limited return J_H, or with ``bootstrapped`` the
-    partial-episode-bootstrapping gradient (see ``TabularMDP.bootstrapped_direction``)."""
+    partial-episode-bootstrapping gradient (see ``TabularMDP.bootstrapped_direction``); with ``behaviour_logits``
+    (mu = softmax of them acts), the off-policy gradient at mu's visits (``TabularMDP.off_policy_direction``)."""
     theta = logits.clone().double().requires_grad_(True)
     pi = torch.softmax(theta, -1)
-    if horizon is None:
+    if behaviour_logits is not None:
+        target = mdp.off_policy_direction(pi, torch.softmax(behaviour_logits.double(), -1))
+    elif horizon is None:
         target = mdp.objective(pi)
     else:
         target = mdp.bootstrapped_direction(pi, horizon) if bootstrapped else mdp.time_limited_objective(pi, horizon)
@@ -86,20 +91,25 @@ def sample_gradient(
     seed: int = 0,
     values: torch.Tensor | None = None,
     horizon: int | None = None,
+    behaviour_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, standard error) over ``chunks`` of the REINFORCE estimate sum_t grad log pi(a_t|s_t) Phi_t
     per episode, Phi from ``advantage`` minus ``baseline`` (refit between chunks, as between batches).
     ``values`` [S] are the critic's V(s) that batches carry (zeros if not given): estimators and baselines
     that read a critic (td, gae, the critic baseline) see them. ``horizon``: a time limit that truncates
-    episodes after that many steps."""
+    episodes after that many steps. ``behaviour_logits``: the episodes are a behaviour policy mu's (softmax of
+    them; ``log_probs`` are mu's, ``learner_log_probs`` pi's), as asynchronous collection gives an estimator."""
     rng = np.random.default_rng(seed)
     policy = TabularPolicy(logits)
-    pi = torch.softmax(policy.logits.detach(), -1).numpy()
+    log_pi = torch.log_softmax(policy.logits.detach(), -1)
+    log_mu = log_pi if behaviour_logits is None else torch.log_softmax(behaviour_logits.double(), -1)
+    acting = log_mu.exp().numpy()
     table = torch.zeros(mdp.num_states, dtype=torch.float64) if values is None else values.double()
     estimates = []
     for _ in range(chunks):
-        batch = _episodes(mdp, pi, episodes_per_chunk, rng, horizon)
+        batch = _episodes(mdp, acting, episodes_per_chunk, rng, horizon)
         batch.values, batch.next_values = table[batch.obs], table[batch.next_obs]
+        batch.log_probs, batch.learner_log_probs = log_mu[batch.obs, batch.actions], log_pi[batch.obs, batch.actions]
         advantage(batch, baseline(batch))
         baseline.update(batch)
         loss, _ = Reinforce().loss(batch.flatten(), LossContext(policy))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from contextlib import nullcontext
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -12,10 +14,13 @@ from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.data import RewardScaler
-from pgkit.kinds import Agent, LossContext, Metrics, Trainer, TrainerSpec, TrainingContext, check_shape, metric_floats
-from pgkit.kinds.capabilities import OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SEQUENCES, SINGLE_PASS, WHOLE_EPISODES, Capability
+from pgkit.kinds import Agent, Combination, LossContext, Metrics, Trainer, TrainerSpec, TrainingContext, check_shape, metric_floats
+from pgkit.kinds.capabilities import (
+    LAG_CORRECTION, LEARNER_LOG_PROBS, OLD_POLICY, ON_POLICY_BATCHES, OWN_POLICY_STEP, REWARD_SCALING, SEQUENCES, SINGLE_PASS, WHOLE_EPISODES,
+    Capability,
+)
 from pgkit.nn import Precision, resolve_precision
-from pgkit.runtime import GradientStep, RayCollector, RayWorkersSpec, RolloutCollector
+from pgkit.runtime import AsyncCollector, GradientStep, RayCollector, RayWorkersSpec, RolloutCollector
 
 
 class OnPolicySpec(TrainerSpec):
@@ -43,6 +48,13 @@ class OnPolicySpec(TrainerSpec):
         "reads a tensor's value in Python (.item(), a plugin's metrics as floats) the compiled graph breaks there and goes on eagerly. "
         "Speed against eager per config: docs/benchmarks.md.",
     )
+    collection: Literal["sync", "async"] = Field(
+        "sync", description="sync: each batch is collected by the policy that then learns from it (bit-exact resume). async: the "
+        "next batch is collected while the learner trains on this one (a background thread, or the Ray workers), by the weights from "
+        "before this update, so batches lag the learner by one update (logged as policy_lag); pair it with advantage vtrace, which "
+        "corrects for the lag (IMPALA; with ppo_clip, whose ratio is then to the behaviour policy: APPO). A resumed async run "
+        "restarts its envs from fresh resets.",
+    )
     workers: RayWorkersSpec | None = Field(
         None, description="Collect on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs with the "
         "learner's weights, broadcast once per batch; null: the envs step in this process.",
@@ -63,12 +75,22 @@ class OnPolicy(Trainer):
     @property
     def provides(self) -> frozenset[Capability]:
         optional = {SINGLE_PASS} if self.spec.epochs == 1 else set()
-        return frozenset({ON_POLICY_BATCHES, OLD_POLICY, REWARD_SCALING, SEQUENCES} | optional | ({WHOLE_EPISODES} if self.spec.complete_episodes else set()))
+        whole = {WHOLE_EPISODES} if self.spec.complete_episodes else set()
+        return frozenset({ON_POLICY_BATCHES, OLD_POLICY, REWARD_SCALING, SEQUENCES, LEARNER_LOG_PROBS} | optional | whole)
+
+    def caution(self, combo: Combination) -> str | None:
+        if self.spec.collection == "sync" or LAG_CORRECTION in combo.provided(besides="trainer"):
+            return None
+        return ("collection async: batches come from the policy one update before the learner's, and the advantage estimator does "
+                "not correct for it (the gradient is then that of the behaviour policy's batch, biased for the learner's)\n"
+                "    fix: set `advantage.type: vtrace`, or `trainer.collection: sync`")
 
     def setup(self, ctx: TrainingContext) -> None:
         agent = ctx.agent
         if self.spec.workers is not None:
-            self.collector = RayCollector(self.spec.workers, ctx, self.spec.steps_per_env, self.spec.complete_episodes)
+            self.collector = RayCollector(self.spec.workers, ctx, self.spec.steps_per_env, self.spec.complete_episodes, self.spec.collection == "async")
+        elif self.spec.collection == "async":
+            self.collector = AsyncCollector(ctx, self.spec.steps_per_env, self.spec.complete_episodes)
         else:
             envs = ctx.make_envs()
             normalize = ctx.env.normalize
@@ -78,6 +100,7 @@ class OnPolicy(Trainer):
         wants_old_policy = OLD_POLICY in objective.requires  # a copy refreshed every batch costs ~5% of A2C
         self._old_policy = copy.deepcopy(agent.policy).requires_grad_(False) if wants_old_policy else None
         self._policy_steps_itself = OWN_POLICY_STEP in objective.provides
+        self._reads_learner_log_probs = LEARNER_LOG_PROBS in agent.components["advantage"].requires
         if self._policy_steps_itself:  # the recipe's optimizer fits the critic only (not a torso it shares)
             policy_parameters = set(agent.policy.parameters())
             trained = [p for p in agent.parameters() if p not in policy_parameters]
@@ -134,6 +157,8 @@ class OnPolicy(Trainer):
         agent, slots = ctx.agent, ctx.agent.components
         batch = self.collector.collect()
         self._fill_values(ctx, batch)
+        if self._reads_learner_log_probs:
+            self._fill_learner_log_probs(ctx, batch)
         baseline = slots["baseline"](batch)
         check_shape(slots["baseline"], "b(s)", baseline, batch.rewards.shape, "[T, N], like batch.rewards")
         slots["advantage"](batch, baseline)
@@ -143,7 +168,11 @@ class OnPolicy(Trainer):
         return batch, LossContext(agent.policy, ctx.progress, agent.critic, self._old_policy)
 
     def log_metrics(self, ctx: TrainingContext) -> dict[str, float]:
-        return {"explained_variance": _explained_variance(self._last_batch)} if self._last_batch is not None else {}
+        batch = self._last_batch
+        if batch is None:
+            return {}
+        lagged = {"behaviour_kl": float((batch.log_probs - batch.learner_log_probs).mean())} if batch.learner_log_probs is not None else {}
+        return {"explained_variance": _explained_variance(batch), **lagged}
 
     @staticmethod
     def _fill_values(ctx: TrainingContext, batch: Batch) -> None:
@@ -169,6 +198,14 @@ class OnPolicy(Trainer):
         continuing = agent.sequences(batch.next_memory[ended], ended.new_zeros(1, int(ended.sum()))) if agent.memory_size else nullcontext()
         with torch.no_grad(), continuing:  # a recurrent critic reads next_obs from the state after step t
             batch.next_values[ended] = critic(batch.next_obs[ended])
+
+    @staticmethod
+    def _fill_learner_log_probs(ctx: TrainingContext, batch: Batch) -> None:
+        """log pi(a_t|s_t) under the learner's policy now (the behaviour's, batch.log_probs, where collection does not lag)."""
+        flat = batch.flatten() if batch.alive is None else dataclasses.replace(batch, alive=None).flatten()  # every row, in [T, N] order
+        with torch.no_grad(), ctx.agent.sequences_of(flat):
+            log_probs = ctx.agent.policy(flat.obs).log_prob(flat.actions)
+        batch.learner_log_probs = log_probs.view(batch.num_steps, batch.num_envs)
 
     def _update(self, ctx: TrainingContext, batch: Batch, context: LossContext) -> dict[str, float]:
         """Epochs of minibatch steps; returns each metric averaged over the steps taken."""
