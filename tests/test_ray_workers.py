@@ -81,6 +81,19 @@ def test_one_worker_trains_exactly_as_the_in_process_collector(ray_cluster):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_one_async_worker_trains_exactly_as_in_process_async_collection(ray_cluster, tmp_path):
+    """Asynchronous on a worker: it collects the next batch with the weights from before this update, as the
+    in-process background thread does, from the same seeds; the runs are one, and lag one update."""
+    lagged = {"advantage": {"type": "vtrace", "gamma": 0.99, "lam": 0.95}, "trainer__collection": "async"}
+    local = pgkit.train(recipe(**lagged))
+    remote = pgkit.train(recipe(**lagged, trainer__workers={"num_workers": 1, "address": ray_cluster}), run_dir=tmp_path / "run")
+    for a, b in zip(local.parameters(), remote.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [float(row["policy_lag"]) for row in rows] == [0.0] + [1.0] * (len(rows) - 1)
+    assert all(float(row["wait_time"]) <= float(row["collect_time"]) for row in rows)
+
+
 def test_two_workers_fill_the_recipes_batch_and_log_their_episodes(ray_cluster, tmp_path):
     pgkit.train(recipe(trainer__workers={"num_workers": 2, "address": ray_cluster}), run_dir=tmp_path / "run")
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()

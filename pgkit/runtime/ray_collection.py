@@ -193,7 +193,10 @@ class RayCollector:
         self.policy_lag = int(lagged)
         if self._asynchronous:
             self._pending = self._submit()
-        return Batch.join([Batch(**as_tensors(share.data)) for share in shares], along_time=self.whole_episodes, device=self._agent.device)
+        batch = Batch.join([Batch(**as_tensors(share.data)) for share in shares], along_time=self.whole_episodes, device=self._agent.device)
+        if self._asynchronous and not self._agent.memory_size:  # V(s) of the learner's critic, not the behaviour's (recomputed by the trainer)
+            batch.values = None
+        return batch
 
     def metrics(self) -> dict[str, float]:
         lag = {"policy_lag": float(self.policy_lag)} if self._asynchronous else {}
