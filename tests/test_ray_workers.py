@@ -127,6 +127,9 @@ class Context:
     def note(self, text):
         self.notes.append(text)
 
+    def acting_weights(self):
+        return self.agent.state_dict()
+
 
 def test_a_dead_worker_is_replaced_and_the_batch_stays_whole(ray_cluster):
     import ray

@@ -1,17 +1,27 @@
 """V-trace (advantage ``vtrace``): the recursion against the paper's sum written as a plain loop, GAE where the
 behaviour policy is the learner's, and its gradient against the exact off-policy gradient of a tabular MDP on
 episodes of a lagged behaviour policy (the tolerance of tests/test_unbiased.py: |z| < 4 over 100 chunks of
-200 episodes, 6 components)."""
+200 episodes, 6 components), both from the tabular sampler and through pgkit's own gradient_estimates, whose
+asynchronous collector acts with the lagged policy (|z| < 4 over 400 batches, 8 components)."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pgkit.builtins.advantages.bootstrapped import GAE
 from pgkit.builtins.advantages.vtrace import VTrace
 from pgkit.builtins.baselines.none import NoBaseline
+from pgkit.errors import PgkitError, RecipeWarning
 from pgkit.functional import generalized_advantage, vtrace
+from pgkit.plugins.registry import default_registry
+from pgkit.recipe import resolve
+from pgkit.runtime import gradient_estimates
+from pgkit.runtime.training import build_agent
+from pgkit.runtime.variance import gradient_statistics
 from pgkit.testing import TabularMDP, exact_gradient, sample_gradient, synthetic_batch
 
 
@@ -97,3 +107,46 @@ def test_vtrace_against_the_exact_gradient_on_a_lagged_behaviour_policys_episode
 
 def test_the_off_policy_gradient_is_the_exact_gradient_where_mu_is_pi():
     torch.testing.assert_close(exact_gradient(MDP, LOGITS, behaviour_logits=LOGITS), exact_gradient(MDP, LOGITS))
+
+
+def lagged_recipe(advantage: dict, collection: str = "async"):
+    return resolve({
+        "seed": 0, "env": {"id": "pgkit/RandomMDP-v0", "num_envs": 8, "kwargs": {"num_states": 3, "num_actions": 2, "seed": 3}},
+        "network": {"type": "mlp", "hidden_sizes": []}, "policy_head": "categorical", "critic": "value", "baseline": "none",
+        "advantage": advantage, "objective": "reinforce", "optimizer": "adam",
+        "trainer": {"type": "on_policy", "steps_per_env": 16, "collection": collection},
+    }, default_registry())
+
+
+UNTRUNCATED = {"type": "vtrace", "gamma": 1.0, "lam": 1.0, "rho_bar": None, "c_bar": None}
+
+
+def lagged_behaviour() -> dict:
+    """The recipe's policy before an ascent step of 2 along its exact gradient per step: pi / mu from 0.75 to 1.50."""
+    recipe = lagged_recipe(UNTRUNCATED)
+    direction = gradient_estimates(recipe, 1).exact
+    behaviour = build_agent(recipe)
+    vector_to_parameters((parameters_to_vector(behaviour.policy.parameters()).double() - 2.0 * direction).float(), behaviour.policy.parameters())
+    return behaviour.state_dict()
+
+
+@pytest.mark.parametrize(
+    "advantage, unbiased",
+    [(UNTRUNCATED, True), ({"type": "vtrace", "gamma": 1.0, "lam": 1.0}, False), ({"type": "gae", "gamma": 1.0, "lam": 1.0}, False)],
+    ids=["untruncated_vtrace", "truncated_rho", "uncorrected_gae"],
+)
+def test_gradient_estimates_of_a_lagged_behaviours_batches_against_the_off_policy_gradient(advantage, unbiased):
+    """The recipe's own trainer, collecting asynchronously with a behaviour policy one ascent step behind: the
+    untruncated V-trace gradient (an untrained critic: any V) is unbiased for the off-policy gradient (measured
+    |z| 1.9); truncating rho at 1 (|z| 32) and GAE that ignores the lag (|z| 34) are not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipeWarning)  # GAE under async collection is warned of: here that is the point
+        estimates = gradient_estimates(lagged_recipe(advantage), 400, behaviour=lagged_behaviour())
+    assert estimates.objective.startswith("the off-policy gradient")
+    z = gradient_statistics(estimates, resamples=10).bias_z
+    assert (z < 4) if unbiased else (z > 8), f"max |z| {z:.1f}"
+
+
+def test_a_behaviour_policy_needs_collection_that_acts_with_a_copy():
+    with pytest.raises(PgkitError, match=r"(?s)a behaviour policy acts only where collection acts with a copy.*trainer.collection: async"):
+        gradient_estimates(lagged_recipe(UNTRUNCATED, collection="sync"), 1, behaviour=lagged_behaviour())

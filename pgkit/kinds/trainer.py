@@ -53,6 +53,11 @@ class TrainingContext(Protocol):
     def note(self, text: str) -> None:
         """Tell the user something about the run (on stderr)."""
 
+    def acting_weights(self) -> dict[str, Any]:
+        """The agent state (as ``agent.state_dict()``) that a collector acting with its own copy of the agent
+        (asynchronous, on workers) loads before each batch: the learner's as it is now, except where
+        ``gradient_estimates`` holds a behaviour policy fixed."""
+
 
 class TrainerSpec(Spec):
     """Settings every trainer has; a trainer's Spec extends it (and may change the defaults)."""

@@ -65,7 +65,7 @@ class AsyncCollector:
 
     def _start(self) -> None:
         """Collect the next batch in the background with the learner's weights as they are now."""
-        learner = self._ctx.agent.state_dict()
+        learner = dict(self._ctx.acting_weights())
         learner.pop("obs_normalizer", None)  # the acting copy's statistics are the ones that grow
         self.acting.load_state_dict({**learner, **({"obs_normalizer": self.acting.obs_normalizer.state_dict()} if self.acting.obs_normalizer else {})})
         self._pending = self._thread.submit(self._collect)
@@ -82,7 +82,7 @@ class AsyncCollector:
         """The batch in flight (collected now if none is), its steps and episodes; the learner's observation
         statistics become the acting copy's."""
         if self._pending is None:
-            self._pending = self._thread.submit(self._collect)
+            self._start()
         pending, self._pending = self._pending, None
         collected = pending.result()  # an env's error is raised here, as in synchronous collection
         if self.acting.obs_normalizer is not None:

@@ -55,6 +55,7 @@ def gradient_estimates(
     env: Callable[[], gym.Env] | None = None,
     registry: Registry | None = None,
     progress: Callable[[int], None] | None = None,
+    behaviour: dict[str, Any] | None = None,
 ) -> GradientEstimates:
     """``batches`` estimates of ``recipe``'s policy gradient, through exactly its trainer's data path.
 
@@ -62,7 +63,13 @@ def gradient_estimates(
     ``agent``: its policy, and its critic and observation normalizer where they fit the recipe). With
     ``critic_batches`` the critic is first fitted to that policy by ``critic_epochs`` passes of its own
     regression over each of that many batches. ``env`` is an optional factory that replaces the recipe's env.
-    ``progress`` is called with the number of batches done (critic batches first) after each one."""
+    ``progress`` is called with the number of batches done (critic batches first) after each one.
+
+    ``behaviour``: weights (as ``initial``) of a policy that acts in the learner's place, as a lagging one does
+    under asynchronous collection (``trainer.collection: async``, whose collectors act with a copy of the
+    agent): the estimates are then of the learner's gradient from the behaviour's batches (unbiased where the
+    advantage corrects for the lag: vtrace), and ``exact`` is the off-policy gradient the importance weights
+    target (``TabularMDP.off_policy_direction``)."""
     if batches < 1 or critic_batches < 0 or critic_epochs < 1:
         raise PgkitError(f"need batches >= 1, critic_batches >= 0 and critic_epochs >= 1; got {batches}, {critic_batches}, {critic_epochs}")
     registry = registry or default_registry()
@@ -73,6 +80,11 @@ def gradient_estimates(
         _load_initial(agent, initial, recipe)
     trainer = agent.components["trainer"]
     ctx = Context(agent, Run(recipe, None), trainer.spec.total_steps, trainer.spec.log_window)
+    acting = None
+    if behaviour is not None:
+        acting = agent.acting_copy()
+        _load_initial(acting, behaviour, recipe)
+        ctx.behaviour = acting.state_dict()
     try:
         with flushed_denormals():
             trainer.setup(ctx)
@@ -84,6 +96,9 @@ def gradient_estimates(
             for done in range(batches):
                 before = ctx.step
                 gradient, size = trainer.policy_gradient(ctx)
+                if acting is not None and not ctx.behaviour_acted:
+                    raise PgkitError(f"{recipe.source}: a behaviour policy acts only where collection acts with a copy of the agent "
+                                     f"(this recipe's collects with the learner itself)\n    fix: set `trainer.collection: async`")
                 gradients.append(gradient.double())
                 transitions.append(size)
                 costs.append(ctx.step - before)
@@ -93,11 +108,13 @@ def gradient_estimates(
         raise PgkitError(f"{recipe.source}: {exc}") from None
     finally:
         ctx.close()
-    return GradientEstimates(torch.stack(gradients), torch.tensor(transitions), torch.tensor(costs), *_exact(agent, recipe))
+    return GradientEstimates(torch.stack(gradients), torch.tensor(transitions), torch.tensor(costs), *_exact(agent, recipe, acting))
 
 
 UNTRUNCATED = "J = E[sum_t gamma^t r_t] (episodes end only by termination)"
 TIME_LIMITED = "J_H = E[sum_{{t<H}} gamma^t r_t], H = {horizon} (the time-limited return: no critic completes a cut episode)"
+OFF_POLICY = ("the off-policy gradient sum_s d_mu(s) sum_a grad pi(a|s) Q^pi(s, a) (Degris et al. 2012) on episodes of the behaviour "
+              "policy mu (episodes end only by termination)")
 BOOTSTRAPPED = ("partial-episode bootstrapping at H = {horizon} (Pardo et al. 2018): the critic's V(s) completes each cut episode, "
                 "so the gradient is sum_s d_H(s) sum_a grad pi(a|s) Q(s, a), of neither J_H nor J")
 
@@ -121,19 +138,26 @@ def time_limit(env: gym.Env) -> int | None:
     return min(limits, default=None)
 
 
-def _exact(agent: Agent, recipe: Recipe) -> tuple[Tensor | None, str]:
-    """The closed-form gradient of the objective the recipe's estimates target (``target_objective``), per
-    step, where the recipe's env is a TabularMDPEnv (under any wrappers); and that objective, in words."""
+def _exact(agent: Agent, recipe: Recipe, behaviour: Agent | None = None) -> tuple[Tensor | None, str]:
+    """The closed-form gradient of the objective the recipe's estimates target (``target_objective``, or the
+    off-policy gradient on ``behaviour``'s episodes), per step, where the recipe's env is a TabularMDPEnv (under
+    any wrappers; with a behaviour policy, without a time limit); and that objective, in words."""
     probe = make_env(recipe.settings.env)
     try:
         unwrapped, horizon = probe.unwrapped, time_limit(probe)
     finally:
         probe.close()
-    objective = target_objective(recipe, horizon)
-    if not isinstance(unwrapped, TabularMDPEnv):
+    objective = target_objective(recipe, horizon) if behaviour is None else OFF_POLICY
+    if not isinstance(unwrapped, TabularMDPEnv) or (behaviour is not None and horizon is not None):
         return None, objective
     mdp = unwrapped.mdp
     obs = torch.as_tensor(agent.prepare(np.arange(mdp.num_states)), dtype=agent.obs_dtype, device=agent.device)
+    if behaviour is not None:
+        with torch.no_grad():
+            mu = behaviour.policy(obs).probs
+        parameters = [p for p in agent.policy.parameters() if p.requires_grad]
+        gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(mdp.off_policy_direction(agent.policy(obs).probs, mu), parameters)])
+        return gradient.double().cpu() / mdp.expected_length(mu), objective
     with torch.no_grad():
         length = mdp.expected_length(agent.policy(obs).probs, horizon)
     gradient = mdp.policy_gradient(agent.policy, obs, horizon, bootstrapped=objective.startswith("partial"))

@@ -62,6 +62,8 @@ class Context:
         self.envs: list[MonitoredVectorEnv] = []
         self.reported: dict[str, float] = {}  # the latest metric each callback reported (logged in every row)
         self._run = run
+        self.behaviour: dict[str, Any] | None = None  # gradient_estimates' fixed behaviour policy (None: the learner acts)
+        self.behaviour_acted = False  # whether a collector has loaded it
         settings = run.recipe.settings.env.self_play
         self.self_play = SelfPlay(settings, agent) if settings is not None else None
 
@@ -72,6 +74,12 @@ class Context:
     @property
     def progress(self) -> float:
         return min(1.0, self.step / self.total_steps)
+
+    def acting_weights(self) -> dict[str, Any]:
+        if self.behaviour is None:
+            return self.agent.state_dict()
+        self.behaviour_acted = True
+        return self.behaviour
 
     def make_envs(self, num_envs: int | None = None) -> MonitoredVectorEnv:
         envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)

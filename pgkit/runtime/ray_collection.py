@@ -171,7 +171,7 @@ class RayCollector:
     weights as they are now, so the workers collect while the learner trains (batches one update old)."""
 
     def __init__(self, spec: RayWorkersSpec, ctx: TrainingContext, num_steps: int, whole_episodes: bool, asynchronous: bool = False):
-        self.whole_episodes, self._agent, self._asynchronous = whole_episodes, ctx.agent, asynchronous
+        self.whole_episodes, self._ctx, self._agent, self._asynchronous = whole_episodes, ctx, ctx.agent, asynchronous
         self.reward_stats = RunningMeanStd() if ctx.env.normalize.reward else None
         self.dropped_steps = 0
         self.policy_lag = 0
@@ -179,7 +179,7 @@ class RayCollector:
         self._pending: Calls | None = None
 
     def _submit(self) -> Calls:
-        learner = {"agent": self._agent.state_dict(), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None}
+        learner = {"agent": self._ctx.acting_weights(), "reward_stats": self.reward_stats.state_dict() if self.reward_stats else None}
         return self.workers.submit("collect", learner)
 
     def collect(self) -> Batch:
