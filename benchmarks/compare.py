@@ -71,7 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     frameworks = args.frameworks.split(",")
     if args.baseline:
-        frameworks += [f.replace("pgkit", "pgkit-base") for f in frameworks if f.startswith("pgkit")]
+        based = [f.replace("pgkit", "pgkit-base", 1) for f in frameworks if f.startswith("pgkit") and not f.startswith("pgkit-base")]
+        frameworks += [f for f in based if f not in frameworks]  # each pgkit variant once more from the baseline tree
     results = []
     for name in args.configs:
         for seed in range(args.seeds):
