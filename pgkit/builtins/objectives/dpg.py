@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from pgkit import Batch, hookimpl
-from pgkit.kinds import LossContext, Objective
+from pgkit.kinds import LossContext, Metrics, Objective
 from pgkit.kinds.capabilities import ACTION_VALUE, DETERMINISTIC_ACTIONS, REPLAYED_TRANSITIONS
 
 
@@ -16,10 +16,10 @@ class DPG(Objective):
     name = "dpg"
     requires = frozenset({DETERMINISTIC_ACTIONS, ACTION_VALUE, REPLAYED_TRANSITIONS})
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         q = context.critic(batch.obs, context.policy(batch.obs).rsample(), networks=1)[0].float()
         policy_loss = -q.mean()
-        return policy_loss, {"policy_loss": policy_loss.item()}
+        return policy_loss, {"policy_loss": policy_loss.detach()}
 
 
 @hookimpl

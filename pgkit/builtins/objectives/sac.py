@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from pgkit import Batch, Spec, hookimpl
-from pgkit.kinds import LossContext, Objective
+from pgkit.kinds import LossContext, Metrics, Objective
 from pgkit.kinds.capabilities import ACTION_VALUE, ALL_ACTION_VALUES, DISCRETE_ACTIONS, LOG_PROB, REPLAYED_TRANSITIONS, RSAMPLE
 
 
@@ -62,12 +62,12 @@ class SoftObjective(Objective):
             return float(self.spec.temperature)
         return self._temperature.log_alpha.detach().exp()
 
-    def with_temperature_loss(self, policy_loss: Tensor, entropy: Tensor, metrics: dict[str, float]) -> tuple[Tensor, dict[str, float]]:
+    def with_temperature_loss(self, policy_loss: Tensor, entropy: Tensor, metrics: Metrics) -> tuple[Tensor, Metrics]:
         """``policy_loss`` plus, for a learned alpha, mean log(alpha) (H - H_target) over ``entropy`` (an estimate per state, no gradient)."""
         if self._temperature is None:
             return policy_loss, metrics
         temperature_loss = (self._temperature.log_alpha * (entropy - self._target_entropy)).mean()
-        metrics["temperature_loss"] = temperature_loss.item()
+        metrics["temperature_loss"] = temperature_loss.detach()
         return policy_loss + temperature_loss, metrics
 
 
@@ -84,14 +84,14 @@ class SAC(SoftObjective):
         target = self.spec.target_entropy
         return -float(math.prod(action_space.shape)) if target == "auto" else float(target)
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         distribution = context.policy(batch.obs)
         actions = distribution.rsample()
         log_pi = distribution.log_prob(actions)
         q = context.critic(batch.obs, actions).min(dim=0).values.float()
         alpha = self.alpha()
         policy_loss = (alpha * log_pi - q).mean()
-        metrics = {"policy_loss": policy_loss.item(), "entropy": -log_pi.mean().item(), "alpha": float(alpha)}
+        metrics = {"policy_loss": policy_loss.detach(), "entropy": -log_pi.detach().mean(), "alpha": alpha}
         return self.with_temperature_loss(policy_loss, -log_pi.detach(), metrics)
 
     def next_value_bonus(self, distribution: Distribution, actions: Tensor) -> Tensor:
@@ -116,13 +116,13 @@ class DiscreteSAC(SoftObjective):
     def target_entropy(self, action_space: gym.Space) -> float:
         return self.spec.target_entropy_scale * math.log(int(action_space.n))
 
-    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: Batch, context: LossContext) -> tuple[Tensor, Metrics]:
         probs, plogp = _probabilities(context.policy(batch.obs))
         q = context.critic.values(batch.obs).min(dim=0).values.float()
         alpha = self.alpha()
         policy_loss = (alpha * plogp - probs * q).sum(-1).mean()
         entropy = -plogp.sum(-1)
-        metrics = {"policy_loss": policy_loss.item(), "entropy": entropy.mean().item(), "alpha": float(alpha)}
+        metrics = {"policy_loss": policy_loss.detach(), "entropy": entropy.detach().mean(), "alpha": alpha}
         return self.with_temperature_loss(policy_loss, entropy.detach(), metrics)
 
     def next_value(self, distribution: Distribution, critic: nn.Module, next_obs: Tensor) -> Tensor:

@@ -8,12 +8,13 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 from pydantic import Field, model_validator
+from torch import Tensor
 
 from pgkit import Batch, hookimpl
 from pgkit.data import GoalLayout
 from pgkit.envs import GoalRewards
 from pgkit.functional import polyak_update
-from pgkit.kinds import Agent, LossContext, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape, metric_floats
+from pgkit.kinds import Agent, LossContext, Metrics, Objective, ReplayLayout, Trainer, TrainerSpec, TrainingContext, check_shape, metric_floats
 from pgkit.kinds.capabilities import (
     ACTION_VALUE, GOAL_OBSERVATIONS, OFF_POLICY_ACTIONS, REPLAYED_TRANSITIONS, SEQUENCES, SQUASHED_ACTIONS, TD_ERRORS,
 )
@@ -40,6 +41,13 @@ class OffPolicySpec(TrainerSpec):
     precision: Precision = Field(
         "auto",
         description="Matrix products of the updates: bfloat16 under torch.autocast (weights and optimizers stay float32), float32, or auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU runs it natively and the networks' largest matrix has at least 128 x 128 weights (smaller ones run faster in float32).",
+    )
+    compile: bool = Field(
+        False, description="Compile each update's two losses with torch.compile (TorchInductor; a C++ compiler on CPU): the TD target "
+        "with the critic's loss, and the objective's policy loss, forward and backward, the optimizers' steps staying eager; random "
+        "draws stay torch's own (fallback_random), so a compiled run matches an eager one to rounding and resumes bit-exactly as "
+        "compiled. The first updates pay the compilation (seconds; cached on disk). Not with lstm/gru networks (their replayed "
+        "windows change shape). Speed against eager: docs/benchmarks.md.",
     )
     workers: RayWorkersSpec | None = Field(
         None, description="Act on Ray actors ({type: ray, num_workers: N, address: auto}): each steps its own envs train_freq times per "
@@ -83,6 +91,9 @@ class OffPolicy(Trainer):
         if network is not None and SEQUENCES in network.requires and self.spec.workers is not None:
             return (f"network '{network.name}' carries a memory from step to step, which the Ray workers do not keep; "
                     "set trainer.workers: null")
+        if network is not None and SEQUENCES in network.requires and self.spec.compile:
+            return (f"network '{network.name}' learns from replayed windows whose burn-in and time-limit columns change the graph "
+                    "from minibatch to minibatch, which trainer.compile does not capture; set trainer.compile: false")
         head = combo.get("policy_head")
         if self.spec.target_policy_noise > 0 and head is not None and SQUASHED_ACTIONS not in head.provides:
             return (f"target_policy_noise ({self.spec.target_policy_noise}) smooths squashed Box actions (TD3), but policy_head "
@@ -118,6 +129,8 @@ class OffPolicy(Trainer):
         window = spec.burn_in + spec.sequence_length  # a recurrent agent's windows need that many rows stored
         self._needed = max(spec.batch_size, window * self.explorer.num_envs) if agent.memory_size else spec.batch_size
         self.latest: dict[str, float] = {}  # the last value of each loss, logged with every row
+        compiled = (lambda loss: torch.compile(loss, options={"fallback_random": True})) if spec.compile else (lambda loss: loss)
+        self._critic_loss, self._policy_loss = compiled(self._target_and_critic_loss), compiled(self._policy_loss_of)
 
     def iterate(self, ctx: TrainingContext) -> dict[str, float]:
         spec, replay = self.spec, ctx.agent.components["replay"]
@@ -161,13 +174,11 @@ class OffPolicy(Trainer):
             with sequences.target():
                 next_values = self.next_values(next_policy, self.targets.critic, slots["objective"], sequences.next_obs)[sequences.next_rows]
             batch.returns = self.bootstrap(batch, next_values)
+            with online():  # the critic reads the batch as a recurrent agent's windows where it has memory
+                value_loss = self._critic_loss_on(agent, batch)
         else:
             batch, online = slots["replay"].sample(spec.batch_size, self.sampler, ctx.progress), nullcontext
-            batch.returns = self.td_target(next_policy, self.targets.critic, slots["objective"], batch)
-        with online():  # the critic reads the batch as a recurrent agent's windows where it has memory
-            if TD_ERRORS in slots["replay"].requires:
-                slots["replay"].update_priorities(batch, slots["critic"].td_errors(agent.critic, batch))
-            value_loss = slots["critic"].loss(agent.critic, batch)
+            batch.returns, value_loss = self._critic_loss(agent, batch, next_policy)
         self.critic_step.minimize(value_loss, "critic loss")
         self.latest["value_loss"] = value_loss.item()
         if self.critic_updates % spec.policy_delay:
@@ -175,13 +186,30 @@ class OffPolicy(Trainer):
         self._critic_requires_grad(False)  # grad_a Q is needed, the critic's own gradients are not
         try:
             with online():
-                loss, metrics = slots["objective"].loss(batch, LossContext(agent.policy, ctx.progress, agent.critic))
+                loss, metrics = self._policy_loss(agent, batch, ctx.progress)
             metrics = metric_floats(metrics)
             self.policy_step.minimize(loss, "policy loss", metrics)
         finally:
             self._critic_requires_grad(True)
         self.targets.follow(spec.tau)
         self.latest.update(metrics)
+
+    def _target_and_critic_loss(self, agent: Agent, batch: Batch, next_policy: torch.nn.Module) -> tuple[Tensor, Tensor]:
+        """The TD target y of a replayed minibatch and the critic's loss on it, (y, loss) (what ``trainer.compile`` compiles)."""
+        batch.returns = self.td_target(next_policy, self.targets.critic, agent.components["objective"], batch)
+        return batch.returns, self._critic_loss_on(agent, batch)
+
+    @staticmethod
+    def _critic_loss_on(agent: Agent, batch: Batch) -> Tensor:
+        """The critic's loss on a minibatch whose ``returns`` hold y, the replay given the TD errors first where it prioritizes by them."""
+        slots = agent.components
+        if TD_ERRORS in slots["replay"].requires:
+            slots["replay"].update_priorities(batch, slots["critic"].td_errors(agent.critic, batch))
+        return slots["critic"].loss(agent.critic, batch)
+
+    def _policy_loss_of(self, agent: Agent, batch: Batch, progress: float) -> tuple[Tensor, Metrics]:
+        """The objective's policy loss on a replayed minibatch and its metrics (what ``trainer.compile`` compiles)."""
+        return agent.components["objective"].loss(batch, LossContext(agent.policy, progress, agent.critic))
 
     def _critic_requires_grad(self, flag: bool) -> None:
         for parameter in self._critic_parameters:  # module.requires_grad_ walks the module tree each time
