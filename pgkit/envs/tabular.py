@@ -92,13 +92,18 @@ class TabularMDP:
         """P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'] between non-terminal states."""
         return torch.einsum("sa,sat->st", pi.double(), self.transitions[:, :, :-1])
 
-    def policy_gradient(self, policy: torch.nn.Module, obs: torch.Tensor, horizon: int | None = None, bootstrapped: bool = False) -> torch.Tensor:
+    def policy_gradient(
+        self, policy: torch.nn.Module, obs: torch.Tensor, horizon: int | None = None, bootstrapped: bool = False, behaviour: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """grad J with respect to ``policy``'s parameters (flattened, [P]) in closed form; ``obs`` holds
         the observations of states 0..S-1 as the policy reads them (``policy(obs).probs`` is pi, [S, A]).
         With a time limit of ``horizon`` steps: the gradient of J_H, or with ``bootstrapped`` the
-        partial-episode-bootstrapping gradient (``bootstrapped_direction``)."""
+        partial-episode-bootstrapping gradient (``bootstrapped_direction``). With ``behaviour`` (mu, [S, A]; no
+        time limit): the off-policy gradient on mu's episodes (``off_policy_direction``)."""
         pi = policy(obs).probs
-        if horizon is None:
+        if behaviour is not None:
+            target = self.off_policy_direction(pi, behaviour)
+        elif horizon is None:
             target = self.objective(pi)
         else:
             target = self.bootstrapped_direction(pi, horizon) if bootstrapped else self.time_limited_objective(pi, horizon)

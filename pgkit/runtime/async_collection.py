@@ -64,7 +64,7 @@ class AsyncCollector:
         return batch
 
     def _start(self) -> None:
-        """Collect the next batch in the background with the learner's weights as they are now."""
+        """Collect the next batch in the background with the weights the context gives collectors now (the learner's)."""
         learner = dict(self._ctx.acting_weights())
         learner.pop("obs_normalizer", None)  # the acting copy's statistics are the ones that grow
         self.acting.load_state_dict({**learner, **({"obs_normalizer": self.acting.obs_normalizer.state_dict()} if self.acting.obs_normalizer else {})})

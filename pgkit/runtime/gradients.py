@@ -155,9 +155,7 @@ def _exact(agent: Agent, recipe: Recipe, behaviour: Agent | None = None) -> tupl
     if behaviour is not None:
         with torch.no_grad():
             mu = behaviour.policy(obs).probs
-        parameters = [p for p in agent.policy.parameters() if p.requires_grad]
-        gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(mdp.off_policy_direction(agent.policy(obs).probs, mu), parameters)])
-        return gradient.double().cpu() / mdp.expected_length(mu), objective
+        return mdp.policy_gradient(agent.policy, obs, behaviour=mu).double().cpu() / mdp.expected_length(mu), objective
     with torch.no_grad():
         length = mdp.expected_length(agent.policy(obs).probs, horizon)
     gradient = mdp.policy_gradient(agent.policy, obs, horizon, bootstrapped=objective.startswith("partial"))
