@@ -126,3 +126,11 @@ def test_under_a_time_limit_the_exact_gradient_is_of_the_objective_the_recipe_ta
     estimates = gradient_estimates(recipe, 300)
     assert estimates.objective.startswith("J_H") and "H = 3" in estimates.objective
     assert gradient_statistics(estimates).bias_z < 4
+
+
+def test_estimates_close_the_trainer_and_leave_no_collector_running(registry):
+    """An asynchronous collector's thread would go on drawing from torch's generator after the call returned."""
+    import threading
+
+    gradient_estimates(small(registry, advantage="vtrace", trainer={"type": "on_policy", "steps_per_env": 16, "collection": "async"}), batches=2, registry=registry)
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("pgkit-collector")]

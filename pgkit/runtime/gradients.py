@@ -107,6 +107,7 @@ def gradient_estimates(
     except NotImplementedError as exc:
         raise PgkitError(f"{recipe.source}: {exc}") from None
     finally:
+        trainer.close()  # a collector's background thread or workers stop here, as at the end of training
         ctx.close()
     return GradientEstimates(torch.stack(gradients), torch.tensor(transitions), torch.tensor(costs), *_exact(agent, recipe, acting))
 
