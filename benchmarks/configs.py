@@ -26,6 +26,7 @@ class Config:
     sb3_wrapper: Callable[[Any], Any] | None = None  # applied to each SB3 env (make_vec_env's wrapper_class)
     sb3_masked: bool = False  # sb3-contrib's MaskablePPO: its evaluation passes the envs' action_masks()
     sb3_agents: int = 0  # a PettingZoo env with this many agents: SB3 steps SuperSuit's vector env of its agents (steps/s per env step)
+    sb3_recipe: Path | None = None  # with sb3_pgkit_envs: the recipe whose envs SB3 steps, where not this one (pgkit's own is EnvPool's)
     extra: dict = field(default_factory=dict)
 
 
@@ -221,5 +222,8 @@ CONFIGS = {
                -20, _ippo_spread, sb3_agents=3),
         Config("ppo-atari-pong", RECIPES / "atari-pong-ppo.yaml", ["trainer.total_steps=100000"], "ALE/Pong-v5", 8, 100_000, 0,
                _ppo_atari, sb3_pgkit_envs=True),
+        # the same against pgkit on EnvPool's batch; SB3 steps the gymnasium pipeline of ppo-atari-pong (its users' own)
+        Config("ppo-atari-pong-envpool", RECIPES / "atari-pong-ppo-envpool.yaml", ["trainer.total_steps=30720"], "ALE/Pong-v5", 8, 30_720, 0,
+               _ppo_atari, sb3_pgkit_envs=True, sb3_recipe=RECIPES / "atari-pong-ppo.yaml"),
     ]
 }

@@ -73,7 +73,7 @@ def run_sb3_agents(config: Config, seed: int) -> dict:
     from pgkit.envs.agent_columns import game_maker, make_agent_columns
     from pgkit.recipe import load_recipe
 
-    settings = load_recipe(config.recipe, config.overrides).settings.env
+    settings = load_recipe(config.sb3_recipe or config.recipe, config.overrides).settings.env
     env = supersuit.concat_vec_envs_v1(supersuit.pettingzoo_env_to_vec_env_v1(game_maker(settings)()), config.num_envs, num_cpus=0,
                                        base_class="stable_baselines3")
     set_random_seed(seed)
@@ -151,7 +151,7 @@ def sb3_env(config: Config):
     from pgkit.envs import make_env
     from pgkit.recipe import load_recipe
 
-    settings = load_recipe(config.recipe, config.overrides).settings.env
+    settings = load_recipe(config.sb3_recipe or config.recipe, config.overrides).settings.env
     return lambda: make_env(settings)
 
 
