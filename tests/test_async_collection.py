@@ -5,7 +5,6 @@ a recipe that does not correct for the lag is warned."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import warnings
 
@@ -16,7 +15,7 @@ import yaml
 
 import pgkit
 from pgkit.errors import PgkitError, RecipeWarning
-from small_recipes import SMALL_PPO
+from small_recipes import SMALL_PPO, with_changes
 
 VTRACE = {"type": "vtrace", "gamma": 0.99, "lam": 0.95}
 ASYNC = {**SMALL_PPO, "advantage": VTRACE, "trainer": {**SMALL_PPO["trainer"], "collection": "async"}}
@@ -44,17 +43,6 @@ class RaisesAtStep(gym.Env):
 
 if RAISING_ID not in gym.registry:
     gym.register(RAISING_ID, entry_point=RaisesAtStep, max_episode_steps=500)
-
-
-def with_changes(document: dict, **changes) -> dict:
-    document = copy.deepcopy(document)
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            document[section] = {**document[section], field: value}
-        else:
-            document[key] = value
-    return document
 
 
 def parameters(agent) -> torch.Tensor:

@@ -4,7 +4,6 @@ statistics merge across workers, a dead worker is replaced, a run with workers r
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 import os
@@ -24,20 +23,13 @@ from pgkit.recipe import resolve
 from pgkit.plugins.registry import default_registry
 from pgkit.runtime import RayCollector, RayWorkersSpec
 from pgkit.runtime.training import build_agent
-from small_recipes import SMALL_PPO
+from small_recipes import SMALL_PPO, with_changes
 
 PPO = {**SMALL_PPO, "seed": 3, "trainer": {**SMALL_PPO["trainer"], "total_steps": 1024}}
 
 
 def recipe(**changes) -> dict:
-    document = copy.deepcopy(PPO)
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            document[section] = {**document[section], field: value}
-        else:
-            document[key] = value
-    return document
+    return with_changes(PPO, **changes)
 
 
 def test_moments_since_an_earlier_state_merge_back_to_the_whole_stream():
