@@ -14,6 +14,7 @@ from pgkit.builtins.baselines.mean_return import MeanReturn
 from pgkit.builtins.objectives.reinforce import Reinforce
 from pgkit.builtins.optimizers.torch_optimizers import SGD
 from pgkit.builtins.policy_heads.categorical import Categorical, CategoricalModule
+from pgkit.builtins.policy_heads.gaussian import GSDE, GSDEModule
 from pgkit.nn import Categorical as CategoricalDistribution
 from pgkit.testing import check_advantage, check_baseline, check_objective, check_optimizer, check_policy_head
 
@@ -97,6 +98,20 @@ class HalfKLModule(CategoricalModule):
         return HalfKLCategorical(self.logits(features))
 
 
+class LoudNoise(GSDE):
+    """Holds exploration noise twice as wide as its distribution says (broken)."""
+
+    name = "loud_noise"
+
+    def build(self, in_features, action_space):
+        return LoudNoiseModule(in_features, action_space, self.spec.log_std_init, self.spec.resample_every)
+
+
+class LoudNoiseModule(GSDEModule):
+    def exploration(self, count):
+        return 2 * super().exploration(count)
+
+
 class RemembersAFile(Reinforce):
     """Keeps an open file as state, which no checkpoint can hold (broken)."""
 
@@ -137,6 +152,7 @@ class _PerTensorNormalizedSGD(torch.optim.Optimizer):
         (check_baseline, PeekingBaseline, "changed with the batch's actions"),
         (check_policy_head, HalfKL, "is not E_p\\[log p - log q\\]"),
         (check_policy_head, UnsummedGaussian, "log_prob must have shape \\[batch\\]"),
+        (check_policy_head, LoudNoise, "actions of fresh held noise have variance"),
         (check_objective, WrongSign, "did not raise the probability of the better action"),
         (check_objective, RemembersAFile, "holds a StringIO, which pgkit cannot save"),
         (check_optimizer, PerTensorNormalized, "declared elementwise but steps differently"),

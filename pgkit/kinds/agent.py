@@ -50,6 +50,10 @@ class Policy(nn.Module):
         start, stop = self.mask_columns
         return self.head(self.torso(obs), action_mask=obs[..., start:stop] > 0.5)
 
+    def exploration(self, count: int) -> Tensor | None:
+        """The head's noise held across steps for ``count`` envs (``HeadModule.exploration``), or None."""
+        return self.head.exploration(count)
+
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = False) -> Any:
         """Environment-ready actions: the mode if ``deterministic``, else a sample (for a Dict or Tuple action space
@@ -78,6 +82,10 @@ class GroupedPolicy(Policy):
 
     def forward(self, obs: Tensor) -> Distribution:
         return GroupedDistribution(*routed(self.groups, self.column, obs))
+
+    def exploration(self, count: int) -> None:
+        """None: rows of several groups are not routed to held noise, so every group samples afresh at each step."""
+        return None
 
 
 View = tuple[gym.Space, Union[list[int], None]]  # the space a module reads, and its columns of the stored row (None: all)

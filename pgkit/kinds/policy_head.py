@@ -16,11 +16,20 @@ from pgkit.nn.noise import ActionNoise, NoNoise
 
 class HeadModule(nn.Module):
     """``forward(features [B, F]) -> Distribution`` over ``[B]`` actions, new on every call (no state
-    between calls). A head that provides action_masks also takes ``forward(features, action_mask)``, a bool
+    between calls: noise held across steps, ``exploration``, is the collector's). A head that provides action_masks also takes ``forward(features, action_mask)``, a bool
     ``[B, M]`` laid out as ``pgkit.envs.action_masks`` says, and gives invalid actions probability 0. What the distribution must support follows from the head's ``provides``:
     ``log_prob`` (``log_prob(actions) -> [B]``, summed over action dimensions), ``entropy``
     (``entropy() -> [B]``), ``kl`` (``torch.distributions.kl_divergence`` between two of them),
     ``rsample`` (``rsample()`` with gradient); every head gives ``sample()`` and ``mode``."""
+
+    resample_every: int = 0  # with exploration(): steps between its draws within a batch (0: once a batch)
+
+    def exploration(self, count: int) -> Tensor | None:
+        """Exploration noise held across steps for ``count`` envs, drawn from torch's generator, or None (the
+        default: the head explores by sampling afresh at each step). A head that returns noise gives distributions
+        with ``sample_with(noise) -> actions``; a collector draws the noise at the start of each batch and every
+        ``resample_every`` steps after it, and acts with it (gSDE's exploration matrices, Raffin et al. 2022)."""
+        return None
 
     def env_action(self, action: Tensor) -> Any:
         """The action as the environment should receive it (e.g. clipped to the bounds): a tensor, or for a Dict or

@@ -6,7 +6,7 @@ forward pass of a torso that several losses share, and torsos with memory."""
 from pgkit.nn.bounds import box_bounds, to_box
 from pgkit.nn.composite import CompositeDistribution, PartLayout
 from pgkit.nn.convolution import CNNTorso, image_layout, output_size
-from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian
+from pgkit.nn.distributions import Bernoulli, Categorical, DiagonalGaussian, MultiCategorical, SquashedDiagonalGaussian, StateDependentGaussian
 from pgkit.nn.noise import ActionNoise, GaussianNoise, NoNoise, OrnsteinUhlenbeckNoise
 from pgkit.nn.precision import Precision, native_bfloat16, resolve_precision
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
@@ -33,6 +33,7 @@ __all__ = [
     "RecurrentTorso",
     "Sequences",
     "SquashedDiagonalGaussian",
+    "StateDependentGaussian",
     "box_bounds",
     "image_layout",
     "native_bfloat16",

@@ -110,6 +110,22 @@ class DiagonalGaussian(Distribution):
         return self.log_std.sum(-1) + self.loc.shape[-1] * _HALF_LOG_2PI
 
 
+class StateDependentGaussian(DiagonalGaussian):
+    """gSDE's policy (Raffin et al. 2022): N(mu(s), diag(sigma(s)^2)) with sigma_j(s)^2 = sum_i phi_i(s)^2 exp(2 L_ij)
+    + eps, phi(s) the policy's features (held without gradient) and L a learned [F, A] log std. One draw of the
+    exploration matrix E, E_ij ~ N(0, exp(2 L_ij)), acts a = mu(s) + phi(s) E, which has exactly this law; holding E
+    over steps makes the exploration smooth in time and a function of the state."""
+
+    def __init__(self, mean: Tensor, log_std: Tensor, features: Tensor):
+        super().__init__(mean, log_std)
+        self.features = features
+
+    def sample_with(self, exploration: Tensor) -> Tensor:
+        """a = mu(s) + phi(s) E per row, ``exploration`` [B, F, A] one matrix per row (per env)."""
+        with torch.no_grad():
+            return self.loc + torch.bmm(self.features.unsqueeze(1).to(exploration.dtype), exploration).squeeze(1).to(self.loc.dtype)
+
+
 class MultiCategorical(Categorical):
     """Independent categoricals, one per action dimension (a MultiDiscrete space):
     log pi(a) = sum_i log softmax(logits_i)_{a_i}, H = sum_i H_i.

@@ -15,6 +15,7 @@ from pgkit.data.normalization import RewardScaler
 from pgkit.errors import TrainingError
 from pgkit.envs.idle_columns import idle_columns
 from pgkit.envs.making import with_final_observations
+from pgkit.runtime.held_exploration import HeldExploration
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.outputs import check_shape
 
@@ -27,7 +28,7 @@ class RolloutCollector:
     (``Agent.values_with_actions``: a torso the policy and the critic share then runs once for both, as in
     SB3); a recurrent agent's memory is carried and stored. Episodes carry on across batches;
     ``prior_rewards`` and ``prior_steps`` tell what each running episode gathered before (in the env's
-    own rewards).
+    own rewards). A head that holds exploration noise across steps (gSDE) acts with it (``HeldExploration``).
 
     With ``whole_episodes`` a batch holds whole episodes only: each env steps at least ``num_steps``
     times and then on to the end of the episode it is in; its steps after that (while the other envs
@@ -57,6 +58,7 @@ class RolloutCollector:
         self.starts = np.ones(self.num_envs, dtype=bool)  # the current observation begins an episode
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # a recurrent agent's, carried across batches
         self._columns = idle_columns(envs)  # a multi-agent env's or a native batch's, whose idle columns are masked
+        self.exploration = HeldExploration(agent.policy, self.num_envs)  # a gSDE head's noise, drawn afresh each batch
 
     def state_dict(self) -> dict:
         """What continuing exactly needs besides the envs themselves: the current observation, running
@@ -106,6 +108,7 @@ class RolloutCollector:
         starts, memory, next_memory = np.empty((num_steps, num_envs), dtype=bool), [], []  # recurrent agents only
         alive = np.empty((num_steps, num_envs), dtype=bool) if self._columns is not None else None
         with torch.inference_mode():
+            self.exploration.start_batch()
             for t in range(num_steps):
                 obs[t] = self.obs
                 if alive is not None:
@@ -116,7 +119,7 @@ class RolloutCollector:
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 if recurrent:
                     next_memory.append(self.memory)
-                action = distribution.sample()
+                action = self.exploration.sample(distribution)
                 log_probs.append(distribution.log_prob(action))
                 actions.append(action)
                 values.append(value)
@@ -138,6 +141,7 @@ class RolloutCollector:
         steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs, starts, memory, next_memory, alive) per step, each [N]
         stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
         with torch.inference_mode():
+            self.exploration.start_batch()
             while (stop < 0).any():
                 t = len(steps)
                 if t >= self.num_steps + self.MAX_EPISODE_STEPS:
@@ -146,7 +150,7 @@ class RolloutCollector:
                 starts, memory = self.starts, self.memory
                 alive = self._columns.alive if self._columns is not None else None
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
-                action = distribution.sample()
+                action = self.exploration.sample(distribution)
                 raw, env_reward, terminated, truncated, info = self.envs.step(as_numpy(head.env_action(action)))
                 obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
                 done = self.starts = terminated | truncated

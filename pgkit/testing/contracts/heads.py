@@ -1,5 +1,6 @@
 """The policy-head contract: every head acts inside its action space and keeps no state between calls;
-what it provides (log_prob, entropy, kl, rsample, deterministic_actions) is checked to work."""
+what it provides (log_prob, entropy, kl, rsample, deterministic_actions) and noise it holds across steps
+(``HeadModule.exploration``) are checked to work."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def check_policy_head(head: PolicyHead | type[PolicyHead], action_space: gym.Spa
     every parameter; and each capability it provides works: log_prob is [batch] (summed over action
     dims), entropy is -E[log_prob] (exactly, or on average where it is estimated by sampling), kl is
     KL(p || q) = E_p[log p - log q] and 0 from a distribution to itself, rsample carries gradient,
-    deterministic_actions come with exploration noise, and a head that provides action_masks never samples,
-    chooses or scores an action its mask forbids, normalizes over the valid ones, and keeps exact entropy and KL.
+    deterministic_actions come with exploration noise, a head that provides action_masks never samples,
+    chooses or scores an action its mask forbids, normalizes over the valid ones, and keeps exact entropy and KL,
+    and a head that holds exploration noise acts inside the space with it and, over fresh draws of it, by its
+    distribution's law (mean and variance).
     Without ``action_space``, it is checked in every space it fits of Discrete, Box, MultiDiscrete, MultiBinary, a
     Dict of all four and a hybrid Tuple (a choice with a parameter per choice)."""
     head = instance(head)
@@ -72,6 +75,8 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
         losses.append(_check_masked(head, space, module, features, samples))
     if RSAMPLE in head.provides:
         losses.append(module(features).rsample().square().sum())
+    if module.exploration(5) is not None:
+        _check_held_exploration(head, space, module, features, samples)
     if DETERMINISTIC_ACTIONS in head.provides:
         assert torch.equal(distribution.sample(), distribution.mode), f"{head.name}: a deterministic head's sample must be its mode"
         noise = head.exploration_noise(3, space.shape, np.random.default_rng(0))
@@ -79,6 +84,25 @@ def _check_head_in(head: PolicyHead, space: gym.Space, samples: int) -> None:
     sum(losses).backward()
     for name, parameter in module.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), f"{head.name}: no finite gradient reaches {name}"
+
+
+def _check_held_exploration(head: PolicyHead, space: gym.Space, module: HeadModule, features: torch.Tensor, samples: int) -> None:
+    """Noise for 5 envs acts 5 rows inside the space (``sample_with``); ``samples`` fresh draws for one row give
+    actions whose mean and variance are the distribution's, each within 5 standard errors."""
+    distribution, noise = module(features), module.exploration(5)
+    actions = distribution.sample_with(noise)
+    assert actions.shape == distribution.sample().shape, f"{head.name}: sample_with(exploration(5)) must act one row per env"
+    env_actions = as_numpy(module.env_action(actions))
+    for index in range(len(features)):
+        assert space.contains(_as_space_dtype(space, row(env_actions, index))), f"{head.name}: an action of its held noise is outside {space}"
+    with torch.no_grad():
+        one = module(features[:1].expand(samples, -1))
+        drawn = one.sample_with(module.exploration(samples)).reshape(samples, -1).double()
+        mean, variance = one.mean[0].reshape(-1).double(), one.variance[0].reshape(-1).double()
+    assert torch.all((drawn.mean(0) - mean).abs() <= 5 * (variance / samples).sqrt()), \
+        f"{head.name}: actions of fresh held noise have mean {drawn.mean(0)}, not the distribution's {mean}"
+    assert torch.all((drawn.var(0) - variance).abs() <= 5 * variance * math.sqrt(2 / (samples - 1))), \
+        f"{head.name}: actions of fresh held noise have variance {drawn.var(0)}, not the distribution's {variance}"
 
 
 def _check_masked(head: PolicyHead, space: gym.Space, module: HeadModule, features: torch.Tensor, samples: int) -> torch.Tensor:
