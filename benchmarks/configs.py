@@ -111,6 +111,51 @@ def _trpo_cartpole(env, seed):
                 learning_rate=1e-3, n_critic_updates=20, seed=seed, device="cpu")
 
 
+def _a2c_lunarlander(env, seed):
+    """rl-baselines3-zoo's hyperparams/a2c.yml for LunarLander-v3 as it is."""
+    from stable_baselines3 import A2C
+
+    return A2C("MlpPolicy", env, gamma=0.995, n_steps=5, learning_rate=_linear(0.00083), ent_coef=0.00001, seed=seed, device="cpu")
+
+
+def _trpo_lunarlander(env, seed):
+    """rl-baselines3-zoo's hyperparams/trpo.yml for LunarLander-v3 as it is."""
+    from sb3_contrib import TRPO
+
+    return TRPO("MlpPolicy", env, n_steps=512, cg_damping=0.01, gae_lambda=0.98, gamma=0.99, learning_rate=1e-3,
+                n_critic_updates=15, seed=seed, device="cpu")
+
+
+def _ppo_lunarlander(env, seed):
+    """rl-baselines3-zoo's hyperparams/ppo.yml for LunarLander-v3 (and LunarLanderContinuous-v3) as it is."""
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01, seed=seed, device="cpu")
+
+
+def _ppo_mountaincar(env, seed):
+    """rl-baselines3-zoo's hyperparams/ppo.yml for MountainCar-v0 as it is (with VecNormalize)."""
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=16, gae_lambda=0.98, gamma=0.99, n_epochs=4, ent_coef=0.0, seed=seed, device="cpu")
+
+
+def _trpo_mountaincar(env, seed):
+    """rl-baselines3-zoo's hyperparams/trpo.yml for MountainCar-v0 as it is (with VecNormalize)."""
+    from sb3_contrib import TRPO
+
+    return TRPO("MlpPolicy", env, n_steps=1024, n_critic_updates=20, seed=seed, device="cpu")
+
+
+def _ppo_mountaincar_continuous(env, seed):
+    """rl-baselines3-zoo's hyperparams/ppo.yml for MountainCarContinuous-v0 as it is (with VecNormalize, gamma 0.9999)."""
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, batch_size=256, n_steps=8, gamma=0.9999, learning_rate=7.77e-05, ent_coef=0.00429, clip_range=0.1,
+               n_epochs=10, gae_lambda=0.9, max_grad_norm=5, vf_coef=0.19, use_sde=True,
+               policy_kwargs={"log_std_init": -3.29, "ortho_init": False}, seed=seed, device="cpu")
+
+
 def _trpo_pendulum(env, seed):
     from sb3_contrib import TRPO
 
@@ -191,9 +236,8 @@ CONFIGS = {
         Config("ppo-pendulum", RECIPES / "pendulum-ppo.yaml", [], "Pendulum-v1", 4, 200_000, -250, _ppo_pendulum, sb3_normalize_obs=True),
         Config("ppo-acrobot", RECIPES / "acrobot-ppo.yaml", ["trainer.total_steps=1000000"], "Acrobot-v1", 16, 1_000_000, -100, _ppo_acrobot,
                sb3_normalize_obs=True, sb3_normalize_reward=True),
-        # the zoo's published Pendulum PPO (gSDE) at its 1e5 budget, against pendulum-ppo cut to that budget
-        Config("ppo-pendulum-zoo", RECIPES / "pendulum-ppo.yaml", ["trainer.total_steps=100000"], "Pendulum-v1", 4, 100_000, -250,
-               _ppo_pendulum_zoo),
+        # the zoo's published Pendulum PPO (gSDE) at its 1e5 budget, against the same settings (pendulum-ppo-gsde)
+        Config("ppo-pendulum-zoo", RECIPES / "pendulum-ppo-gsde.yaml", [], "Pendulum-v1", 4, 100_000, -250, _ppo_pendulum_zoo),
         # TD3 with fewer steps for time: 1000 random steps, then 4000 learning steps
         Config("td3-pendulum", RECIPES / "pendulum-td3.yaml", ["trainer.learning_starts=1000", "trainer.total_steps=5000"],
                "Pendulum-v1", 1, 5_000, -250, _td3_pendulum, learning_starts=1000),
@@ -210,6 +254,18 @@ CONFIGS = {
         Config("sac-pendulum", RECIPES / "pendulum-sac.yaml", [], "Pendulum-v1", 1, 20_000, -250, _sac_pendulum, learning_starts=100),
         Config("trpo-cartpole", RECIPES / "cartpole-trpo.yaml", [], "CartPole-v1", 2, 100_000, 475, _trpo_cartpole),
         Config("trpo-pendulum", RECIPES / "pendulum-trpo.yaml", [], "Pendulum-v1", 2, 100_000, -250, _trpo_pendulum),
+        # issue 31's Box2D and MountainCar rows: the zoo's settings through SB3 on the suite's seeds (eval as the suite's)
+        Config("ppo-lunarlander", RECIPES / "lunarlander-ppo.yaml", [], "LunarLander-v3", 16, 1_000_000, 200, _ppo_lunarlander),
+        Config("a2c-lunarlander", RECIPES / "lunarlander-a2c.yaml", [], "LunarLander-v3", 8, 200_000, 200, _a2c_lunarlander),
+        Config("trpo-lunarlander", RECIPES / "lunarlander-trpo.yaml", [], "LunarLander-v3", 2, 200_000, 200, _trpo_lunarlander),
+        Config("ppo-lunarlander-continuous", RECIPES / "lunarlander-continuous-ppo.yaml", [], "LunarLanderContinuous-v3", 16, 1_000_000, 200,
+               _ppo_lunarlander),
+        Config("ppo-mountaincar", RECIPES / "mountaincar-ppo.yaml", [], "MountainCar-v0", 16, 1_000_000, -120, _ppo_mountaincar,
+               sb3_normalize_obs=True, sb3_normalize_reward=True),
+        Config("trpo-mountaincar", RECIPES / "mountaincar-trpo.yaml", [], "MountainCar-v0", 2, 100_000, -120, _trpo_mountaincar,
+               sb3_normalize_obs=True, sb3_normalize_reward=True),
+        Config("ppo-mountaincar-continuous", RECIPES / "mountaincar-continuous-ppo.yaml", [], "MountainCarContinuous-v0", 1, 20_000, 80,
+               _ppo_mountaincar_continuous, sb3_normalize_obs=True, sb3_normalize_reward=True),
         Config("ppo-minatar-breakout", RECIPES / "minatar-breakout-ppo.yaml", ["trainer.total_steps=250000"], "MinAtar/Breakout-v1", 8, 250_000, 4,
                _ppo_minatar, sb3_pgkit_envs=True),
         # CartPole with only its positions (select [0, 2]): SB3 steps pgkit's envs, VecNormalize as env.normalize

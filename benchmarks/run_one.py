@@ -102,7 +102,10 @@ def run_sb3(config: Config, seed: int) -> dict:
 
     env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed, wrapper_class=config.sb3_wrapper)
     if config.sb3_normalize_obs:
-        env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward)
+        from pgkit.recipe import load_recipe
+
+        normalize = load_recipe(config.recipe, config.overrides).settings.env.normalize  # the discount of its reward scale too
+        env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward, gamma=normalize.gamma)
     model = config.make_sb3(env, seed)
 
     class Clock(BaseCallback):
