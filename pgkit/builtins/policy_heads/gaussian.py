@@ -83,7 +83,7 @@ class GSDESpec(Spec):
 class GSDE(PolicyHead):
     """pi(a|s) = N(mu(s), diag(sigma(s)^2)), sigma_j(s)^2 = sum_i phi_i(s)^2 exp(2 L_ij); acting a = mu(s) + phi(s) E
     with E ~ N(0, exp(2 L)) held per env for resample_every steps (gSDE, Raffin et al. 2022); clipped to the bounds
-    only when sent to the env."""
+    only when sent to the env. As an entry of a composite head or in policy groups it samples afresh at each step."""
 
     name = "gsde"
     Spec = GSDESpec
