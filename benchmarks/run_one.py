@@ -71,9 +71,8 @@ def run_sb3_agents(config: Config, seed: int) -> dict:
     from stable_baselines3.common.vec_env import VecMonitor
 
     from pgkit.envs.agent_columns import game_maker, make_agent_columns
-    from pgkit.recipe import load_recipe
 
-    settings = load_recipe(config.sb3_recipe or config.recipe, config.overrides).settings.env
+    settings = sb3_env_settings(config)
     env = supersuit.concat_vec_envs_v1(supersuit.pettingzoo_env_to_vec_env_v1(game_maker(settings)()), config.num_envs, num_cpus=0,
                                        base_class="stable_baselines3")
     set_random_seed(seed)
@@ -102,10 +101,8 @@ def run_sb3(config: Config, seed: int) -> dict:
 
     env = make_vec_env(sb3_env(config), n_envs=config.num_envs, seed=seed, wrapper_class=config.sb3_wrapper)
     if config.sb3_normalize_obs:
-        from pgkit.recipe import load_recipe
-
-        normalize = load_recipe(config.recipe, config.overrides).settings.env.normalize  # the discount of its reward scale too
-        env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward, gamma=normalize.gamma)
+        gamma = sb3_env_settings(config).normalize.gamma  # the discount of the return that scales rewards, as the recipe's
+        env = VecNormalize(env, norm_obs=True, norm_reward=config.sb3_normalize_reward, gamma=gamma)
     model = config.make_sb3(env, seed)
 
     class Clock(BaseCallback):
@@ -152,10 +149,16 @@ def sb3_env(config: Config):
     if not config.sb3_pgkit_envs:
         return config.env_id
     from pgkit.envs import make_env
+
+    settings = sb3_env_settings(config)
+    return lambda: make_env(settings)
+
+
+def sb3_env_settings(config: Config):
+    """The env section of the recipe whose envs and settings SB3 gets (``sb3_recipe``, else the config's own)."""
     from pgkit.recipe import load_recipe
 
-    settings = load_recipe(config.sb3_recipe or config.recipe, config.overrides).settings.env
-    return lambda: make_env(settings)
+    return load_recipe(config.sb3_recipe or config.recipe, config.overrides).settings.env
 
 
 def main() -> None:
