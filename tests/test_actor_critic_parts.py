@@ -181,3 +181,28 @@ def test_mlp_ensemble_members_are_mlp_torsos():
                 linear.weight.copy_(weight[k].t())
                 linear.bias.copy_(bias[k, 0])
         torch.testing.assert_close(ensemble(x)[k], torso(x))
+
+
+def test_q_ensemble_is_its_members_q_networks():
+    """Q_k(s, a) of the twin critic equals member k's torso and its own Linear head on [s, a], for both
+    members and for the first alone (networks=1), with the gradients of the head's weights."""
+    import gymnasium as gym
+
+    from pgkit.builtins.critics.q import TwinQ
+    from pgkit.builtins.networks.mlp import MLP
+
+    observations, actions = gym.spaces.Box(-1, 1, (5,)), gym.spaces.Box(-1, 1, (2,))
+    network = MLP(hidden_sizes=[8, 6], activation="relu", orthogonal_init=False)
+    critic = TwinQ().build(network, observations, actions, None)
+    obs, action = torch.randn(4, 5), torch.randn(4, 2)
+    features = critic.torsos(torch.cat([obs, action], dim=-1))
+    q = critic(obs, action)
+    for k in range(2):
+        head = torch.nn.Linear(6, 1)
+        with torch.no_grad():
+            head.weight.copy_(critic.head_weight[k].t())
+            head.bias.copy_(critic.head_bias[k, 0])
+        torch.testing.assert_close(q[k], head(features[k]).squeeze(-1))
+    torch.testing.assert_close(critic(obs, action, networks=1), q[:1])
+    weight_gradient, = torch.autograd.grad(q.sum(), critic.head_weight)
+    torch.testing.assert_close(weight_gradient, features.detach().sum(1).unsqueeze(-1))

@@ -92,9 +92,12 @@ class DiagonalGaussian(Distribution):
             return torch.normal(self.loc.expand(shape), self.stddev.expand(shape))
 
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
-        shape = self._extended_shape(sample_shape)
-        noise = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
-        return self.loc + noise * self.log_std.exp()
+        return self.rsample_with_noise(sample_shape)[0]
+
+    def rsample_with_noise(self, sample_shape: torch.Size = torch.Size()) -> tuple[Tensor, Tensor]:
+        """(x, eps): x = mu + sigma eps, eps ~ N(0, I), reparameterized."""
+        noise = torch.randn(self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + noise * self.log_std.exp(), noise
 
     def log_prob(self, value: Tensor) -> Tensor:
         """log N(x) = -1/2 sum_i ((x_i - mu_i) / sigma_i)^2 - sum_i log sigma_i - d/2 log(2 pi)."""
@@ -211,8 +214,10 @@ class SquashedDiagonalGaussian(Distribution):
     """a = tanh(u), u ~ N(mean, diag(exp(log_std)^2)): SAC's bounded policy (Haarnoja et al. 2018).
 
     - ``log_prob(a) = log N(u) - sum_i log(1 - tanh(u_i)^2)`` (the change of variables), with
-      ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))`` for stability. The pre-squash value of the last
-      draw is kept, so the log-probability of that very action needs no ``atanh`` (which saturates near +-1).
+      ``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))`` for stability. The pre-squash value and the
+      standard normal noise eps of the last draw are kept, so the log-probability of that very action needs no
+      ``atanh`` (which saturates near +-1), and its Gaussian term is -eps^2 / 2 - sum_i log sigma_i - d/2 log(2 pi):
+      (u - mean) / sigma is eps, whose gradient through u = mean + sigma eps is exactly zero.
     - No closed-form entropy: ``entropy()`` is the one-sample estimate -log pi(a), a = rsample(), unbiased
       and with gradient.
     - KL(p || q) is the KL of the underlying Gaussians: a bijection applied to both leaves it unchanged.
@@ -224,7 +229,7 @@ class SquashedDiagonalGaussian(Distribution):
 
     def __init__(self, mean: Tensor, log_std: Tensor):
         self.base = DiagonalGaussian(mean, log_std)
-        self._last: tuple[Tensor, Tensor] | None = None  # (action, pre-squash value) of the last draw
+        self._last: tuple[Tensor, Tensor, Tensor] | None = None  # (action, pre-squash value, noise eps) of the last draw
         super().__init__(batch_shape=mean.shape[:-1], event_shape=mean.shape[-1:], validate_args=False)
 
     @property
@@ -232,9 +237,9 @@ class SquashedDiagonalGaussian(Distribution):
         return torch.tanh(self.base.loc)
 
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
-        pre = self.base.rsample(sample_shape)
+        pre, noise = self.base.rsample_with_noise(sample_shape)
         action = torch.tanh(pre)
-        self._last = (action, pre)
+        self._last = (action, pre, noise)
         return action
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
@@ -243,11 +248,13 @@ class SquashedDiagonalGaussian(Distribution):
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._last is not None and value is self._last[0]:
-            pre = self._last[1]
+            _, pre, noise = self._last
+            gaussian = -0.5 * noise.pow(2).sum(-1) - self.base._log_normalizer()
         else:
             pre = torch.atanh(value.clamp(-self.BOUND, self.BOUND))
+            gaussian = self.base.log_prob(pre)
         correction = 2.0 * (math.log(2.0) - pre - torch.nn.functional.softplus(-2.0 * pre))
-        return self.base.log_prob(pre) - correction.sum(-1)
+        return gaussian - correction.sum(-1)
 
     def entropy(self) -> Tensor:
         """A one-sample estimate of H = -E[log pi(a)] (no closed form under tanh)."""
