@@ -271,6 +271,9 @@ CONFIGS = {
         # CartPole with only its positions (select [0, 2]): SB3 steps pgkit's envs, VecNormalize as env.normalize
         Config("recurrent-ppo-cartpole-novel", RECIPES / "cartpole-novel-lstm-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475,
                _recurrent_ppo_cartpole_novel, sb3_normalize_obs=True, sb3_normalize_reward=True, sb3_pgkit_envs=True),
+        # the same with pgkit's GRU (sb3-contrib has only an LSTM: its side is the same RecurrentPPO)
+        Config("recurrent-gru-ppo-cartpole-novel", RECIPES / "cartpole-novel-gru-ppo.yaml", [], "CartPole-v1", 8, 100_000, 475,
+               _recurrent_ppo_cartpole_novel, sb3_normalize_obs=True, sb3_normalize_reward=True, sb3_pgkit_envs=True),
         Config("maskable-ppo-taxi", RECIPES / "taxi-masked-ppo.yaml", [], "Taxi-v4", 8, 200_000, 7, _maskable_ppo_taxi,
                sb3_wrapper=_taxi_masks, sb3_masked=True),
         # IPPO on MPE's simple_spread (3 agents, 32 games): SB3 + SuperSuit counts agent steps, reported per env step
