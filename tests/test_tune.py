@@ -198,3 +198,21 @@ def test_seeds_train_as_ray_tasks_on_the_cluster(recipe_file, tmp_path, ray_clus
     assert result.returncode == 0, result.stderr
     assert "as Ray tasks" in result.stderr and "across 2 seeds" in result.stdout
     assert (tmp_path / "seeds" / "seed-0" / "checkpoint.pt").is_file() and (tmp_path / "seeds" / "seed-1" / "checkpoint.pt").is_file()
+
+
+def test_a_multi_agent_recipe_tunes_like_any_other(tmp_path):
+    """A MAPPO recipe on MPE's simple_spread (agents as columns, a centralized critic) runs its trials, each
+    scored by its agents' mean eval return, and the best recipe keeps the env's agents section."""
+    recipe = {"seed": 0, "env": {"id": "mpe2:simple_spread_v3", "kwargs": {"N": 3, "max_cycles": 5}, "num_envs": 2,
+                                 "agents": {"agent_id": True, "critic_input": "state"}},
+              "policy_head": "categorical", "critic": "value", "advantage": "gae", "objective": "ppo_clip", "optimizer": "adam",
+              "trainer": {"type": "on_policy", "total_steps": 100, "steps_per_env": 10}}
+    path, out = tmp_path / "mappo.yaml", tmp_path / "study"
+    path.write_text(yaml.safe_dump(recipe))
+    command = [sys.executable, "-m", "pgkit.cli", "tune", str(path), "optimizer.lr=log:1e-4:1e-2", "advantage.lam=float:0.8:1.0",
+               "--out", str(out), "--eval-episodes", "2", "--trials", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    trials = study_trials(out, "mappo")
+    assert states(trials) == {"COMPLETE": 2} and all(math.isfinite(t.value) and t.value < 0 for t in trials)  # spread's rewards are negative
+    assert yaml.safe_load((out / "best.yaml").read_text())["env"]["agents"] == recipe["env"]["agents"]
