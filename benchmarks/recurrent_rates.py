@@ -10,8 +10,8 @@ Arms (benchmarks/configs.py, rl-baselines3-zoo's ppo_lstm settings for CartPoleN
 ``benchmarks/run_one.py FRAMEWORK CONFIG SEED`` in a fresh process with one torch thread; ``--workers`` of them
 at a time (the rates do not depend on speed, so runs may share the cores).
 
-Resumable: each finished run is a line of ``--results`` (fsync'd); a re-run skips the (arm, seed) pairs it holds
-and prints the report from all of them: per arm the seeds that reached 475 and every run's peak rolling mean,
+Resumable: each finished run is a line of ``--results`` in pgkit bench's results format (task = the arm, seed,
+eval_mean, and the peak); a re-run skips the (arm, seed) pairs it holds and prints the report from all of them: per arm the seeds that reached 475 and every run's peak rolling mean,
 the mean peak with its 95% bootstrap interval and P(pgkit's peak > RecurrentPPO's) (pgkit bench report's
 statistics, through rliable), and the one-sided Fisher exact p of pgkit's rate being lower.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,6 +28,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from compare import machine  # noqa: E402
+
+from pgkit.cli.bench import append_result, read_results  # noqa: E402  (pgkit bench's results lines: fsync'd, a cut last line dropped)
 
 TARGET = 475.0
 ARMS = {  # arm -> (run_one framework, benchmarks/configs.py config)
@@ -40,33 +41,13 @@ REFERENCE = "RecurrentPPO"
 
 
 def run(arm: str, seed: int) -> dict:
+    """One run as a results line of pgkit bench's shape (task = the arm), with the rolling mean's peak."""
     framework, config = ARMS[arm]
     out = subprocess.run([sys.executable, str(HERE / "run_one.py"), framework, config, str(seed)], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{arm} seed {seed} failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"arm": arm, "seed": seed, "peak": result["peak"], "reached": result["peak"] >= TARGET, "eval": result["eval"],
-            "wall": result["wall"]}
-
-
-def load(path: Path) -> list[dict]:
-    """The finished runs in ``path`` (a line cut by a kill is dropped)."""
-    if not path.is_file():
-        return []
-    runs = []
-    for line in path.read_text().splitlines():
-        try:
-            runs.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return runs
-
-
-def append(path: Path, result: dict) -> None:
-    with path.open("a") as file:
-        file.write(json.dumps(result) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    return {"task": arm, "seed": seed, "eval_mean": result["eval"], "peak": result["peak"], "wall": result["wall"]}
 
 
 def report(runs: list[dict]) -> str:
@@ -74,7 +55,7 @@ def report(runs: list[dict]) -> str:
 
     from pgkit.cli.scores import per_task, probability_of_improvement
 
-    peaks = {arm: {r["seed"]: r["peak"] for r in runs if r["arm"] == arm} for arm in ARMS}
+    peaks = {arm: {r["seed"]: r["peak"] for r in runs if r["task"] == arm} for arm in ARMS}
     intervals = per_task({arm: by_seed for arm, by_seed in peaks.items() if len(by_seed) > 1})
     lines = [machine(), "", "| arm | seeds | reached 475 | rate | mean peak [95% CI] | peaks (by seed) | vs RecurrentPPO: Fisher p (lower) | "
              "P(peak > RecurrentPPO's) [95% CI] |", "| --- | ---: | --- | ---: | --- | --- | ---: | --- |"]
@@ -107,7 +88,7 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "recurrent-rates.jsonl")
     args = parser.parse_args()
-    done = {(r["arm"], r["seed"]) for r in load(args.results)}
+    done = {(r["task"], r["seed"]) for r in read_results(args.results)}
     todo = [(arm, seed) for seed in range(args.seeds) for arm in args.arms.split(",") if (arm, seed) not in done]
     failed = 0
     with ThreadPoolExecutor(args.workers) as pool:  # threads that wait on run_one processes
@@ -118,9 +99,10 @@ def main() -> None:
                 print(error, file=sys.stderr, flush=True)
                 failed += 1
                 continue
-            append(args.results, result)
-            print(f"{result['arm']} seed {result['seed']}: peak {result['peak']:.1f}, eval {result['eval']:.1f} ({result['wall']:.0f} s)", flush=True)
-    print(report(load(args.results)))
+            append_result(args.results, result)
+            print(f"{result['task']} seed {result['seed']}: peak {result['peak']:.1f}, eval {result['eval_mean']:.1f} ({result['wall']:.0f} s)",
+                  flush=True)
+    print(report(read_results(args.results)))
     if failed:
         raise SystemExit(f"{failed} run(s) failed (above); run again to retry them")
 
