@@ -118,6 +118,41 @@ def test_a_suite_killed_mid_run_continues_as_if_never_killed(tmp_path):
     assert len(metrics) == len((whole / "runs" / "rtg" / "seed-3" / "metrics.csv").read_text().splitlines())
 
 
+LONGER = [*SMALL[:-2], "trainer.total_steps=10000", "checkpoint_every=200"]
+
+
+@pytest.fixture(scope="module")
+def never_stopped(tmp_path_factory) -> dict[int, float]:
+    """Each seed's eval in a suite of LONGER runs on seeds 0-2 that nothing stopped."""
+    folder = tmp_path_factory.mktemp("never-stopped")
+    run_suite(load_suite(write_suite(folder, [0, 1, 2], overrides=LONGER)), folder / "out", workers=2)
+    return {row["seed"]: row["eval_mean"] for row in read_results(folder / "out" / RESULTS_FILE)}
+
+
+@pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["sigterm", "ctrl-c"])
+def test_a_stopped_suite_starts_nothing_more_and_continues_exactly(tmp_path, signum, to_group, never_stopped):
+    """SIGTERM to the suite (what a scheduler sends), or Ctrl-C at its terminal (SIGINT to the process group):
+    the running runs stop at a checkpoint, the third seed never starts, the exit code is the signal's, and
+    the suite run again ends as one never stopped."""
+    suite = write_suite(tmp_path / "stopped", [0, 1, 2], overrides=LONGER)
+    out = tmp_path / "stopped" / "out"
+    process = subprocess.Popen([sys.executable, "-m", "pgkit.cli", "bench", "run", str(suite), "--out", str(out), "--workers", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    checkpoints = [out / "runs" / "rtg" / f"seed-{seed}" / "checkpoint.pt" for seed in (0, 1)]
+    deadline = time.monotonic() + 120
+    while not all(path.is_file() for path in checkpoints) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(path.is_file() for path in checkpoints), "the suite wrote no checkpoints in 2 minutes"
+    os.killpg(process.pid, signum) if to_group else process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    assert "2 running job(s) stopped, 1 not started; those stopped in training saved a checkpoint" in err and "the same --out" in err
+    assert "Traceback" not in err and not (out / "runs" / "rtg" / "seed-2").exists()
+    assert not (out / RESULTS_FILE).is_file() or not read_results(out / RESULTS_FILE)  # both stopped before their end
+    assert run_suite(load_suite(suite), out, workers=2) == 3
+    assert {row["seed"]: row["eval_mean"] for row in read_results(out / RESULTS_FILE)} == never_stopped
+
+
 def test_a_suite_runs_as_ray_tasks(tmp_path, ray_cluster):
     out = tmp_path / "out"
     assert run_suite(load_suite(write_suite(tmp_path, [0, 1])), out, workers=1, address=ray_cluster) == 2

@@ -182,6 +182,30 @@ def test_killing_a_tune_process_and_running_it_again_continues_the_study(recipe_
     assert len(retried) == 1 and retried[0].params == killed[0].params  # its values ran again
 
 
+def test_sigterm_stops_the_running_trials_and_queues_their_values_again(recipe_file, tmp_path):
+    """SIGTERM to `tune --jobs 2`: both trial processes stop (exit 143), no trial is pruned or scored for it,
+    and their values are queued, so running the study again trains them first."""
+    out = tmp_path / "stopped"
+    slow = ["trainer.total_steps=200000"]
+    process = subprocess.Popen(tune_command(recipe_file, out, *slow, "--trials", "3", "--jobs", "2"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (running(out) and states(study_trials(out)).get("RUNNING") == 2):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "2 running job(s) stopped" in err and "Traceback" not in err
+    stopped = study_trials(out)
+    assert states(stopped) == {"FAIL": 2, "WAITING": 2}
+    queued = sorted(str(t.system_attrs["fixed_params"]) for t in stopped if t.state.name == "WAITING")
+    assert queued == sorted(str(t.params) for t in stopped if t.state.name == "FAIL")
+    again = subprocess.run(tune_command(recipe_file, out, "--trials", "3"), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    ran = [t for t in study_trials(out) if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(ran) == 3 and sorted(str(t.params) for t in ran[:2]) == queued  # the stopped values ran first
+
+
 def test_trials_run_as_ray_tasks_on_the_cluster(recipe_file, tmp_path, ray_cluster):
     out = tmp_path / "ray"
     result = subprocess.run(tune_command(recipe_file, out, "--trials", "4", "--jobs", "2", "--address", ray_cluster),

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from pgkit.errors import PgkitError
+from pgkit.errors import PgkitError, TrainingInterrupted
 from pgkit.cli.suite import Suite
 
 RESULTS_FILE = "results.jsonl"
@@ -166,10 +166,10 @@ def _outcomes(jobs: list[Job], workers: int, address: str | None) -> Iterator[tu
             except Exception as exc:  # RayTaskError wraps the job's own exception: report its cause
                 yield job, getattr(exc, "cause", None) or exc
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from pgkit.runtime.job_processes import run_in_processes
 
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for future in as_completed(futures):
-            exception = future.exception()
-            yield futures[future], exception if exception is not None else future.result()
+    try:
+        yield from run_in_processes(run_job, jobs, workers)
+    except TrainingInterrupted as exc:
+        raise TrainingInterrupted(f"{exc}; those stopped in training saved a checkpoint: run the suite again with the same "
+                                  "--out to continue", exc.exit_code) from None

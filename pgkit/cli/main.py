@@ -338,29 +338,28 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _train_seeds(args: argparse.Namespace) -> int:
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
+    from pgkit.cli.seeds import SeedJob, train_one_seed
+    from pgkit.runtime.job_processes import values_in_processes
     from pgkit.runtime.run import new_run_dir
-    from pgkit.cli.seeds import train_one_seed
 
     seeds = list(_seed_list(args.seeds))
     if args.resume is not None or args.recipe is None:
         raise PgkitError("--seeds needs a recipe, and cannot be used with --resume")
     recipe = _load_checked(args.recipe, args.overrides)  # validate once, before starting processes
     root = args.run_dir or new_run_dir(recipe)
-    jobs = [(str(args.recipe.resolve()), list(args.overrides), seed, str((root / f"seed-{seed}").resolve()), args.force) for seed in seeds]
+    jobs = [SeedJob(str(args.recipe.resolve()), tuple(args.overrides), seed, str((root / f"seed-{seed}").resolve()), args.force) for seed in seeds]
     if args.address is not None:
         from pgkit.runtime.ray_cluster import connect_ray
 
         ray = connect_ray(args.address, 1, "--address")
         print(f"training {recipe.name} with seeds {seeds} as Ray tasks on {args.address} -> {root}", file=sys.stderr)
         task = ray.remote(num_cpus=1)(train_one_seed)
-        results = ray.get([task.remote(*job) for job in jobs])
+        results = ray.get([task.remote(job) for job in jobs])
     else:
         workers = min(len(seeds), os.cpu_count() or 1)
         print(f"training {recipe.name} with seeds {seeds} in {workers} processes -> {root}", file=sys.stderr)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = [future.result() for future in [pool.submit(train_one_seed, *job) for job in jobs]]
+        results = values_in_processes(train_one_seed, jobs, workers)
     for seed, (mean, std) in zip(seeds, results):
         print(f"seed {seed}: eval mean return {mean:.2f} +/- {std:.2f}  ({root / f'seed-{seed}'})")
     means = [mean for mean, _ in results]
@@ -370,8 +369,6 @@ def _train_seeds(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from concurrent.futures import ProcessPoolExecutor
-
     from pgkit.cli.tune import Study, is_dimension, load_space, results, run_share, yaml_value
 
     if args.trials < 1 or args.jobs < 1 or args.eval_episodes < 1 or args.heartbeat < 1:
@@ -397,8 +394,9 @@ def _tune(args: argparse.Namespace) -> int:
         ray = connect_ray(args.address, args.jobs, "--address")
         ran = sum(ray.get([ray.remote(num_cpus=1)(run_share).remote(study) for _ in range(args.jobs)]))
     elif args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            ran = sum(pool.map(run_share, [study] * args.jobs))
+        from pgkit.runtime.job_processes import values_in_processes
+
+        ran = sum(values_in_processes(run_share, [study] * args.jobs, args.jobs))
     else:
         ran = run_share(study)
     print(f"{ran} trials run now\n{results(study, out)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from pgkit.kinds.logger import Logger
@@ -44,10 +45,21 @@ def without_console(recipe: Recipe) -> Recipe:
     return type(recipe)(recipe.source, recipe.settings, {**recipe.slots, "logger": loggers})
 
 
-def train_one_seed(recipe_path: str, overrides: list[str], seed: int, run_dir: str, replace: bool = False) -> tuple[float, float]:
-    """Train ``recipe_path`` with ``seed`` into ``run_dir`` (progress lines instead of a progress bar),
+@dataclass(frozen=True)
+class SeedJob:
+    """One seed of a sweep: ``recipe_path`` with ``overrides`` and ``seed``, trained into ``run_dir``."""
+
+    recipe_path: str
+    overrides: tuple[str, ...]
+    seed: int
+    run_dir: str
+    replace: bool = False
+
+
+def train_one_seed(job: SeedJob) -> tuple[float, float]:
+    """Train ``job``'s recipe with its seed into its run folder (progress lines instead of a progress bar),
     then evaluate the mode of the policy; returns (mean, std) of the eval returns."""
-    recipe = without_console(load_recipe(recipe_path, [*overrides, f"seed={seed}"]))
-    agent, _ = train(recipe, Path(run_dir), loggers=[SeedProgress(seed)], replace=replace)
-    result = evaluate(agent, recipe.settings.env, EVAL_EPISODES, seed=10_000 + seed)
+    recipe = without_console(load_recipe(job.recipe_path, [*job.overrides, f"seed={job.seed}"]))
+    agent, _ = train(recipe, Path(job.run_dir), loggers=[SeedProgress(job.seed)], replace=job.replace)
+    result = evaluate(agent, recipe.settings.env, EVAL_EPISODES, seed=10_000 + job.seed)
     return result.mean, result.std

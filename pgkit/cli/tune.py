@@ -9,6 +9,7 @@ stops sending heartbeats; the next process to look fails it and runs its values 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
@@ -22,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from pgkit.errors import PgkitError
+from pgkit.errors import PgkitError, TrainingInterrupted
 from pgkit.kinds.logger import Logger
 
 KINDS = {"float": "float:LOW:HIGH", "log": "log:LOW:HIGH", "int": "int:LOW:HIGH", "choice": "choice:A,B,..."}
@@ -149,6 +150,7 @@ class Study:
 
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are, since Optuna 2.8
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # pgkit prints a line per trial
+        logging.getLogger("optuna.study._optimize").addFilter(INTERRUPTION_QUIETED)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback
         attempts = 0
         while True:
@@ -177,9 +179,23 @@ class Study:
         return study
 
 
+class _QuietAfterInterruption(logging.Filter):
+    """Drops Optuna's warnings (a traceback, then the trial's value) about the trial SIGTERM or Ctrl-C stopped:
+    the process stops with it, and pgkit says why."""
+
+    interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.interrupted
+
+
+INTERRUPTION_QUIETED = _QuietAfterInterruption()
+
+
 def run_share(study_settings: Study) -> int:
     """Run trials in this process until the study has ``trials`` finished or running ones; returns how many
-    this process ran. Stale trials (their process died) are failed first, and their values queued again."""
+    this process ran. Stale trials (their process died) are failed first, and their values queued again, as
+    are those of a trial stopped by SIGTERM or Ctrl-C (which then stops this process)."""
     import optuna
 
     study = study_settings.load()
@@ -212,7 +228,19 @@ def _print_trial(study_settings: Study, study: Any, trial: Any) -> None:
 
 def run_trial(study: Study, trial: Any) -> float:
     """Train the recipe with the trial's values on each of the study's seeds in turn; the mean over seeds of
-    the study's score."""
+    the study's score. A trial stopped by SIGTERM or Ctrl-C is not the values' fault: they are queued again
+    for when the study goes on."""
+    try:
+        return _scored(study, trial)
+    except TrainingInterrupted:
+        if trial.params:  # stopped before the values were drawn: nothing to queue
+            trial.study.enqueue_trial(trial.params, skip_if_exists=False)
+        INTERRUPTION_QUIETED.interrupted = True
+        raise
+
+
+def _scored(study: Study, trial: Any) -> float:
+    """``run_trial``'s score of ``trial``."""
     from pgkit.cli.seeds import without_console
     from pgkit.recipe import load_recipe
     from pgkit.runtime.evaluation import evaluate
@@ -226,6 +254,8 @@ def run_trial(study: Study, trial: Any) -> float:
         try:
             recipe = without_console(load_recipe(study.recipe, [*study.overrides, *sampled, *([f"seed={seed}"] if seed is not None else [])]))
             agent, _ = train(recipe, loggers=[reporter])
+        except TrainingInterrupted:
+            raise
         except PgkitError as exc:  # values the recipe refuses, or a run that diverged: pruned, with the reason kept
             raise _pruned(trial, str(exc)) from None
         if study.score == "eval":
