@@ -28,6 +28,7 @@ WRAPPED = {  # env wrapper -> (parameters its spec requires, an env it wraps), w
     "time_limit": ({"max_episode_steps": 3}, None),
     "frame_stack": ({}, FRAMES_ID),
     "action_mask": ({}, "Taxi-v4"),
+    "text_tokens": ({}, "minigrid:MiniGrid-GoToDoor-5x5-v0"),
 }
 
 

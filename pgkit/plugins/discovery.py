@@ -54,6 +54,7 @@ BUILTIN_MODULES = (
     "pgkit.builtins.trainers.off_policy",
     "pgkit.builtins.env_wrappers.atari",
     "pgkit.builtins.env_wrappers.observations",
+    "pgkit.builtins.env_wrappers.text",
     "pgkit.builtins.env_wrappers.rewards",
     "pgkit.builtins.env_wrappers.episodes",
     "pgkit.builtins.env_wrappers.actions",
