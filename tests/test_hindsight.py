@@ -4,11 +4,15 @@ gymnasium-robotics' FetchReach (real MuJoCo)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import pgkit
 from pgkit.builtins.replays.hindsight import Hindsight
+from pgkit.cli.main import main
 from pgkit.data import ReplayEpisodes
 from pgkit.errors import CompatibilityError, RecipeError
 from pgkit.recipe import resolve
@@ -116,3 +120,14 @@ def test_periodic_evaluation_logs_the_success_rate(tmp_path):
     last = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))[-1]
     assert float(last["eval_success_rate"]) in (0.0, 0.5, 1.0), last  # two episodes, each a success or not
     assert np.isfinite(float(last["eval_return"]))
+
+
+def test_the_highway_parking_recipe_trains_with_hindsight_on_its_compute_reward(tmp_path):
+    """highway-env's parking-v0 as it comes (a goal env whose compute_reward takes batches), the shipped recipe
+    on a tiny budget: relabelled minibatches are scored by the env's own compute_reward."""
+    pytest.importorskip("highway_env")
+    recipe = Path(__file__).parent.parent / "recipes" / "parking-sac-her.yaml"
+    overrides = ["trainer.total_steps=300", "trainer.learning_starts=200", "trainer.batch_size=32", "trainer.eval=null",
+                 "network.hidden_sizes=[32, 32]", "logger=[]"]
+    pgkit.train(recipe, overrides=overrides, run_dir=tmp_path / "run")
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "1"]) == 0
