@@ -156,6 +156,17 @@ def _ppo_mountaincar_continuous(env, seed):
                policy_kwargs={"log_std_init": -3.29, "ortho_init": False}, seed=seed, device="cpu")
 
 
+def _ppo_hopper(env, seed):
+    """rl-baselines3-zoo's hyperparams/ppo.yml for Hopper-v4 as it is (with VecNormalize, gamma 0.999), on Hopper-v5."""
+    import torch.nn as nn
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, batch_size=32, n_steps=512, gamma=0.999, learning_rate=9.80828e-05, ent_coef=0.00229519, clip_range=0.2,
+               n_epochs=5, gae_lambda=0.99, max_grad_norm=0.7, vf_coef=0.835671,
+               policy_kwargs={"log_std_init": -2, "ortho_init": False, "activation_fn": nn.ReLU, "net_arch": {"pi": [256, 256], "vf": [256, 256]}},
+               seed=seed, device="cpu")
+
+
 def _trpo_pendulum(env, seed):
     from sb3_contrib import TRPO
 
@@ -266,6 +277,9 @@ CONFIGS = {
                sb3_normalize_obs=True, sb3_normalize_reward=True),
         Config("ppo-mountaincar-continuous", RECIPES / "mountaincar-continuous-ppo.yaml", [], "MountainCarContinuous-v0", 1, 20_000, 80,
                _ppo_mountaincar_continuous, sb3_normalize_obs=True, sb3_normalize_reward=True),
+        # issue 31's MuJoCo rows: the zoo's Hopper PPO through SB3 on the suite's seeds
+        Config("ppo-hopper", RECIPES / "hopper-ppo.yaml", [], "Hopper-v5", 1, 1_000_000, 2000, _ppo_hopper,
+               sb3_normalize_obs=True, sb3_normalize_reward=True),
         Config("ppo-minatar-breakout", RECIPES / "minatar-breakout-ppo.yaml", ["trainer.total_steps=250000"], "MinAtar/Breakout-v1", 8, 250_000, 4,
                _ppo_minatar, sb3_pgkit_envs=True),
         # CartPole with only its positions (select [0, 2]): SB3 steps pgkit's envs, VecNormalize as env.normalize
