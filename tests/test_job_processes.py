@@ -94,3 +94,28 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("delay", [0.0, 8.0], ids=["while-it-starts", "while-it-runs"])
+def test_sigterm_stops_the_running_job_and_starts_no_other(delay):
+    """A job stopped by the signal the parent passes on, whether its process is still starting (killed by it) or
+    running (its handler raises), is counted as stopped, not failed; the second job never starts."""
+    script = textwrap.dedent("""
+        import sys, time
+        from pgkit.errors import TrainingInterrupted
+        from pgkit.runtime.job_processes import run_in_processes
+        try:
+            print(list(run_in_processes(time.sleep, [60.0, 60.0], workers=1)))
+        except TrainingInterrupted as exc:
+            print(exc, file=sys.stderr)
+            sys.exit(exc.exit_code)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not [pid for pid in _children_of(parent.pid) if "spawn_main" in _command_line(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(delay)
+    parent.send_signal(signal.SIGTERM)
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == 143, err
+    assert "SIGTERM: 1 running job(s) stopped, 1 not started" in err and out == ""

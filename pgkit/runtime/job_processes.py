@@ -57,7 +57,7 @@ def _numbered_outcomes(function: Callable[[Job], Any], jobs: list[Job], workers:
                 for receiver in wait(list(running)):
                     child, index = running.pop(receiver)
                     outcome = _outcome(receiver, child)
-                    if signals.received is not None and isinstance(outcome, TrainingInterrupted):
+                    if signals.received is not None and _stopped(outcome, child, signals.received):
                         signals.stopped += 1
                         continue
                     yield index, outcome
@@ -81,6 +81,13 @@ def values_in_processes(function: Callable[[Job], Any], jobs: list[Job], workers
     if failed is not None:
         raise failed
     return outcomes
+
+
+def _stopped(outcome: Any, child: multiprocessing.process.BaseProcess, signum: int) -> bool:
+    """Whether the job ended by the stop signal passed on: at a checkpoint (TrainingInterrupted), at once after a
+    second signal (SystemExit, KeyboardInterrupt), or killed by it before its process had set its handlers."""
+    return isinstance(outcome, (TrainingInterrupted, SystemExit, KeyboardInterrupt)) or (
+        isinstance(outcome, ChildProcessError) and child.exitcode == -signum)
 
 
 def _outcome(receiver: Connection, child: multiprocessing.process.BaseProcess) -> Any:
@@ -128,7 +135,8 @@ class _PassedOn:
 
 def _child(function: Callable[[Any], Any], job: Any, sender: Connection, parent: int) -> None:
     """A job's process: its own process group, dying with the parent, sending back a value or an exception."""
-    os.setpgrp()
+    if hasattr(os, "setpgrp"):  # POSIX
+        os.setpgrp()
     _die_with_parent(parent)
     for signum in HANDLED:  # outside a training loop (which saves a checkpoint first) a stop signal stops the job at once
         signal.signal(signum, _stop_at_once)
@@ -136,6 +144,8 @@ def _child(function: Callable[[Any], Any], job: Any, sender: Connection, parent:
         outcome = function(job)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which reports it with the job
         outcome = _picklable(exc)
+    if hasattr(signal, "pthread_sigmask"):  # a stop signal now would cut the reply short: it has nothing left to stop
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     sender.send(outcome)
     sender.close()
 
