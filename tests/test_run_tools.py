@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +96,23 @@ def test_train_several_seeds(tmp_path, capfd):
     assert "seed 0: eval mean return" in out and "seed 1: eval mean return" in out and "across 2 seeds: eval mean" in out
     assert "seed 0: 100% (" in err and "seed 1: 100% (" in err  # progress while the seeds train
     assert (tmp_path / "seed-0" / "checkpoint.pt").is_file() and (tmp_path / "seed-1" / "checkpoint.pt").is_file()
+
+
+def test_sigterm_stops_several_seeds_at_checkpoints_that_resume(tmp_path):
+    command = [sys.executable, "-m", "pgkit.cli", "train", str(RECIPES / "cartpole-reward-to-go.yaml"), "trainer.total_steps=200000",
+               "trainer.steps_per_env=32", "checkpoint_every=256", "--seeds", "0,1", "--run-dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoints = [tmp_path / f"seed-{seed}" / "checkpoint.pt" for seed in (0, 1)]
+    deadline = time.monotonic() + 120
+    while not all(path.is_file() for path in checkpoints) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "2 running job(s) stopped" in err and f"pgkit train --resume {tmp_path}/seed-N" in err and "Traceback" not in err
+    resumed = subprocess.run([sys.executable, "-m", "pgkit.cli", "train", "--resume", str(tmp_path / "seed-0"), "trainer.total_steps=2048"],
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr
 
 
 def test_bad_seeds(capsys):

@@ -359,7 +359,10 @@ def _train_seeds(args: argparse.Namespace) -> int:
     else:
         workers = min(len(seeds), os.cpu_count() or 1)
         print(f"training {recipe.name} with seeds {seeds} in {workers} processes -> {root}", file=sys.stderr)
-        results = values_in_processes(train_one_seed, jobs, workers)
+        try:
+            results = values_in_processes(train_one_seed, jobs, workers)
+        except TrainingInterrupted as exc:
+            raise TrainingInterrupted(f"{exc}; continue a seed with: pgkit train --resume {root}/seed-N", exc.exit_code) from None
     for seed, (mean, std) in zip(seeds, results):
         print(f"seed {seed}: eval mean return {mean:.2f} +/- {std:.2f}  ({root / f'seed-{seed}'})")
     means = [mean for mean, _ in results]
