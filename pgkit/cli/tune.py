@@ -180,8 +180,8 @@ class Study:
 
 
 class _QuietAfterInterruption(logging.Filter):
-    """Drops Optuna's warnings (a traceback, then the trial's value) about the trial SIGTERM or Ctrl-C stopped:
-    the process stops with it, and pgkit says why."""
+    """Drops Optuna's warnings (a traceback, then the trial's value) about a trial SIGTERM or Ctrl-C stopped:
+    pgkit says why it stopped."""
 
     interrupted = False
 
@@ -230,6 +230,7 @@ def run_trial(study: Study, trial: Any) -> float:
     """Train the recipe with the trial's values on each of the study's seeds in turn; the mean over seeds of
     the study's score. A trial stopped by SIGTERM or Ctrl-C is not the values' fault: they are queued again
     for when the study goes on."""
+    INTERRUPTION_QUIETED.interrupted = False  # Optuna's warnings about the trial before this one have been logged
     try:
         return _scored(study, trial)
     except TrainingInterrupted:

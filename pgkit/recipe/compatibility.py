@@ -102,7 +102,7 @@ def observation_problem(combo: Combination) -> Problem | None:
     texts = [key for key, sub in entries if isinstance(sub, gym.spaces.Text) or hasattr(sub, "mission_func")]  # gymnasium's, MiniGrid's
     fix = (f"keep the parts that have one with env.wrappers: [{{type: filter, keys: [{', '.join(map(str, readable))}]}}]" if readable
            else "turn it into a Box, Discrete, MultiDiscrete or MultiBinary space (or a Dict or Tuple of them) with an env wrapper")
-    if texts and len(texts) == len(entries) - len(readable):  # only text parts stand in the way: they can be read as words too
+    if len(texts) == 1 and len(entries) - len(readable) == 1:  # only a text part stands in the way: it can be read as words too
         fix += f", or read the text as word indices with env.wrappers: [{{type: text_tokens, key: {texts[0]}}}]"
     return Problem("env", f"'{combo.env_id}' has {part}, which has no fixed shape, so no batch can hold it", fix)
 
