@@ -59,6 +59,8 @@ WRAPPED = [  # every env wrapper, in pipelines whose state (stacked frames, stic
      "network": {"type": "cnn", "layers": [[8, 4, 2]], "features": 32}, "policy_head": "categorical"},
     {**ON_POLICY, "env": {"id": "Taxi-v4", "num_envs": 2, "wrappers": [{"type": "action_mask", "source": "info"}]}, "policy_head": "categorical"},
     {**ON_POLICY, "env": {"id": "pgkit/BoardGame-v0", "num_envs": 2, "kwargs": {"game": "tictactoe"}}, "policy_head": "categorical"},
+    {**ON_POLICY, "env": {"id": "minigrid:MiniGrid-GoToDoor-5x5-v0", "num_envs": 2, "wrappers": [{"type": "text_tokens", "key": "mission"}]},
+     "policy_head": "categorical"},
 ]
 
 

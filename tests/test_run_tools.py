@@ -13,6 +13,7 @@ import pytest
 
 from pgkit.cli import main
 from pgkit.recipe import resolve
+from pgkit.runtime.stored_run import read_checkpoint
 from pgkit.runtime.training import train
 
 RECIPES = Path(__file__).parent.parent / "recipes"
@@ -110,7 +111,8 @@ def test_sigterm_stops_several_seeds_at_checkpoints_that_resume(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143, err
     assert "2 running job(s) stopped" in err and f"pgkit train --resume {tmp_path}/seed-N" in err and "Traceback" not in err
-    resumed = subprocess.run([sys.executable, "-m", "pgkit.cli", "train", "--resume", str(tmp_path / "seed-0"), "trainer.total_steps=2048"],
+    stopped_at = read_checkpoint(tmp_path / "seed-0" / "checkpoint.pt").step
+    resumed = subprocess.run([sys.executable, "-m", "pgkit.cli", "train", "--resume", str(tmp_path / "seed-0"), f"trainer.total_steps={stopped_at + 64}"],
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr
 

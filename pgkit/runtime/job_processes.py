@@ -2,8 +2,9 @@
 with a fault model that loses only the work since each run's last checkpoint:
 
 - SIGINT or SIGTERM to the parent starts no further job and passes the signal on, once, to each running
-  child, which stops at the end of its iteration and saves a checkpoint (``pgkit.runtime.signals``); the
-  parent then raises ``TrainingInterrupted`` (exit code 130 or 143). A second signal passes on again: the
+  child, which stops at the end of its iteration and saves a checkpoint (``pgkit.runtime.signals``; outside a
+  training loop the signal's default action ends the job at once: SIGTERM the process, SIGINT as
+  KeyboardInterrupt, where no ``except Exception`` turns it into an ordinary failure); the parent then raises ``TrainingInterrupted`` (exit code 130 or 143). A second signal passes on again: the
   children quit at once. Each child has its own process group, so Ctrl-C at a terminal reaches it only
   through the parent, once.
 - kill -9 of the parent kills its children too (Linux's ``PR_SET_PDEATHSIG``): none runs on orphaned,
@@ -138,9 +139,7 @@ def _child(function: Callable[[Any], Any], job: Any, sender: Connection, parent:
     if hasattr(os, "setpgrp"):  # POSIX
         os.setpgrp()
     _die_with_parent(parent)
-    for signum in HANDLED:  # outside a training loop (which saves a checkpoint first) a stop signal stops the job at once
-        signal.signal(signum, _stop_at_once)
-    try:
+    try:  # outside a training loop (which saves a checkpoint first) a stop signal's default action ends the job at once
         outcome = function(job)
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which reports it with the job
         outcome = _picklable(exc)
@@ -148,10 +147,6 @@ def _child(function: Callable[[Any], Any], job: Any, sender: Connection, parent:
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     sender.send(outcome)
     sender.close()
-
-
-def _stop_at_once(signum: int, frame) -> None:
-    raise TrainingInterrupted(f"{signal.Signals(signum).name} outside the training loop (building, evaluating)", 128 + signum)
 
 
 def _picklable(exc: BaseException) -> BaseException:
