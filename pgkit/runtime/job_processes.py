@@ -22,13 +22,12 @@ import os
 import pickle
 import signal
 import sys
-import threading
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator, TypeVar
 
 from pgkit.errors import PgkitError, TrainingInterrupted
-from pgkit.runtime.signals import HANDLED
+from pgkit.runtime.signals import HANDLED, SignalHandlers
 
 Job = TypeVar("Job")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -86,7 +85,8 @@ def values_in_processes(function: Callable[[Job], Any], jobs: list[Job], workers
 
 def _stopped(outcome: Any, child: multiprocessing.process.BaseProcess, signum: int) -> bool:
     """Whether the job ended by the stop signal passed on: at a checkpoint (TrainingInterrupted), at once after a
-    second signal (SystemExit, KeyboardInterrupt), or killed by it before its process had set its handlers."""
+    second signal or outside a training loop (SystemExit, KeyboardInterrupt), or killed by SIGTERM's default action
+    outside a training loop."""
     return isinstance(outcome, (TrainingInterrupted, SystemExit, KeyboardInterrupt)) or (
         isinstance(outcome, ChildProcessError) and child.exitcode == -signum)
 
@@ -105,21 +105,12 @@ def _outcome(receiver: Connection, child: multiprocessing.process.BaseProcess) -
     return outcome
 
 
-class _PassedOn:
+class _PassedOn(SignalHandlers):
     """Stop signals in the parent: the first starts no more jobs; each is passed on to the running children."""
 
     def __init__(self, running: dict[Connection, tuple[multiprocessing.process.BaseProcess, Any]]):
+        super().__init__()
         self.running, self.received, self.stopped = running, None, 0
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _PassedOn:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {signum: signal.signal(signum, self._handle) for signum in HANDLED}
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame) -> None:
         if self.received is None:

@@ -10,16 +10,15 @@ from typing import Callable
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class StopSignals:
-    """A context manager; ``received`` is the first signal's number, or None. Signal handlers can only be
-    installed in the main thread: elsewhere the block runs with the handlers it had."""
+class SignalHandlers:
+    """A context manager that handles SIGINT and SIGTERM with ``_handle`` inside its block, then restores the
+    handlers it found. Signal handlers can only be installed in the main thread: elsewhere the block runs with
+    the handlers it had."""
 
-    def __init__(self, note: Callable[[str], None]):
-        self.note = note
-        self.received: int | None = None
+    def __init__(self) -> None:
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> StopSignals:
+    def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             self._previous = {signum: signal.signal(signum, self._handle) for signum in HANDLED}
         return self
@@ -28,6 +27,18 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        raise NotImplementedError
+
+
+class StopSignals(SignalHandlers):
+    """A context manager; ``received`` is the first signal's number, or None."""
+
+    def __init__(self, note: Callable[[str], None]):
+        super().__init__()
+        self.note = note
+        self.received: int | None = None
 
     def _handle(self, signum: int, frame) -> None:
         if self.received is not None:
