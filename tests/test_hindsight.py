@@ -70,6 +70,22 @@ def test_episode_bookkeeping_by_hand():
     assert all(int(episodes.length[slot[(row, 1)]]) == 0 for row in (2, 3, 4, 5))
     assert episodes.slot_at(torch.tensor([slot[(2, 0)]]), torch.tensor([2])).tolist() == [slot[(4, 0)]]
     assert episodes.running.tolist() == [1, 1]
+    assert episodes.whole_slots == 3 and episodes.whole_slot_list(8).tolist() == sorted(slot[(row, 0)] for row in (2, 3, 4))
+
+
+def test_the_count_of_whole_slots_follows_overwriting_and_loading():
+    """Random episode ends on 3 envs over many wraps of a small buffer: the running count of slots in whole
+    episodes always equals the slots whose length is set, and a loaded state counts them again."""
+    rng = np.random.default_rng(0)
+    episodes, counts = ReplayEpisodes(12, 3), []
+    for row in range(60):
+        episodes.add(torch.arange(3) + (3 * row) % 12, torch.as_tensor(rng.random(3) < 0.3))
+        assert episodes.whole_slots == int((episodes.length > 0).sum())
+        loaded = ReplayEpisodes(12, 3)
+        loaded.load_state_dict(episodes.state_dict())
+        assert loaded.whole_slots == episodes.whole_slots
+        counts.append(episodes.whole_slots)
+    assert min(counts) == 0 and max(counts) >= 6  # episodes came and went
 
 
 FETCH = {

@@ -20,18 +20,22 @@ class ReplayEpisodes:
         self.step = torch.zeros(capacity, dtype=torch.long, device=device)
         self.length = torch.zeros(capacity, dtype=torch.long, device=device)
         self.running = torch.zeros(num_envs, dtype=torch.long, device=device)  # steps taken in each env's current episode
+        self.whole_slots = 0  # how many slots have length > 0
 
     def add(self, slots: Tensor, ended: Tensor) -> None:
         """Record one transition per env at ``slots`` (one row, [N]); ``ended`` [N]: its episode ended there."""
         overwritten = self.length[slots] > 0
         for i in slots[overwritten].tolist():  # the whole old episode stops being one
-            self.length[self._episode_slots(i, int(self.length[i]))] = 0
+            length = int(self.length[i])
+            self.length[self._episode_slots(i, length)] = 0
+            self.whole_slots -= length
         self.step[slots], self.length[slots] = self.running, 0
         self.running += 1
         for e in ended.nonzero().flatten().tolist():
             episode_length = int(self.running[e])
             if episode_length <= self.capacity // self.num_envs:
                 self.length[self._episode_slots(int(slots[e]), episode_length)] = episode_length
+                self.whole_slots += episode_length
             self.running[e] = 0
 
     def slot_at(self, slots: Tensor, steps: Tensor) -> Tensor:
@@ -42,9 +46,13 @@ class ReplayEpisodes:
         """Every slot of the episode (of ``length`` steps) that holds ``slot``."""
         return self.slot_at(torch.full((length,), slot, device=self.step.device), torch.arange(length, device=self.step.device))
 
-    def whole(self, size: int) -> Tensor:
-        """Whether each of the first ``size`` slots is part of a whole stored episode, [size] bool."""
-        return self.length[:size] > 0
+    def whole(self, slots: Tensor) -> Tensor:
+        """Whether each of ``slots`` is part of a whole stored episode, bool of the same shape."""
+        return self.length[slots] > 0
+
+    def whole_slot_list(self, size: int) -> Tensor:
+        """Every slot among the first ``size`` that is part of a whole stored episode, in order."""
+        return (self.length[:size] > 0).nonzero().flatten()
 
     def state_dict(self) -> dict:
         return {"step": self.step.clone(), "length": self.length.clone(), "running": self.running.clone()}
@@ -53,3 +61,4 @@ class ReplayEpisodes:
         self.step.copy_(state["step"])
         self.length.copy_(state["length"])
         self.running.copy_(state["running"])
+        self.whole_slots = int((self.length > 0).sum())

@@ -12,8 +12,8 @@ from pgkit.errors import PgkitError
 class GoalRewards:
     """``compute_reward(achieved_goal, desired_goal, info)`` of one env made from ``settings`` (the env's
     unwrapped method, as gymnasium-robotics' GoalEnv defines it), called on batches: each info is an empty
-    dict, since replays keep no infos (the Fetch, Hand and maze envs read none). Owns that env; ``close``
-    releases it."""
+    dict (one array of them per batch size, reused: replays keep no infos, and the Fetch, Hand and maze envs
+    neither read nor write them). Owns that env; ``close`` releases it."""
 
     def __init__(self, settings: EnvSettings):
         self._env = make_env(settings)
@@ -23,10 +23,13 @@ class GoalRewards:
             raise PgkitError(f"{settings.id} has no compute_reward(achieved_goal, desired_goal, info) method, so its goals cannot be "
                              "relabelled; use a goal env (gymnasium-robotics) or another replay")
         self.env_id = settings.id
+        self._infos: dict[int, np.ndarray] = {}  # an array of empty dicts per batch size, made once
 
     def __call__(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
         """Rewards [B] of the pairs (achieved[b], desired[b])."""
-        info = np.array([{} for _ in range(len(achieved))], dtype=object)
+        info = self._infos.get(len(achieved))
+        if info is None:
+            info = self._infos[len(achieved)] = np.array([{} for _ in range(len(achieved))], dtype=object)
         rewards = np.asarray(self._compute(achieved, desired, info), dtype=np.float32)
         if rewards.shape != (len(achieved),):
             raise PgkitError(f"{self.env_id}'s compute_reward gave shape {rewards.shape} for {len(achieved)} goal pairs, not one reward "

@@ -70,10 +70,9 @@ class Hindsight(Replay):
         self._next_achieved[stored] = self.buffer.next_observations(stored)[:, a0:a1].float()
 
     def sample(self, batch_size: int, generator: torch.Generator, progress: float) -> Batch:
-        whole = self.episodes.whole(len(self.buffer))
-        if not bool(whole.any()):
+        if not self.episodes.whole_slots:
             return self.buffer.sample(batch_size, generator)
-        index = self._draw_whole(whole, batch_size, generator)
+        index = self._draw_whole(batch_size, generator)
         batch = self.buffer.rows(index)
         k = self.spec.n_sampled_goal
         if k:
@@ -83,18 +82,20 @@ class Hindsight(Replay):
     def __len__(self) -> int:
         return len(self.buffer)
 
-    def _draw_whole(self, whole: Tensor, batch_size: int, generator: torch.Generator) -> Tensor:
-        """``batch_size`` slots drawn uniformly among those of whole episodes: uniform slots, those outside one
-        drawn again (a few rounds: nearly all stored slots are in whole episodes), then directly among the rest."""
-        index = torch.randint(len(whole), (batch_size,), generator=generator).to(whole.device)
+    def _draw_whole(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """``batch_size`` slots drawn uniformly among those of whole episodes: uniform stored slots, those outside
+        one drawn again (a few rounds: nearly all stored slots are in whole episodes), then directly among the
+        rest. Costs O(batch_size) per round, not O(stored slots), until that last step."""
+        size = len(self.buffer)
+        index = self.buffer.uniform_index(batch_size, generator)
         for _ in range(FALLBACK_AFTER):
-            outside = ~whole[index]
-            if not bool(outside.any()):
+            outside = (~self.episodes.whole(index)).nonzero().flatten()
+            if not len(outside):
                 return index
-            index[outside] = torch.randint(len(whole), (int(outside.sum()),), generator=generator).to(whole.device)
-        outside = ~whole[index]
-        candidates = whole.nonzero().flatten()
-        index[outside] = candidates[torch.randint(len(candidates), (int(outside.sum()),), generator=generator).to(whole.device)]
+            index[outside] = self.buffer.uniform_index(len(outside), generator)
+        outside = ~self.episodes.whole(index)
+        candidates = self.episodes.whole_slot_list(size)
+        index[outside] = candidates[torch.randint(len(candidates), (int(outside.sum()),), generator=generator).to(index.device)]
         return index
 
     def _relabel(self, batch: Batch, slots: Tensor, relabelled: Tensor, generator: torch.Generator) -> None:
