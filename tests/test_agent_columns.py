@@ -260,6 +260,11 @@ def test_a_mixed_setting_of_two_policy_groups_resumes_bit_exactly(tmp_path):
     check_resume(GROUPED, registry=REGISTRY, workdir=tmp_path)
 
 
+def test_policy_groups_with_normalized_targets_resume_bit_exactly(tmp_path):
+    """Each group's critic keeps its own return statistics, saved as part of that group's checkpoint."""
+    check_resume({**GROUPED, "critic": {"type": "value", "normalize_targets": True}}, registry=REGISTRY, workdir=tmp_path)
+
+
 def test_each_group_s_returns_are_logged_and_evaluated(tmp_path):
     import csv
 
@@ -344,15 +349,33 @@ def test_a_group_builds_its_own_network_and_head_and_its_entries_are_checked_at_
         check_compatibility(resolve(unfit, REGISTRY, source="test"), REGISTRY)
 
 
-def test_normalized_targets_with_policy_groups_are_refused_not_mixed():
-    from pgkit.builtins.critics.value import Value
+def test_normalized_targets_keep_statistics_per_policy_group():
+    """Each group's critic standardizes by statistics of its own rows' returns: after one loss on a batch whose
+    adversary rows return 100 and good rows -5, the adversaries' mean is near 100 and the good agents' near -5, and
+    the loss is the mean over rows of each row's own group's normalized regression."""
+    from pgkit.builtins.critics.value import TargetStatistics, Value
 
-    agent = build_agent(resolve({**GROUPED, "critic": {"type": "value", "normalize_targets": True}}, REGISTRY, source="test"), REGISTRY)
-    batch = Batch(obs=torch.zeros(2, agent.obs_shape[0]), actions=torch.zeros(2), log_probs=torch.zeros(2), rewards=torch.zeros(2),
-                  terminated=torch.zeros(2, dtype=torch.bool), truncated=torch.zeros(2, dtype=torch.bool), next_obs=torch.zeros(2, agent.obs_shape[0]),
-                  returns=torch.zeros(2))
-    with pytest.raises(PgkitError, match="normalize_targets: false"):
-        Value(normalize_targets=True).loss(agent.critic, batch)
+    recipe = {**GROUPED, "critic": {"type": "value", "normalize_targets": True}}
+    agent = build_agent(resolve(recipe, REGISTRY, source="test"), REGISTRY)
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    obs = torch.as_tensor(agent.prepare(envs.reset(seed=0)[0]))
+    envs.close()
+    adversary = torch.tensor([True, False, False] * 2)  # adversary_0, agent_0, agent_1 of each game
+    returns = torch.where(adversary, torch.tensor(100.0), torch.tensor(-5.0))
+    batch = Batch(obs=obs, actions=torch.zeros(len(obs)), log_probs=torch.zeros(len(obs)), rewards=torch.zeros(len(obs)),
+                  terminated=torch.zeros(len(obs), dtype=torch.bool), truncated=torch.zeros(len(obs), dtype=torch.bool), next_obs=obs,
+                  returns=returns)
+    loss = Value(normalize_targets=True).loss(agent.critic, batch)
+    statistics = [next(m for m in critic.modules() if isinstance(m, TargetStatistics)) for critic in agent.critic.groups]
+    assert [float(s.mean()) for s in statistics] == [pytest.approx(100.0), pytest.approx(-5.0)]
+    expected = []
+    for row in range(len(obs)):
+        group = 0 if adversary[row] else 1
+        critic, stats = agent.critic.groups[group], statistics[group]
+        with torch.no_grad():
+            value = critic(obs[row : row + 1])
+        expected.append(float(((value - returns[row]) / stats.std()) ** 2))
+    assert loss.item() == pytest.approx(sum(expected) / len(expected), rel=1e-4)  # sigma is 0.1 here: row-by-row rounding x10
 
 
 def test_evaluating_a_multi_agent_env_against_other_agents_or_on_video_is_refused_with_the_reason(tmp_path):

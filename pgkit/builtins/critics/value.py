@@ -11,14 +11,17 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pgkit import Batch, Spec, hookimpl
-from pgkit.errors import PgkitError
 from pgkit.kinds import Critic, Network
 from pgkit.kinds.capabilities import STATE_VALUE
 
 
 class ValueFunction(nn.Module):
     """V(s) = w . h(s) + b on its own torso h; with ``normalized_targets``, V(s) = sigma (w . h(s) + b) + mu, the head
-    regressed on returns standardized by running statistics (``TargetStatistics``)."""
+    regressed on returns standardized by running statistics (``TargetStatistics``).
+
+    ``forward(obs, returns)`` is the regression's call: the statistics first updated by ``returns`` (when gradients
+    are on), then ``(V(s), sigma)`` for every row. Modules that route rows, such as policy groups' critics
+    (``pgkit.nn.GroupedModule``), pass each value function its own rows' returns, so each keeps its own statistics."""
 
     def __init__(self, torso: nn.Module, normalized_targets: bool = False):
         super().__init__()
@@ -28,9 +31,16 @@ class ValueFunction(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.targets = TargetStatistics() if normalized_targets else None
 
-    def forward(self, obs: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, returns: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        if returns is not None and self.targets is not None and torch.is_grad_enabled():
+            self.targets.update(returns)
         value = self.head(self.torso(obs)).squeeze(-1)
-        return value if self.targets is None else value * self.targets.std() + self.targets.mean()
+        scale = None if self.targets is None else self.targets.std()
+        if scale is not None:
+            value = value * scale + self.targets.mean()
+        if returns is None:
+            return value
+        return value, (torch.ones_like(value) if scale is None else scale.expand_as(value))
 
 
 class TargetStatistics(nn.Module):
@@ -67,7 +77,8 @@ class ValueSpec(Spec):
     shared_torso: bool = Field(False, description="Use the policy's torso (one network, two heads) instead of a separate one.")
     normalize_targets: bool = Field(
         False, description="Regress on returns standardized by their running mean and std (MAPPO's value normalization, Yu et al. 2022): "
-        "the loss is the chosen one of (V - R) / sigma, V = sigma * head + mu, the statistics updated by each minibatch's returns.",
+        "the loss is the chosen one of (V - R) / sigma, V = sigma * head + mu, the statistics updated by each minibatch's returns "
+        "(with policy groups, each group's critic by its own rows').",
     )
 
 
@@ -85,11 +96,10 @@ class Value(Critic):
         return ValueFunction(policy_torso if self.spec.shared_torso else network.build(observation_space), self.spec.normalize_targets)
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
-        targets = _target_statistics(module) if self.spec.normalize_targets else None
-        if targets is not None and torch.is_grad_enabled():
-            targets.update(batch.returns)
-        scale = 1.0 if targets is None else targets.std()  # (V - R) / sigma = head - (R - mu) / sigma: the normalized regression
-        predicted = module(batch.obs)
+        if self.spec.normalize_targets:  # (V - R) / sigma = head - (R - mu) / sigma: the normalized regression, sigma per row
+            predicted, scale = module(batch.obs, batch.returns)
+        else:
+            predicted, scale = module(batch.obs), 1.0
         loss = self._elementwise(predicted / scale, batch.returns / scale)
         if self.spec.clip_range is not None:  # in normalized units too, as MAPPO clips
             clipped = batch.values + (predicted - batch.values).clamp(-self.spec.clip_range * scale, self.spec.clip_range * scale)
@@ -100,15 +110,6 @@ class Value(Critic):
         if self.spec.loss == "huber":
             return F.huber_loss(predicted, target, delta=self.spec.huber_delta, reduction="none")
         return F.mse_loss(predicted, target, reduction="none")
-
-
-def _target_statistics(module: nn.Module) -> TargetStatistics | None:
-    """The running statistics of the value function inside ``module`` (which may wrap it, as a ColumnView does)."""
-    found = [m.targets for m in module.modules() if isinstance(m, ValueFunction) and m.targets is not None]
-    if len(found) > 1:
-        raise PgkitError("critic.normalize_targets: this critic holds several value functions (policy groups, env.agents.groups), "
-                         "whose returns would each need their own statistics; set critic.normalize_targets: false")
-    return found[0] if found else None
 
 
 @hookimpl
