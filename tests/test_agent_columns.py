@@ -349,6 +349,43 @@ def test_a_group_builds_its_own_network_and_head_and_its_entries_are_checked_at_
         check_compatibility(resolve(unfit, REGISTRY, source="test"), REGISTRY)
 
 
+OWN_OPTIMIZER = {**GROUPED, "env": {**GROUPED["env"], "agents": {**GROUPED["env"]["agents"], "groups": {
+    "adversaries": {"agents": ["adversary"], "optimizer": {"type": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 0.1}},
+    "good": ["agent_0", "agent_1"]}}}}
+
+
+def test_a_group_s_own_optimizer_steps_its_weights_and_the_recipe_s_the_others():
+    """Adam's first step moves every weight with a gradient by lr * g / (|g| + eps), about lr whatever the clipping:
+    0.01 for the adversaries' policy and critic (their own optimizer), 3e-4 for the good agents' (the recipe's)."""
+    from pgkit.runtime import GradientStep
+
+    agent = build_agent(resolve(OWN_OPTIMIZER, REGISTRY, source="test"), REGISTRY)
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    obs = torch.as_tensor(agent.prepare(envs.reset(seed=0)[0]))
+    envs.close()
+    step = GradientStep(agent.components["optimizer"], [*agent.policy.parameters(), *agent.critic.parameters()])
+    own = [*agent.policy.groups[0].parameters(), *agent.critic.groups[0].parameters()]
+    assert len(step.parts) == 2 and {id(p) for p in step.parts[1].stepped} == {id(p) for p in own}
+    before = [p.detach().clone() for p in agent.parameters()]
+    distribution = agent.policy(obs)
+    step.minimize(distribution.log_prob(distribution.sample()).sum() + agent.critic(obs).sum())
+    moved = {id(p): (p.detach() - b).abs() for p, b in zip(agent.parameters(), before)}
+    for parameters, lr in ((own, 0.01), ([*agent.policy.groups[1].parameters(), *agent.critic.groups[1].parameters()], 3e-4)):
+        largest = torch.cat([moved[id(p)].flatten() for p in parameters]).max()
+        assert float(largest) == pytest.approx(lr, rel=1e-3)
+    assert step.set_learning_rate(0.5) == 3e-4 and step.parts[1].optimizer.param_groups[0]["lr"] == pytest.approx(0.005)
+
+
+def test_a_group_s_own_optimizer_is_checked_at_its_path_and_resumes_bit_exactly(tmp_path):
+    wrong = {**OWN_OPTIMIZER, "env": {**OWN_OPTIMIZER["env"], "agents": {"groups": {
+        "adversaries": {"agents": ["adversary"], "optimizer": {"type": "adam", "learning_rate": 0.01}}, "good": ["agent"]}}}}
+    with pytest.raises(RecipeError, match=r"env\.agents\.groups\.adversaries\.optimizer\.learning_rate"):
+        resolve(wrong, REGISTRY, source="test")
+    stored = resolve(OWN_OPTIMIZER, REGISTRY, source="test").to_dict()
+    assert stored["env"]["agents"]["groups"]["adversaries"]["optimizer"]["lr"] == 0.01  # a stored recipe keeps it
+    check_resume(OWN_OPTIMIZER, registry=REGISTRY, workdir=tmp_path)
+
+
 def test_normalized_targets_keep_statistics_per_policy_group():
     """Each group's critic standardizes by statistics of its own rows' returns: after one loss on a batch whose
     adversary rows return 100 and good rows -5, the adversaries' mean is near 100 and the good agents' near -5, and

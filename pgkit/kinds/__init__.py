@@ -21,6 +21,7 @@ from pgkit.kinds.nested import Components
 from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Metrics, Objective, entropy_bonus, metric_floats
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
+from pgkit.kinds.group_optimizers import GroupOptimizers
 from pgkit.kinds.outputs import check_shape
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
 from pgkit.kinds.replay import Replay, ReplayLayout, ReplaySpec
@@ -92,6 +93,7 @@ __all__ = [
     "Objective",
     "Optimizer",
     "OptimizerSpec",
+    "GroupOptimizers",
     "PluginInfo",
     "Policy",
     "PolicyHead",

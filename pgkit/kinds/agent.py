@@ -24,6 +24,7 @@ from pgkit.envs.action_masks import carries_mask
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 from pgkit.kinds.component import Component
+from pgkit.kinds.group_optimizers import GroupOptimizers
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
 from pgkit.nn.reuse import outputs_reused
@@ -164,6 +165,9 @@ class Agent:
             column = entry_columns(observation_space, "group")[0]
             policy = GroupedPolicy(policies, column).to(device)
             critic = GroupedModule(critics, column).to(device) if critics else None
+            own = [(group.optimizer, [policies[i], *critics[i : i + 1]]) for i, group in enumerate(groups.values()) if getattr(group, "optimizer", None)]
+            if own and components.get("optimizer") is not None:  # the groups' weights stepped by their own optimizers
+                components = {**components, "optimizer": GroupOptimizers(components["optimizer"], own)}
         objective = components.get("objective")
         objective_module = objective.build(observation_space, action_space) if objective is not None else None
         if objective_module is not None:

@@ -35,6 +35,11 @@ class Optimizer(Component):
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """A new optimizer over ``params``."""
 
+    def parts(self, params: list[torch.nn.Parameter]) -> list[tuple[Optimizer, list[torch.nn.Parameter]]]:
+        """Which optimizer steps which of ``params``: this one all of them (policy groups with optimizers of their
+        own split them, ``pgkit.kinds.group_optimizers``). A gradient step builds, clips and steps each part apart."""
+        return [(self, params)]
+
     def set_learning_rate(self, optimizer: torch.optim.Optimizer, progress: float) -> float:
         """Apply the schedule at ``progress`` in [0, 1]; returns the learning rate now in use."""
         lr = scheduled(self.spec.lr, self.spec.lr_schedule, progress)
