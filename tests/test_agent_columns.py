@@ -350,7 +350,8 @@ def test_a_group_builds_its_own_network_and_head_and_its_entries_are_checked_at_
 
 
 OWN_OPTIMIZER = {**GROUPED, "env": {**GROUPED["env"], "agents": {**GROUPED["env"]["agents"], "groups": {
-    "adversaries": {"agents": ["adversary"], "optimizer": {"type": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 0.1}},
+    "adversaries": {"agents": ["adversary"], "optimizer": {"type": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 0.1},
+                    "critic": {"type": "value", "loss": "huber", "huber_delta": 0.5}},
     "good": ["agent_0", "agent_1"]}}}}
 
 
@@ -374,6 +375,35 @@ def test_a_group_s_own_optimizer_steps_its_weights_and_the_recipe_s_the_others()
         largest = torch.cat([moved[id(p)].flatten() for p in parameters]).max()
         assert float(largest) == pytest.approx(lr, rel=1e-3)
     assert step.set_learning_rate(0.5) == 3e-4 and step.parts[1].optimizer.param_groups[0]["lr"] == pytest.approx(0.005)
+
+
+def test_a_group_s_own_critic_regresses_its_rows_by_its_own_loss():
+    """The adversaries' critic loss is Huber (delta 0.5), the good agents' the recipe's MSE: the loss is each row's own
+    group's loss, averaged over all rows."""
+    from torch.nn import functional as F
+
+    agent = build_agent(resolve(OWN_OPTIMIZER, REGISTRY, source="test"), REGISTRY)
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    obs = torch.as_tensor(agent.prepare(envs.reset(seed=0)[0]))
+    envs.close()
+    returns = torch.linspace(-3.0, 3.0, len(obs))
+    batch = Batch(obs=obs, actions=torch.zeros(len(obs)), log_probs=torch.zeros(len(obs)), rewards=torch.zeros(len(obs)),
+                  terminated=torch.zeros(len(obs), dtype=torch.bool), truncated=torch.zeros(len(obs), dtype=torch.bool), next_obs=obs,
+                  returns=returns)
+    with torch.no_grad():
+        values = agent.critic(obs)
+    adversary = torch.tensor([True, False, False] * 2)
+    by_row = torch.where(adversary, F.huber_loss(values, returns, delta=0.5, reduction="none"), F.mse_loss(values, returns, reduction="none"))
+    assert agent.components["critic"].loss(agent.critic, batch).item() == pytest.approx(float(by_row.mean()), rel=1e-6)
+
+
+def test_a_group_s_own_critic_needs_the_recipe_s():
+    from pgkit.errors import CompatibilityError
+    from pgkit.recipe.compatibility import check_compatibility
+
+    recipe = {**OWN_OPTIMIZER, "critic": None, "advantage": {"type": "reward_to_go"}, "objective": "reinforce"}
+    with pytest.raises(CompatibilityError, match=r"env\.agents\.groups\.adversaries\.critic.*the recipe has none"):
+        check_compatibility(resolve(recipe, REGISTRY, source="test"), REGISTRY)
 
 
 def test_a_group_s_own_optimizer_is_checked_at_its_path_and_resumes_bit_exactly(tmp_path):

@@ -63,12 +63,12 @@ class NormalizeSettings(BaseModel):
 
 @runtime_checkable
 class GroupComponent(Protocol):
-    """What a policy group's ``network``, ``policy_head`` or ``optimizer`` holds: a component resolved from the recipe's entry."""
+    """What a policy group's ``network``, ``policy_head``, ``critic`` or ``optimizer`` holds: a component resolved from the recipe's entry."""
 
     def entry(self) -> dict[str, Any]: ...
 
 
-GROUP_SLOTS = ("network", "policy_head", "optimizer")  # the slots a policy group may choose its own component for
+GROUP_SLOTS = ("network", "policy_head", "critic", "optimizer")  # the slots a policy group may choose its own component for
 ComponentEntry = Annotated[GroupComponent | None, WithJsonSchema({"type": ["object", "string", "null"]})]
 
 
@@ -80,12 +80,16 @@ class GroupSettings(BaseModel):
     agents: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, description="The group's agents: names, or prefixes of names.")
     network: ComponentEntry = Field(None, description="The group's own network ({type: NAME, ...}, as the network slot); null: the recipe's.")
     policy_head: ComponentEntry = Field(None, description="The group's own policy head (as the policy_head slot); null: the recipe's.")
+    critic: ComponentEntry = Field(
+        None, description="The group's own critic (as the critic slot: its loss, value clipping, normalize_targets, built on the "
+        "group's network) for the group's agents' values; null: the recipe's. The recipe needs a critic of its own for this."
+    )
     optimizer: ComponentEntry = Field(
         None, description="The group's own optimizer for its policy's and critic's weights (as the optimizer slot: lr, its schedule, "
         "max_grad_norm over the group's gradients, the optimizer's own settings); null: the recipe's."
     )
 
-    @field_serializer("network", "policy_head", "optimizer")
+    @field_serializer("network", "policy_head", "critic", "optimizer")
     def _entry(self, component: GroupComponent | None) -> dict[str, Any] | None:
         return component.entry() if component is not None else None
 
@@ -111,7 +115,7 @@ class AgentsSettings(BaseModel):
     groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
                  Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | GroupSettings] | None = Field(
         None, description="Agents mapped to policies of their own (RLlib's policy mapping): {group: [agent names, or prefixes of them "
-        "such as adversary]}, or {group: {agents: [...], network: ..., policy_head: ..., optimizer: ...}} with components of the group's "
+        "such as adversary]}, or {group: {agents: [...], network: ..., policy_head: ..., critic: ..., optimizer: ...}} with components of the group's "
         "own; every agent in exactly one group. Each group's policy and critic have their own weights (the recipe's network, policy_head "
         "and critic, or the group's, built once per group), trained by the recipe's objective on the group's own steps and stepped by "
         "the group's optimizer or the recipe's; "

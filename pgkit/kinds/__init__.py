@@ -21,6 +21,7 @@ from pgkit.kinds.nested import Components
 from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Metrics, Objective, entropy_bonus, metric_floats
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
+from pgkit.kinds.group_critics import GroupCritics
 from pgkit.kinds.group_optimizers import GroupOptimizers
 from pgkit.kinds.outputs import check_shape
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
@@ -93,6 +94,7 @@ __all__ = [
     "Objective",
     "Optimizer",
     "OptimizerSpec",
+    "GroupCritics",
     "GroupOptimizers",
     "PluginInfo",
     "Policy",

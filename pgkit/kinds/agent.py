@@ -24,6 +24,7 @@ from pgkit.envs.action_masks import carries_mask
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 from pgkit.kinds.component import Component
+from pgkit.kinds.group_critics import GroupCritics
 from pgkit.kinds.group_optimizers import GroupOptimizers
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
@@ -141,15 +142,16 @@ class Agent:
         mask_key = env.action_mask if env is not None else "action_mask"
         mask_key = mask_key if carries_mask(observation_space, mask_key) else None
         mask_columns = entry_columns(observation_space, mask_key) if mask_key is not None else None
-        critic_component = components.get("critic")
         groups = env.agents.groups if env is not None and env.agents is not None else None
-        policies, critics = [], []
+        policies, critics, critic_components = [], [], []
         for group in (groups or {None: None}).values():  # one policy (and critic) per group of agents, or one for all
             network = getattr(group, "network", None) or components["network"]  # a group's own components, or the recipe's
             head = getattr(group, "policy_head", None) or components["policy_head"]
             torso = _viewing(policy_reads, network.build(policy_reads[0]))
             policies.append(Policy(torso, head.build(torso.out_features, action_space), mask_columns))
+            critic_component = getattr(group, "critic", None) or components.get("critic")
             if critic_component is not None:
+                critic_components.append(critic_component)
                 critics.append(_viewing(critic_reads, critic_component.build(network, critic_reads[0], action_space, torso)))
                 if critic_reads[1] is not None and any(module is torso for module in critics[-1].modules()):
                     raise PgkitError("critic: a centralized critic (env.agents.critic_input) reads the global state, so it cannot share the "
@@ -168,6 +170,8 @@ class Agent:
             own = [(group.optimizer, [policies[i], *critics[i : i + 1]]) for i, group in enumerate(groups.values()) if getattr(group, "optimizer", None)]
             if own and components.get("optimizer") is not None:  # the groups' weights stepped by their own optimizers
                 components = {**components, "optimizer": GroupOptimizers(components["optimizer"], own)}
+            if any(getattr(group, "critic", None) for group in groups.values()) and critics:  # each group's critic regressed by its own loss
+                components = {**components, "critic": GroupCritics(critic_components, column)}
         objective = components.get("objective")
         objective_module = objective.build(observation_space, action_space) if objective is not None else None
         if objective_module is not None:

@@ -21,16 +21,16 @@ class GroupOptimizers(Optimizer):
 
     def __init__(self, default: Optimizer, own: list[tuple[Optimizer, list[nn.Module]]]):
         super().__init__(default.spec)
-        self.default, self.own = default, own
+        self._default, self._own = default, own  # rebuilt with the agent, not checkpointed
 
     def parts(self, params: list[torch.nn.Parameter]) -> list[tuple[Optimizer, list[torch.nn.Parameter]]]:
         shares, taken = [], set()
-        for optimizer, modules in self.own:
+        for optimizer, modules in self._own:
             ids = {id(p) for module in modules for p in module.parameters()}
             shares.append((optimizer, [p for p in params if id(p) in ids]))
             taken |= ids
         rest = [p for p in params if id(p) not in taken]
-        return [(optimizer, share) for optimizer, share in [(self.default, rest), *shares] if share]
+        return [(optimizer, share) for optimizer, share in [(self._default, rest), *shares] if share]
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         raise PgkitError("the policy groups' optimizers step their own parameters: build each of parts(params) "

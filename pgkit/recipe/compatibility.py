@@ -75,7 +75,7 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
 
 
 def group_problems(recipe: Recipe, combo: Combination, registry: Registry) -> list[Problem]:
-    """Why a policy group's own components (env.agents.groups.NAME.network, .policy_head) do not fit, checked as the
+    """Why a policy group's own components (env.agents.groups.NAME.network, .policy_head, .critic, .optimizer) do not fit, checked as the
     recipe's own would be in their slots."""
     agents = recipe.settings.env.agents
     problems = []
@@ -85,9 +85,21 @@ def group_problems(recipe: Recipe, combo: Combination, registry: Registry) -> li
             if component is None:
                 continue
             reason = _guarded(component, lambda c: combo.with_component(slot, c).incompatibility(slot), None)
+            if reason is None and slot == "critic":
+                reason = _group_critic_problem(component, combo.get("critic"))
             if reason is not None:
                 problems.append(Problem(f"env.agents.groups.{name}.{slot}", f"'{component.name}' {reason}", _fix(slot, component, combo, registry)))
     return problems
+
+
+def _group_critic_problem(critic: Component, recipe_critic: Component | None) -> str | None:
+    """Why a group's own critic cannot stand in for the recipe's for its agents, or None."""
+    if recipe_critic is None:
+        return "is a group's own critic, but the recipe has none: set the recipe's critic (the other groups' one)"
+    lacking = sorted(c.name for c in recipe_critic.provides - critic.provides)
+    if lacking:
+        return f"does not provide {', '.join(lacking)}, which the recipe's critic '{recipe_critic.name}' provides to the other components"
+    return None
 
 
 def observation_problem(combo: Combination) -> Problem | None:
