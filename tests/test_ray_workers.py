@@ -325,3 +325,38 @@ def test_one_worker_trains_a_multi_agent_env_with_policy_groups_exactly_as_in_pr
     remote = pgkit.train({**GROUPED, "trainer": {**GROUPED["trainer"], "workers": {"num_workers": 1, "address": ray_cluster}}})
     for a, b in zip(local.parameters(), remote.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_one_worker_trains_by_self_play_exactly_as_in_process(ray_cluster):
+    """The learner's pool of past selves reaches the worker's envs before their first reset and again after each
+    snapshot, so the worker's games are the in-process run's, opponent for opponent."""
+    from test_self_play import RECIPE
+
+    local = pgkit.train(RECIPE)
+    remote = pgkit.train({**RECIPE, "trainer": {**RECIPE["trainer"], "workers": {"num_workers": 1, "address": ray_cluster}}})
+    for a, b in zip(local.parameters(), remote.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_two_workers_play_the_learner_s_pool(ray_cluster, tmp_path):
+    """With two workers (the second seeded apart) the run trains, and each worker's envs hold the learner's newest pool."""
+    from pgkit.envs.settings import SelfPlaySettings
+    from pgkit.runtime.ray_workers import CollectionWorker, as_arrays
+    from pgkit.runtime.self_play import SelfPlay
+    from test_self_play import RECIPE
+
+    pgkit.train({**RECIPE, "logger": ["csv"], "trainer": {**RECIPE["trainer"], "workers": {"num_workers": 2, "address": ray_cluster}}},
+                run_dir=tmp_path / "run")
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert int(rows[-1]["step"]) == 512 and float(rows[-1]["episodes"]) > 0
+    agent = build_agent(resolve(RECIPE, default_registry(), source="test"))
+    play = SelfPlay(SelfPlaySettings(every=64, pool_size=2), agent)
+    play.refresh(0, [])
+    worker = CollectionWorker(RECIPE, 10_000, 2, 16, False, opponents=play.state_dict())
+    pools = worker.envs.unwrapped.get_attr("_pool")
+    assert [len(pool) for pool in pools] == [1, 1]
+    for mine, learner in zip(pools[0][0].policy.parameters(), agent.policy.parameters()):
+        torch.testing.assert_close(mine, learner, rtol=0, atol=0)
+    play.refresh(64, [])
+    worker.collect({"agent": as_arrays(agent.state_dict()), "reward_stats": None, "opponents": as_arrays(play.state_dict())})
+    assert [len(pool) for pool in worker.envs.unwrapped.get_attr("_pool")] == [2, 2]

@@ -58,6 +58,11 @@ class TrainingContext(Protocol):
         (asynchronous, on workers) loads before each batch: the learner's as it is now, except where
         ``gradient_estimates`` holds a behaviour policy fixed."""
 
+    def remote_opponents(self) -> dict[str, Any] | None:
+        """For envs stepped in other processes (Ray workers): the self-play pool (``env.self_play``) as its state,
+        which ``pgkit.runtime.self_play.SelfPlay.load_state_dict`` gives to those envs; None without self-play.
+        Asking for it tells the loop that the pool reaches envs it did not make."""
+
 
 class TrainerSpec(Spec):
     """Settings every trainer has; a trainer's Spec extends it (and may change the defaults)."""

@@ -66,6 +66,7 @@ class Context:
         self.behaviour_acted = False  # whether a collector has loaded it
         settings = run.recipe.settings.env.self_play
         self.self_play = SelfPlay(settings, agent) if settings is not None else None
+        self._opponents_sent = False  # whether the pool went to envs of other processes (remote_opponents)
 
     @property
     def step(self) -> int:
@@ -74,6 +75,13 @@ class Context:
     @property
     def progress(self) -> float:
         return min(1.0, self.step / self.total_steps)
+
+    def remote_opponents(self) -> dict[str, Any] | None:
+        if self.self_play is None:
+            return None
+        self.self_play.refresh(self.step, self.envs)  # the first snapshot is there before any env resets
+        self._opponents_sent = True
+        return self.self_play.state_dict()
 
     def acting_weights(self) -> dict[str, Any]:
         if self.behaviour is None:
@@ -93,9 +101,9 @@ class Context:
         """What the loop does between iterations besides the trainer: a snapshot into the self-play pool when due."""
         if self.self_play is None:
             return
-        if not self.envs:
-            raise PgkitError("env.self_play gives opponents to the envs of this process, but the trainer stepped none "
-                             "(trainer.workers steps them on Ray workers): set trainer.workers: null")
+        if not self.envs and not self._opponents_sent:
+            raise PgkitError("env.self_play gives opponents to the envs the trainer makes (ctx.make_envs) or sends to others "
+                             "(ctx.remote_opponents), but this trainer did neither: it cannot train with env.self_play")
         self.self_play.refresh(self.step, self.envs)
 
     def record_steps(self, steps: int, episodes: list[Episode]) -> None:

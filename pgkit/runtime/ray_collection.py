@@ -63,7 +63,8 @@ class Calls:
 
 class RayWorkerGroup:
     """N Ray actors of one worker class (``pgkit.runtime.ray_workers``), worker k seeded from seed + k *
-    SEED_STRIDE. ``call`` runs a method on all of them with one broadcast (``ray.put``) of the learner's state,
+    SEED_STRIDE. ``call`` runs a method on all of them with one broadcast (``ray.put``) of the learner's state
+    (and the self-play pool, which each worker's envs play from their next reset on; a new worker gets it at its start),
     counts their steps and episodes into the loop's, and merges what their envs showed into the learner's
     observation statistics (Chan et al.'s parallel mean and variance). A worker that dies is replaced by a new
     one (new seeds) that runs the call again: the run loses that worker's share, with a message."""
@@ -81,7 +82,7 @@ class RayWorkerGroup:
     def _start(self) -> Any:
         seed = self._ctx.seed + self.started * SEED_STRIDE
         self.started += 1
-        return self._remote.remote(self._ctx.recipe, seed, self.envs_per_worker, *self._arguments)
+        return self._remote.remote(self._ctx.recipe, seed, self.envs_per_worker, *self._arguments, opponents=self._ctx.remote_opponents())
 
     def _started_workers(self, count: int) -> list[Any]:
         """``count`` new workers, once every one has started (or failed to: the first call reports it); an
@@ -108,7 +109,8 @@ class RayWorkerGroup:
     def submit(self, method: str, learner: dict[str, Any], *arguments: Any) -> Calls:
         """Start ``method(learner, *arguments)`` on every worker (one broadcast of ``learner``); ``gather`` waits for it."""
         started = time.perf_counter()
-        state = self._ray.put({**learner, "agent": as_arrays(learner["agent"])})
+        opponents = self._ctx.remote_opponents()
+        state = self._ray.put({**learner, "agent": as_arrays(learner["agent"]), **({"opponents": as_arrays(opponents)} if opponents else {})})
         broadcast = time.perf_counter() - started
         futures = [getattr(worker, method).remote(state, *arguments) for worker in self._workers]
         return Calls(method, state, arguments, futures, started, broadcast)

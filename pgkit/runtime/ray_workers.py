@@ -23,6 +23,7 @@ from pgkit.recipe import resolve
 from pgkit.runtime.exploration import TRANSITION_FIELDS, Explorer
 from pgkit.runtime.monitor import MonitoredVectorEnv, StepCounter
 from pgkit.runtime.rollout import RolloutCollector
+from pgkit.runtime.self_play import SelfPlay
 from pgkit.runtime.training import build_agent
 
 Moments = tuple[np.ndarray, np.ndarray, float]  # (mean, var, count) of the samples a worker saw
@@ -58,13 +59,15 @@ class WorkerFailure(PgkitError):
 
 class RemoteWorker:
     """The recipe's agent on the CPU (seeded with ``seed``) and ``num_envs`` monitored envs, then the
-    subclass's ``setup(seed, *arguments)``; each call starts from the learner's state and reports the env
+    subclass's ``setup(seed, *arguments)`` (the envs given the learner's self-play pool, ``opponents``, first); each
+    call starts from the learner's state (and pool, where it changed) and reports the env
     steps, the finished episodes and what the envs added to the observation statistics (the first resets'
     observations with the first call). An error while building (an env the worker cannot make, say) is
     kept and raised by the first call, as a WorkerFailure: Ray would otherwise report a dead actor."""
 
-    def __init__(self, document: dict[str, Any], seed: int, num_envs: int, *arguments: Any):
+    def __init__(self, document: dict[str, Any], seed: int, num_envs: int, *arguments: Any, opponents: dict[str, Any] | None = None):
         self._failure: WorkerFailure | None = None
+        self._self_play: SelfPlay | None = None
         try:
             recipe = resolve(worker_document(document, seed, num_envs), default_registry(), source="a Ray worker's recipe")
             self.agent = build_agent(recipe)  # seeds Python, numpy and torch with the worker's seed
@@ -73,9 +76,17 @@ class RemoteWorker:
             self.envs = MonitoredVectorEnv(make_vector_env(self.env, num_envs), self.counter, self.statistics, self.env.id)
             normalizer = self.agent.obs_normalizer
             self._fresh = normalizer.state_dict() if normalizer is not None else None  # before setup's first reset
+            if opponents is not None:  # the learner's self-play pool, before setup's first reset
+                self._self_play = SelfPlay(self.env.self_play, self.agent)
+                self._play(opponents)
             self.setup(seed, *arguments)
         except Exception as exc:
             self._failure = _failure(exc, "could not start")
+
+    def _play(self, opponents: dict[str, Any]) -> None:
+        """The envs' opponents from their next reset on: the learner's pool, rebuilt where it changed (a snapshot taken)."""
+        if opponents["next_refresh"] != self._self_play.next_refresh or not self._self_play.pool:
+            self._self_play.load_state_dict(as_tensors(opponents), [self.envs])
 
     def setup(self, seed: int, *arguments: Any) -> None:
         """What the worker steps its envs with (a collector, an explorer)."""
@@ -97,6 +108,8 @@ class RemoteWorker:
         unsent = normalizer.stats.since(self._fresh) if self._fresh is not None else None
         self._fresh = None
         _load(agent, as_tensors(learner["agent"]))
+        if "opponents" in learner:
+            self._play(learner["opponents"])
         obs_before = normalizer.state_dict() if normalizer is not None else None
         if unsent is not None:
             normalizer.stats.merge(*unsent)
