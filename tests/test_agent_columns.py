@@ -285,9 +285,42 @@ def test_each_group_s_returns_are_logged_and_evaluated(tmp_path):
     assert result.returns[0] == pytest.approx((result.groups["adversaries"][0] + 2 * result.groups["good"][0]) / 3)
 
 
-def test_recurrent_policy_groups_are_refused_with_the_reason():
-    with pytest.raises(PgkitError, match="recurrent torsos"):
-        build_agent(resolve({**GROUPED, "network": "lstm"}, REGISTRY, source="test"), REGISTRY)
+def test_a_recurrent_group_reads_its_own_columns_memory_and_leaves_the_others():
+    """On 4 steps of 2 games (6 columns), each group's rows act as its own policy run alone on its own columns from
+    their memory; the memory after the steps holds each group's new state in its columns and the old one elsewhere."""
+    from pgkit.nn import recurrent_torsos, run_as_sequences
+
+    agent = build_agent(resolve({**GROUPED, "network": "lstm"}, REGISTRY, source="test"), REGISTRY)
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    raw, steps = envs.reset(seed=1)[0], []
+    for _ in range(4):
+        steps.append(torch.as_tensor(agent.prepare(raw)))
+        raw = envs.step(np.array([envs.single_action_space.sample() for _ in range(6)]))[0]
+    envs.close()
+    obs = torch.stack(steps)  # [T, M, D]
+    T, M, D = obs.shape
+    memory, starts = torch.randn(M, agent.memory_size), torch.zeros(T, M, dtype=torch.bool)
+    with torch.no_grad(), agent.sequences(memory, starts) as whole:
+        distribution = agent.policy(obs.reshape(T * M, D))
+    actions = distribution.sample()
+    offsets = np.cumsum([0] + [t.state_size for t in agent.recurrent_torsos])
+    position = {id(t): i for i, t in enumerate(agent.recurrent_torsos)}
+    groups = torch.tensor([0, 1, 1] * 2)  # adversary_0, agent_0, agent_1 of each game
+    for g, policy in enumerate(agent.policy.groups):
+        (torso,) = recurrent_torsos(policy)
+        i = position[id(torso)]
+        state = slice(int(offsets[i]), int(offsets[i + 1]))
+        columns = (groups == g).nonzero().squeeze(1)
+        with torch.no_grad(), run_as_sequences((torso,), memory[columns][:, state], starts[:, columns]) as alone:
+            own = policy(obs[:, columns].reshape(-1, D))
+        rows = (groups.repeat(T) == g)
+        torch.testing.assert_close(distribution.log_prob(actions)[rows], own.log_prob(actions[rows]))
+        torch.testing.assert_close(whole.final[columns, state], alone.final)
+        torch.testing.assert_close(whole.final[groups != g, state], memory[groups != g, state])
+
+
+def test_recurrent_policy_groups_train_and_resume_bit_exactly(tmp_path):
+    check_resume({**GROUPED, "network": "lstm"}, registry=REGISTRY, workdir=tmp_path)
 
 
 def test_a_batch_of_a_recurrent_agent_refuses_idle_columns():

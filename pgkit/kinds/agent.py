@@ -161,9 +161,6 @@ class Agent:
             policy = policies[0].to(device)
             critic = critics[0].to(device) if critics else None
         else:
-            if recurrent_torsos(*policies, *critics):
-                raise PgkitError("network: policy groups (env.agents.groups) run each group's rows apart, which recurrent torsos cannot "
-                                 "(their memory is one per column of all groups)\n    fix: a network without memory, or no groups")
             column = entry_columns(observation_space, "group")[0]
             policy = GroupedPolicy(policies, column).to(device)
             critic = GroupedModule(critics, column).to(device) if critics else None

@@ -4,15 +4,22 @@ A row's group is the class index stored in column ``column`` of the observation 
 ``group`` entry). ``GroupedModule`` runs each group's rows through that group's module and puts the outputs back in
 row order; ``GroupedDistribution`` is the distribution those rows' policies make together: each row's action is drawn
 from, and scored by, its own group's part, so log pi(a|s), H and KL are the parts' row by row.
+
+A column's group never changes (it is one agent's), so a group's rows of a time-major ``[T, M]`` call are a ``[T, M_g]``
+grid of its own columns; a group's recurrent torsos read just those columns' states (``own_columns``), and the
+memory of the other columns passes through them unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence, register_kl
+
+from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos
 
 
 def group_rows(obs: Tensor, column: int, groups: int) -> list[Tensor]:
@@ -33,12 +40,62 @@ def scattered(values: list[Tensor], rows: list[Tensor], leading: torch.Size) -> 
 
 def routed(modules: nn.ModuleList, column: int, obs: Tensor, *args: Tensor) -> tuple[list[Any], list[Tensor], torch.Size]:
     """``(outputs, rows, leading)``: ``modules[g]`` applied to the flattened rows of group g (and the same rows of
-    ``args``), None for a group without rows; the rows of each group; the leading shape of ``obs``."""
+    ``args``; its recurrent torsos reading its own columns' memory), None for a group without rows; the rows of each
+    group; the leading shape of ``obs``."""
     leading, rows = obs.shape[:-1], group_rows(obs, column, len(modules))
     flat = obs.reshape(-1, obs.shape[-1])
     flat_args = [arg.reshape(len(flat), *arg.shape[len(leading):]) for arg in args]
-    outputs = [module(flat[index], *(arg[index] for arg in flat_args)) if len(index) else None for module, index in zip(modules, rows)]
+    outputs = []
+    for group, (module, index) in enumerate(zip(modules, rows)):
+        if not len(index):
+            outputs.append(None)
+            continue
+        with own_columns(_torsos(module), flat, column, group, len(index)):
+            outputs.append(module(flat[index], *(arg[index] for arg in flat_args)))
     return outputs, rows, leading
+
+
+def _torsos(module: nn.Module) -> tuple[RecurrentTorso, ...]:
+    """The recurrent torsos inside ``module``, found once (the module tree does not change once built)."""
+    found = module.__dict__.get("_recurrent_torsos")
+    if found is None:
+        found = module.__dict__["_recurrent_torsos"] = recurrent_torsos(module)
+    return found
+
+
+@contextmanager
+def own_columns(torsos: tuple[RecurrentTorso, ...], flat: Tensor, column: int, group: int, rows: int) -> Iterator[None]:
+    """A block in which ``torsos`` (a group's, inside ``Agent.sequences``) read their ``Sequences`` narrowed to the
+    columns of ``group`` (read from the first step of the ``[T * M, D]`` rows ``flat``); after it, each torso's final
+    state is the one it had for the other columns and the new one for its own. No torsos, or none inside a block of
+    sequences: a no-op."""
+    torsos = tuple(torso for torso in torsos if torso.sequences is not None)
+    if not torsos:
+        yield
+        return
+    steps, columns = torsos[0].sequences.starts.shape
+    own = (flat.view(steps, columns, -1)[0, :, column].long() == group).nonzero().squeeze(1)
+    if steps * len(own) != rows:
+        raise RuntimeError(f"group {group} holds {rows} rows of a [{steps}, {columns}] call, not {steps} of each of its {len(own)} "
+                           "columns: a column's group must stay the same at every step")
+    with ExitStack() as stack:
+        for torso in torsos:
+            stack.enter_context(_narrowed(torso, own))
+        yield
+
+
+@contextmanager
+def _narrowed(torso: RecurrentTorso, own: Tensor) -> Iterator[None]:
+    whole = torso.sequences
+    torso.sequences = narrowed = Sequences(whole.state[own], whole.starts[:, own])
+    try:
+        yield
+    finally:
+        torso.sequences = whole
+        if narrowed.final is not None:
+            final = (whole.state if whole.final is None else whole.final).clone()
+            final[own] = narrowed.final
+            whole.final = final
 
 
 class GroupedModule(nn.Module):
