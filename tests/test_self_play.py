@@ -104,3 +104,32 @@ def test_a_share_of_the_games_is_played_against_the_env_s_own_opponent():
         env.reset(seed=seed)
         openings.append(env.unwrapped._opponent is None)
     assert 0.4 < np.mean(openings) < 0.6  # binomial(200, 0.5): 80-120 is 2.8 standard deviations either side (the seeds fix the draws)
+
+
+GO = {"id": "pgkit/BoardGame-v0", "kwargs": {"game": "go_v5", "game_kwargs": {"board_size": 5, "komi": 0.5}}, "num_envs": 2}
+
+
+def test_any_turn_based_game_of_pettingzoo_classic_plays_one_seat_and_copies_exactly():
+    """Go on 5x5 (not one of the two named games): the learner's seat alternates, the masks are the learner's legal
+    moves, a copy (what a checkpoint pickles) replays the game to the same position."""
+    import pickle
+
+    env = gym.make("pgkit/BoardGame-v0", **GO["kwargs"])
+    rng = np.random.default_rng(0)
+    for episode in range(2):
+        obs, info = env.reset(seed=episode)
+        assert info["seat"] == episode % 2 and env.observation_space.contains(obs)
+        for _ in range(6):
+            obs, reward, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            if terminated or truncated:
+                break
+        copy = pickle.loads(pickle.dumps(env.unwrapped))
+        np.testing.assert_array_equal(copy.game.observe(copy.learner)["observation"], obs["observation"])
+    for game, says in (("os:system", "a game module of pettingzoo.classic"), ("nothing_v1", "pettingzoo.classic has no game 'nothing_v1'")):
+        with pytest.raises(ValueError, match=says):
+            gym.make("pgkit/BoardGame-v0", game=game)
+
+
+def test_self_play_on_go_resumes_bit_exactly(tmp_path):
+    check_resume({**RECIPE, "env": {**GO, "self_play": {"every": 32, "pool_size": 2}},
+                  "trainer": {**RECIPE["trainer"], "total_steps": 128, "steps_per_env": 16}}, registry=REGISTRY, workdir=tmp_path)

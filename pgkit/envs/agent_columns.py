@@ -46,7 +46,7 @@ def game_maker(settings: EnvSettings) -> Callable[[], Any]:
         if not game.metadata.get("is_parallelizable", False):
             game.close()
             raise ValueError(f"env.agents.api aec: {settings.id} takes turns (its metadata has no is_parallelizable: true), so its agents "
-                             "cannot act as columns of one step; a two-player board game trains through pgkit/BoardGame-v0 (env.self_play)")
+                             "cannot act as columns of one step; a turn-based game trains one seat at a time through pgkit/BoardGame-v0 (env.self_play)")
         return aec_to_parallel(game)
 
     return parallel

@@ -1,18 +1,23 @@
-"""PettingZoo's classic board games as single-agent gymnasium envs, against a fixed opponent.
+"""PettingZoo's turn-based (AEC) games as single-agent gymnasium envs, one seat against opponents.
 
-``pgkit/BoardGame-v0`` (kwargs ``game``: connect_four or tictactoe; ``seat``: first, second or alternate) plays
-one seat of the game; the other seat is a uniform random player over its legal moves, drawing from the env's
-own generator (so a seed fixes the games), or, once ``set_opponents`` gave it a pool of policies (``env.self_play``:
-the learner's past selves), a policy of that pool drawn at each reset (the random player with probability
-``own_opponent``, else the newest with probability ``latest``, else any), moving as it samples. The observation is the learner's, as PettingZoo gives it: a Dict of
+``pgkit/BoardGame-v0`` (kwargs ``game``: connect_four or tictactoe, or any game module of ``pettingzoo.classic``
+whose agents observe a Dict with an ``action_mask``, as go_v5 or chess_v6, made by its ``env(**game_kwargs)``: only
+PettingZoo's own modules, so a recipe's kwargs import nothing else; ``seat``: first, second or alternate) plays one
+seat of the game; every other seat is a
+uniform random player over its legal moves, drawing from the env's own generator (so a seed fixes the games), or,
+once ``set_opponents`` gave it a pool of policies (``env.self_play``: the learner's past selves), a policy of that
+pool drawn at each reset (the random player with probability ``own_opponent``, else the newest with probability
+``latest``, else any), moving as it samples. The observation is the learner's, as PettingZoo gives it: a Dict of
 its ``observation`` and the ``action_mask`` of its legal moves, which pgkit's masked heads honour. The reward
-is the learner's (+1 win, -1 loss, 0 draw), its move's and the opponent's reply's together; an illegal move
-ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked policy meets). Needs the
-``pettingzoo`` extra.
+is the learner's (+1 win, -1 loss, 0 draw in the classic games), its move's and the others' replies' together; an
+illegal move ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked policy meets). A copy
+(pickling, for checkpoints) replays the game's moves from its seed. Needs the ``pettingzoo`` extra.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from typing import Any, Callable, Literal, Sequence
 
 import gymnasium as gym
@@ -28,18 +33,21 @@ class BoardGame(gym.Env):
 
     metadata: dict = {"render_modes": []}
 
-    def __init__(self, game: str = "connect_four", seat: Seat = "alternate"):
-        if game not in GAMES:
-            raise ValueError(f"game must be one of {', '.join(GAMES)}, not {game!r}")
+    def __init__(self, game: str = "connect_four", seat: Seat = "alternate", game_kwargs: dict[str, Any] | None = None):
+        if game not in GAMES and not re.fullmatch(r"[a-z][a-z0-9_]*_v\d+", game):
+            raise ValueError(f"game must be one of {', '.join(GAMES)}, or a game module of pettingzoo.classic (as go_v5), not {game!r}")
         if seat not in ("first", "second", "alternate"):
             raise ValueError(f"seat must be first, second or alternate, not {seat!r}")
-        self.name, self.seat, self._episodes = game, seat, 0
-        self.game = _made(game)
+        self.name, self.seat, self._episodes, self.game_kwargs = game, seat, 0, dict(game_kwargs or {})
+        self.game = _made(game, self.game_kwargs)
         self._game_seed, self._moves = 0, []  # the game so far: what a copy replays (PettingZoo's envs do not pickle)
         self.game.reset(seed=0)
         first = self.game.possible_agents[0]
         self.observation_space = self.game.observation_space(first)
         self.action_space = self.game.action_space(first)
+        if not isinstance(self.observation_space, gym.spaces.Dict) or "action_mask" not in self.observation_space.spaces:
+            raise ValueError(f"{game}'s agents observe {self.observation_space}, not a Dict with an action_mask of their legal moves, "
+                             "which the opponents move by")
         self.learner = first
         self._pool: list[Opponent] = []  # past selves to play against (none: the random player)
         self._latest, self._own_opponent = 0.5, 0.0
@@ -102,7 +110,7 @@ class BoardGame(gym.Env):
     def __setstate__(self, state: dict) -> None:
         """A copy: the game made again and its moves replayed (the games are deterministic)."""
         self.__dict__.update(state)
-        self.game = _made(self.name)
+        self.game = _made(self.name, self.game_kwargs)
         self.game.reset(seed=self._game_seed)
         for action in self._moves:
             self.game.step(action)
@@ -111,12 +119,19 @@ class BoardGame(gym.Env):
         self.game.close()
 
 
-def _made(game: str) -> Any:
+def _made(game: str, kwargs: dict[str, Any]) -> Any:
     try:
         import pettingzoo
     except ImportError as exc:
         raise ImportError(f"pgkit/BoardGame-v0 needs PettingZoo: pip install 'pgkit[pettingzoo]' ({exc})") from None
-    return pettingzoo.make("aec", GAMES[game])
+    if game in GAMES:
+        return pettingzoo.make("aec", GAMES[game], **kwargs)
+    try:
+        module = importlib.import_module(f"pettingzoo.classic.{game}")
+    except ImportError as exc:
+        raise ValueError(f"pettingzoo.classic has no game {game!r} that imports here ({exc}); its games: "
+                         "chess_v6, connect_four_v3, gin_rummy_v4, go_v5, hanabi_v5, leduc_holdem_v4, rps_v2, texas_holdem_v4, ...") from None
+    return module.env(**kwargs)
 
 
 def register_board_games() -> None:

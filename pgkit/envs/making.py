@@ -115,7 +115,8 @@ def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem
     except EnvPipelineError as exc:
         return exc.problem
     except Exception as exc:  # e.g. a missing optional dependency such as box2d
-        fix = ("train it as env.id pgkit/BoardGame-v0 (kwargs game: connect_four or tictactoe) with env.self_play" if "takes turns" in str(exc)
+        fix = ("train one seat of it as env.id pgkit/BoardGame-v0 (kwargs game: its pettingzoo.classic module, as go_v5, or connect_four, "
+               "tictactoe) with env.self_play" if "takes turns" in str(exc)
                else "check env.kwargs and the env's extra dependencies")
         return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", fix)
     try:
