@@ -384,7 +384,7 @@ def test_a_group_builds_its_own_network_and_head_and_its_entries_are_checked_at_
 
 OWN_OPTIMIZER = {**GROUPED, "env": {**GROUPED["env"], "agents": {**GROUPED["env"]["agents"], "groups": {
     "adversaries": {"agents": ["adversary"], "optimizer": {"type": "adam", "lr": 0.01, "lr_schedule": "linear", "max_grad_norm": 0.1},
-                    "critic": {"type": "value", "loss": "huber", "huber_delta": 0.5}},
+                    "critic": {"type": "value", "loss": "huber", "huber_delta": 0.5}, "objective": {"type": "ppo_clip", "clip_range": 0.1}},
     "good": ["agent_0", "agent_1"]}}}}
 
 
@@ -428,6 +428,42 @@ def test_a_group_s_own_critic_regresses_its_rows_by_its_own_loss():
     adversary = torch.tensor([True, False, False] * 2)
     by_row = torch.where(adversary, F.huber_loss(values, returns, delta=0.5, reduction="none"), F.mse_loss(values, returns, reduction="none"))
     assert agent.components["critic"].loss(agent.critic, batch).item() == pytest.approx(float(by_row.mean()), rel=1e-6)
+
+
+def test_a_group_s_own_objective_scores_its_rows():
+    """REINFORCE with an entropy coefficient of 0.5 for the adversaries and the recipe's 0 for the good agents: the
+    loss is the mean over rows of -log pi(a|s) A - c_g H, each row's c its own group's."""
+    groups = {"adversaries": {"agents": ["adversary"], "objective": {"type": "reinforce", "entropy_coef": 0.5}}, "good": ["agent_0", "agent_1"]}
+    recipe = {**GROUPED, "objective": "reinforce", "trainer": {**GROUPED["trainer"], "epochs": 1},
+              "env": {**GROUPED["env"], "agents": {**GROUPED["env"]["agents"], "groups": groups}}}
+    agent = build_agent(resolve(recipe, REGISTRY, source="test"), REGISTRY)
+    envs = make_vector_env(EnvSettings(**GROUPED["env"]))
+    obs = torch.as_tensor(agent.prepare(envs.reset(seed=0)[0]))
+    envs.close()
+    with torch.no_grad():
+        distribution = agent.policy(obs)
+        actions = distribution.sample()
+    advantages = torch.linspace(-1.0, 1.0, len(obs))
+    batch = Batch(obs=obs, actions=actions, log_probs=torch.zeros(len(obs)), rewards=torch.zeros(len(obs)),
+                  terminated=torch.zeros(len(obs), dtype=torch.bool), truncated=torch.zeros(len(obs), dtype=torch.bool), next_obs=obs,
+                  advantages=advantages)
+    from pgkit.kinds import LossContext
+
+    loss, metrics = agent.components["objective"].loss(batch, LossContext(agent.policy))
+    coefficient = torch.tensor([0.5, 0.0, 0.0] * 2)  # adversary_0, agent_0, agent_1 of each game
+    by_row = -distribution.log_prob(actions) * advantages - coefficient * distribution.entropy()
+    assert loss.item() == pytest.approx(float(by_row.mean()), rel=1e-5)
+    assert float(metrics["entropy"]) == pytest.approx(float(distribution.entropy().mean()), rel=1e-5)
+
+
+def test_a_group_s_trust_region_beside_the_recipe_s_gradient_objective_is_refused():
+    from pgkit.errors import CompatibilityError
+    from pgkit.recipe.compatibility import check_compatibility
+
+    recipe = {**GROUPED, "env": {**GROUPED["env"], "agents": {**GROUPED["env"]["agents"], "groups": {
+        "adversaries": {"agents": ["adversary"], "objective": "trpo"}, "good": ["agent_0", "agent_1"]}}}}
+    with pytest.raises(CompatibilityError, match=r"env\.agents\.groups\.adversaries\.objective.*takes its own policy step.*'ppo_clip' gives a loss"):
+        check_compatibility(resolve(recipe, REGISTRY, source="test"), REGISTRY)
 
 
 def test_a_group_s_own_critic_needs_the_recipe_s():

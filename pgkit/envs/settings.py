@@ -63,12 +63,12 @@ class NormalizeSettings(BaseModel):
 
 @runtime_checkable
 class GroupComponent(Protocol):
-    """What a policy group's ``network``, ``policy_head``, ``critic`` or ``optimizer`` holds: a component resolved from the recipe's entry."""
+    """What a policy group's ``network``, ``policy_head``, ``critic``, ``objective`` or ``optimizer`` holds: a component resolved from the recipe's entry."""
 
     def entry(self) -> dict[str, Any]: ...
 
 
-GROUP_SLOTS = ("network", "policy_head", "critic", "optimizer")  # the slots a policy group may choose its own component for
+GROUP_SLOTS = ("network", "policy_head", "critic", "objective", "optimizer")  # the slots a policy group may choose its own component for
 ComponentEntry = Annotated[GroupComponent | None, WithJsonSchema({"type": ["object", "string", "null"]})]
 
 
@@ -84,12 +84,16 @@ class GroupSettings(BaseModel):
         None, description="The group's own critic (as the critic slot: its loss, value clipping, normalize_targets, built on the "
         "group's network) for the group's agents' values; null: the recipe's. The recipe needs a critic of its own for this."
     )
+    objective: ComponentEntry = Field(
+        None, description="The group's own objective (as the objective slot: e.g. its clip range or entropy coefficient) for its rows; "
+        "null: the recipe's. On-policy trainers only; a trust region and a gradient objective do not mix."
+    )
     optimizer: ComponentEntry = Field(
         None, description="The group's own optimizer for its policy's and critic's weights (as the optimizer slot: lr, its schedule, "
         "max_grad_norm over the group's gradients, the optimizer's own settings); null: the recipe's."
     )
 
-    @field_serializer("network", "policy_head", "critic", "optimizer")
+    @field_serializer("network", "policy_head", "critic", "objective", "optimizer")
     def _entry(self, component: GroupComponent | None) -> dict[str, Any] | None:
         return component.entry() if component is not None else None
 
@@ -115,10 +119,10 @@ class AgentsSettings(BaseModel):
     groups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
                  Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | GroupSettings] | None = Field(
         None, description="Agents mapped to policies of their own (RLlib's policy mapping): {group: [agent names, or prefixes of them "
-        "such as adversary]}, or {group: {agents: [...], network: ..., policy_head: ..., critic: ..., optimizer: ...}} with components of the group's "
+        "such as adversary]}, or {group: {agents: [...], network: ..., policy_head: ..., critic: ..., objective: ..., optimizer: ...}} with components of the group's "
         "own; every agent in exactly one group. Each group's policy and critic have their own weights (the recipe's network, policy_head "
-        "and critic, or the group's, built once per group), trained by the recipe's objective on the group's own steps and stepped by "
-        "the group's optimizer or the recipe's; "
+        "and critic, or the group's, built once per group), trained on the group's own steps by the group's objective or the recipe's "
+        "and stepped by the group's optimizer or the recipe's; "
         "agents of a group share its policy. null: one policy for all agents.",
     )
     critic_input: Literal["local", "state", "joint"] = Field(

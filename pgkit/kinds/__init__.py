@@ -22,6 +22,7 @@ from pgkit.kinds.network import Network
 from pgkit.kinds.objective import LossContext, Metrics, Objective, entropy_bonus, metric_floats
 from pgkit.kinds.optimizer import Optimizer, OptimizerSpec
 from pgkit.kinds.group_critics import GroupCritics
+from pgkit.kinds.group_objectives import GroupObjectives
 from pgkit.kinds.group_optimizers import GroupOptimizers
 from pgkit.kinds.outputs import check_shape
 from pgkit.kinds.policy_head import HeadModule, PolicyHead
@@ -95,6 +96,7 @@ __all__ = [
     "Optimizer",
     "OptimizerSpec",
     "GroupCritics",
+    "GroupObjectives",
     "GroupOptimizers",
     "PluginInfo",
     "Policy",

@@ -25,6 +25,7 @@ from pgkit.envs.settings import EnvSettings
 from pgkit.errors import PgkitError
 from pgkit.kinds.component import Component
 from pgkit.kinds.group_critics import GroupCritics
+from pgkit.kinds.group_objectives import GroupObjectives
 from pgkit.kinds.group_optimizers import GroupOptimizers
 from pgkit.kinds.policy_head import HeadModule
 from pgkit.nn.recurrent import RecurrentTorso, Sequences, recurrent_torsos, run_as_sequences
@@ -88,6 +89,21 @@ class GroupedPolicy(Policy):
     def exploration(self, count: int) -> None:
         """None: rows of several groups are not routed to held noise, so every group samples afresh at each step."""
         return None
+
+
+def _with_group_components(
+    components: Slots, groups: list[Any], policies: list[Policy], critics: list[nn.Module], critic_components: list[Component], column: int,
+) -> Slots:
+    """``components`` with the composites that give policy groups' own optimizers, critics and objectives their
+    groups' parameters and rows (``pgkit.kinds.group_optimizers``, ``group_critics``, ``group_objectives``)."""
+    own = [(group.optimizer, [policies[i], *critics[i : i + 1]]) for i, group in enumerate(groups) if getattr(group, "optimizer", None)]
+    if own and components.get("optimizer") is not None:
+        components = {**components, "optimizer": GroupOptimizers(components["optimizer"], own)}
+    if critics and any(getattr(group, "critic", None) for group in groups):
+        components = {**components, "critic": GroupCritics(critic_components, column)}
+    if any(getattr(group, "objective", None) for group in groups):
+        components = {**components, "objective": GroupObjectives([getattr(g, "objective", None) or components["objective"] for g in groups], column)}
+    return components
 
 
 View = tuple[gym.Space, Union[list[int], None]]  # the space a module reads, and its columns of the stored row (None: all)
@@ -164,11 +180,7 @@ class Agent:
             column = entry_columns(observation_space, "group")[0]
             policy = GroupedPolicy(policies, column).to(device)
             critic = GroupedModule(critics, column).to(device) if critics else None
-            own = [(group.optimizer, [policies[i], *critics[i : i + 1]]) for i, group in enumerate(groups.values()) if getattr(group, "optimizer", None)]
-            if own and components.get("optimizer") is not None:  # the groups' weights stepped by their own optimizers
-                components = {**components, "optimizer": GroupOptimizers(components["optimizer"], own)}
-            if any(getattr(group, "critic", None) for group in groups.values()) and critics:  # each group's critic regressed by its own loss
-                components = {**components, "critic": GroupCritics(critic_components, column)}
+            components = _with_group_components(components, list(groups.values()), policies, critics, critic_components, column)
         objective = components.get("objective")
         objective_module = objective.build(observation_space, action_space) if objective is not None else None
         if objective_module is not None:

@@ -18,7 +18,7 @@ from pgkit.envs.action_masks import carries_mask, mask_space_problem
 from pgkit.envs.making import probe_spaces
 from pgkit.envs.settings import GROUP_SLOTS
 from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
-from pgkit.kinds.capabilities import ACTION_MASKS, REWARD_SCALING, Capability
+from pgkit.kinds.capabilities import ACTION_MASKS, OWN_POLICY_STEP, REPLAYED_TRANSITIONS, REWARD_SCALING, Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component
 from pgkit.plugins.registry import Registry
@@ -87,6 +87,8 @@ def group_problems(recipe: Recipe, combo: Combination, registry: Registry) -> li
             reason = _guarded(component, lambda c: combo.with_component(slot, c).incompatibility(slot), None)
             if reason is None and slot == "critic":
                 reason = _group_critic_problem(component, combo.get("critic"))
+            if reason is None and slot == "objective":
+                reason = _group_objective_problem(component, combo.get("objective"))
             if reason is not None:
                 problems.append(Problem(f"env.agents.groups.{name}.{slot}", f"'{component.name}' {reason}", _fix(slot, component, combo, registry)))
     return problems
@@ -99,6 +101,17 @@ def _group_critic_problem(critic: Component, recipe_critic: Component | None) ->
     lacking = sorted(c.name for c in recipe_critic.provides - critic.provides)
     if lacking:
         return f"does not provide {', '.join(lacking)}, which the recipe's critic '{recipe_critic.name}' provides to the other components"
+    return None
+
+
+def _group_objective_problem(objective: Component, recipe_objective: Component) -> str | None:
+    """Why a group's own objective cannot score its rows beside the recipe's for the other groups, or None."""
+    if REPLAYED_TRANSITIONS in objective.requires | recipe_objective.requires:
+        return "is a group's own objective, which only the on-policy trainer routes by group; use one objective for all groups"
+    if (OWN_POLICY_STEP in objective.provides) != (OWN_POLICY_STEP in recipe_objective.provides):
+        kinds = {True: "takes its own policy step (a trust region)", False: "gives a loss for gradient steps"}
+        return (f"{kinds[OWN_POLICY_STEP in objective.provides]}, but the recipe's '{recipe_objective.name}' "
+                f"{kinds[OWN_POLICY_STEP in recipe_objective.provides]}: every group's objective must do the same")
     return None
 
 
