@@ -3,15 +3,15 @@
 ``pgkit/BoardGame-v0`` (kwargs ``game``: connect_four or tictactoe, or any game module of ``pettingzoo.classic``
 whose agents observe a Dict with an ``action_mask``, as go_v5 or chess_v6, made by its ``env(**game_kwargs)``: only
 PettingZoo's own modules, so a recipe's kwargs import nothing else; ``seat``: first, second or alternate) plays one
-seat of the game; every other seat is a
-uniform random player over its legal moves, drawing from the env's own generator (so a seed fixes the games), or,
-once ``set_opponents`` gave it a pool of policies (``env.self_play``: the learner's past selves), a policy of that
-pool drawn at each reset (the random player with probability ``own_opponent``, else the newest with probability
-``latest``, else any), moving as it samples. The observation is the learner's, as PettingZoo gives it: a Dict of
-its ``observation`` and the ``action_mask`` of its legal moves, which pgkit's masked heads honour. The reward
-is the learner's (+1 win, -1 loss, 0 draw in the classic games), its move's and the others' replies' together; an
-illegal move ends the game with -1, as PettingZoo's rule wrapper decides (what an unmasked policy meets). A copy
-(pickling, for checkpoints) replays the game's moves from its seed. Needs the ``pettingzoo`` extra.
+seat of the game; every other seat is a uniform random player over its legal moves, drawing from the env's own
+generator (so a seed fixes the games), or, once ``set_opponents`` gave it a pool of policies (``env.self_play``: the
+learner's past selves), a policy of that pool drawn at each reset (the random player with probability
+``own_opponent``, else the newest with probability ``latest``, else any), moving as it samples. The observation is
+the learner's, as PettingZoo gives it: a Dict of its ``observation`` and the ``action_mask`` of its legal moves,
+which pgkit's masked heads honour. The reward is the learner's (+1 win, -1 loss, 0 draw in the classic games), its
+move's and the others' replies' together; an illegal move ends the game with -1, as PettingZoo's rule wrapper
+decides (what an unmasked policy meets). A copy (pickling, for checkpoints) replays the game's moves from its seed.
+Needs the ``pettingzoo`` extra.
 """
 
 from __future__ import annotations
