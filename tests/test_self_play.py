@@ -133,3 +133,27 @@ def test_any_turn_based_game_of_pettingzoo_classic_plays_one_seat_and_copies_exa
 def test_self_play_on_go_resumes_bit_exactly(tmp_path):
     check_resume({**RECIPE, "env": {**GO, "self_play": {"every": 32, "pool_size": 2}},
                   "trainer": {**RECIPE["trainer"], "total_steps": 128, "steps_per_env": 16}}, registry=REGISTRY, workdir=tmp_path)
+
+
+def test_pgkit_eval_against_the_run_s_own_pool_of_past_selves(tmp_path, capsys):
+    """The pool the checkpoint kept (snapshots at steps 0, 64, ... with pool_size 2: the newest two) are the opponents;
+    a run without self-play says it has none."""
+    import re
+
+    import pgkit
+    from pgkit.cli import main
+    from pgkit.runtime.loading import load_agent, load_self_play_pool
+
+    pgkit.train(RECIPE, run_dir=tmp_path / "run")
+    agent, _ = load_agent(tmp_path / "run")
+    pool = load_self_play_pool(tmp_path / "run", agent)
+    assert len(pool) == 2 and any((a != b).any() for a, b in zip(pool[0].policy.parameters(), pool[1].policy.parameters()))
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "10", "--against-pool"]) == 0
+    out = capsys.readouterr().out
+    wins, draws, losses = map(int, re.search(r"against the run's pool of 2 past selves: (\d+) wins, (\d+) draws, (\d+) losses", out).groups())
+    assert wins + draws + losses == 10
+    plain = {**RECIPE, "env": TICTACTOE, "trainer": {**RECIPE["trainer"], "total_steps": 32}}
+    pgkit.train(plain, run_dir=tmp_path / "plain")
+    assert main(["eval", str(tmp_path / "plain"), "--against-pool"]) == 2
+    assert "keeps no self-play pool" in capsys.readouterr().err

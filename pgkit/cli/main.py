@@ -131,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--against", type=path_argument, nargs="+", metavar="RUN", help="play against these trained agents (run folders "
                           "or checkpoints; each game one of them, moving as its policy samples) in an env that takes opponents, "
                           "such as pgkit/BoardGame-v0, instead of the env's own; prints wins, draws and losses")
+    evaluate.add_argument("--against-pool", action="store_true", help="play against the run's own self-play pool of past selves "
+                          "(env.self_play, as its checkpoint kept it; with --against, against both), each game one of them")
     evaluate.set_defaults(command=_eval)
 
     check = commands.add_parser("check", help="validate a recipe and its compatibility, without training")
@@ -258,7 +260,7 @@ def _bench_report(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pgkit.recipe.settings import MAX_SEED
     from pgkit.runtime.evaluation import MAX_EPISODE_STEPS, evaluate
-    from pgkit.runtime.loading import load_agent
+    from pgkit.runtime.loading import load_agent, load_self_play_pool
 
     if args.max_episode_steps is None:
         args.max_episode_steps = MAX_EPISODE_STEPS
@@ -270,6 +272,8 @@ def _eval(args: argparse.Namespace) -> int:
         writable_folder(args.video, "--video")
     agent, env = load_agent(args.path, recipe_file=args.trusted_recipe)
     opponents = [load_agent(path)[0] for path in args.against or []]
+    pool = load_self_play_pool(args.path, agent) if args.against_pool else []
+    opponents += pool
     with progress_bar(f"evaluating on {env.id}", args.episodes) as progress:
         result = evaluate(agent, env, args.episodes, args.seed, deterministic=not args.stochastic, video_dir=args.video,
                           max_episode_steps=args.max_episode_steps, progress=progress, opponents=opponents or None)
@@ -281,7 +285,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"  group {name}: mean return {statistics.fmean(returns):.2f} +/- {statistics.pstdev(returns):.2f}")
     if opponents:
         outcomes = [sum(r > 0 for r in result.returns), sum(r == 0 for r in result.returns), sum(r < 0 for r in result.returns)]
-        print("against {}: {} wins, {} draws, {} losses".format(", ".join(str(path) for path in args.against), *outcomes))
+        named = [*(str(path) for path in args.against or []), *([f"the run's pool of {len(pool)} past selves"] if pool else [])]
+        print("against {}: {} wins, {} draws, {} losses".format(", ".join(named), *outcomes))
     if args.video is not None:
         print(f"videos in {args.video}")
     return 0
@@ -314,7 +319,7 @@ def _variance(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pgkit.runtime.loading import load_agent
+    from pgkit.runtime.loading import load_agent, load_self_play_pool
     from pgkit.runtime.export import export_policy
 
     agent, _ = load_agent(args.path, recipe_file=args.trusted_recipe)

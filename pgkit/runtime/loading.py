@@ -8,6 +8,7 @@ from typing import Callable
 import gymnasium as gym
 
 from pgkit.envs.settings import EnvSettings
+from pgkit.errors import PgkitError
 from pgkit.kinds.agent import Agent
 from pgkit.plugins.registry import Registry
 from pgkit.runtime.stored_run import load_weights, read_checkpoint
@@ -27,3 +28,18 @@ def load_agent(
     agent = build_agent(recipe, registry)
     load_weights(agent, stored)
     return agent, recipe.settings.env
+
+
+def load_self_play_pool(path: Path, agent: Agent) -> list[Agent]:
+    """The pool of past selves a self-play run (``env.self_play``) had at its checkpoint, as agents: copies of
+    ``agent`` (that run's, from ``load_agent``) with each snapshot's policy weights, oldest first."""
+    stored = read_checkpoint(path)
+    pool = stored.state.get("context", {}).get("self_play", {}).get("pool")
+    if not pool:
+        raise PgkitError(f"{stored.path}: this run keeps no self-play pool (its recipe has no env.self_play, or it saved none yet)")
+    selves = []
+    for weights in pool:
+        past = agent.acting_copy()
+        past.policy.load_state_dict(weights)
+        selves.append(past)
+    return selves
