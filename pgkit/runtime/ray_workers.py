@@ -77,7 +77,6 @@ class RemoteWorker:
             normalizer = self.agent.obs_normalizer
             self._fresh = normalizer.state_dict() if normalizer is not None else None  # before setup's first reset
             if opponents is not None:  # the learner's self-play pool, before setup's first reset
-                self._self_play = SelfPlay(self.env.self_play, self.agent)
                 self._play(opponents)
             self.setup(seed, *arguments)
         except Exception as exc:
@@ -85,6 +84,8 @@ class RemoteWorker:
 
     def _play(self, opponents: dict[str, Any]) -> None:
         """The envs' opponents from their next reset on: the learner's pool, rebuilt where it changed (a snapshot taken)."""
+        if self._self_play is None:
+            self._self_play = SelfPlay(self.env.self_play, self.agent)
         if opponents["next_refresh"] != self._self_play.next_refresh or not self._self_play.pool:
             self._self_play.load_state_dict(as_tensors(opponents), [self.envs])
 
