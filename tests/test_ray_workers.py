@@ -122,6 +122,9 @@ class Context:
     def acting_weights(self):
         return self.agent.state_dict()
 
+    def remote_opponents(self):
+        return None  # no env.self_play in these recipes
+
 
 def test_a_dead_worker_is_replaced_and_the_batch_stays_whole(ray_cluster):
     import ray
