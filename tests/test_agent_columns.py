@@ -333,14 +333,14 @@ def test_a_batch_of_a_recurrent_agent_refuses_idle_columns():
         batch.flatten()
 
 
-def test_an_aec_env_whose_agents_act_once_a_cycle_is_made_parallel_and_a_turn_based_one_is_refused():
+def test_an_aec_env_whose_agents_act_once_a_cycle_is_made_parallel_and_a_turn_based_one_plays_turns():
     aec = make_vector_env(EnvSettings(**SPREAD, agents={"api": "aec"}))
     parallel = make_vector_env(EnvSettings(**SPREAD, agents={}))
+    assert not getattr(aec, "turn_based", False)
     np.testing.assert_array_equal(aec.reset(seed=4)[0], parallel.reset(seed=4)[0])
     actions = np.array([1, 2, 3])
     np.testing.assert_array_equal(aec.step(actions)[1], parallel.step(actions)[1])
-    problem = probe_spaces(EnvSettings(id="pettingzoo.classic:tictactoe_v3", agents={"api": "aec"}))
-    assert "takes turns" in problem.message and "pgkit/BoardGame-v0" in problem.fix
+    assert make_vector_env(EnvSettings(id="pettingzoo.classic:tictactoe_v3", agents={"api": "aec"})).turn_based  # tests/test_turn_columns.py
 
 
 def test_the_policy_groups_export_to_onnx_acting_as_predict_does(tmp_path):

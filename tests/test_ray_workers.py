@@ -175,6 +175,22 @@ def test_workers_batches_carry_each_actions_mask(ray_cluster):
     assert (masks == 0).any(-1).float().mean() > 0.5  # Taxi forbids some moves in most states: the masks are real
 
 
+def test_workers_collect_a_turn_based_games_turns(ray_cluster):
+    """Tic-Tac-Toe played turn by turn on two workers: the joined batch holds one turn per game and step, each
+    agent's turns back to back (the next observation of one turn is the observation of the agent's next)."""
+    spec = RayWorkersSpec(num_workers=2, address=ray_cluster)
+    ctx = Context(recipe(env={"id": "pettingzoo.classic:tictactoe_v3", "num_envs": 4, "agents": {"api": "aec", "agent_id": True}}))
+    collector = RayCollector(spec, ctx, 16, whole_episodes=False)
+    try:
+        batch = collector.collect()
+    finally:
+        collector.close()
+    assert batch.num_envs == 8 and int(batch.alive.sum()) == 16 * 4  # 2 seats of 4 games; one move per game and step
+    follows = batch.alive[:-1] & batch.alive[1:] & ~(batch.terminated | batch.truncated)[:-1]
+    assert int(follows.sum()) > 20
+    torch.testing.assert_close(batch.next_obs[:-1][follows], batch.obs[1:][follows], rtol=0, atol=0)
+
+
 def test_workers_collect_dict_actions_as_flat_rows(ray_cluster):
     """A composite head's actions (PickPlace's {move, grip}) are flat rows in the joined batch, each a valid
     action of the space once the head turns it into the env's tree."""

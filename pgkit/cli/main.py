@@ -283,9 +283,10 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{env.id}: mean return {result.mean:.2f} +/- {result.std:.2f} over {args.episodes} episodes{success}")
     for name, returns in (result.groups or {}).items():
         print(f"  group {name}: mean return {statistics.fmean(returns):.2f} +/- {statistics.pstdev(returns):.2f}")
-    if opponents:
+    if opponents or result.opponent:
         outcomes = [sum(r > 0 for r in result.returns), sum(r == 0 for r in result.returns), sum(r < 0 for r in result.returns)]
-        named = [*(str(path) for path in args.against or []), *([f"the run's pool of {len(pool)} past selves"] if pool else [])]
+        named = [*(str(path) for path in args.against or []), *([f"the run's pool of {len(pool)} past selves"] if pool else []),
+                 *([result.opponent] if result.opponent else [])]
         print("against {}: {} wins, {} draws, {} losses".format(", ".join(named), *outcomes))
     if args.video is not None:
         print(f"videos in {args.video}")

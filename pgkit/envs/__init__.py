@@ -8,7 +8,7 @@ structured actions: ``pgkit/PickPlace-v0`` (a Dict of a move and a grip) and ``p
 choice of run, hop or leap with a parameter each), and a goal env, ``pgkit/PointReach-v0`` (reach a goal on a
 plane, rewards from ``compute_reward``), and ``pgkit/Waiting-v0`` (another env whose steps also wait a fixed wall
 time, as a simulator's do). A PettingZoo env's agents become the columns of a vector env
-(``AgentColumns``, a recipe's ``env.agents``)."""
+(``AgentColumns``, a recipe's ``env.agents``); a turn-based game's, one move of each game per step (``TurnColumns``)."""
 
 from pgkit.envs.agent_columns import AgentColumns, make_agent_columns
 from pgkit.envs.actions import ActionLeaf, action_leaves, action_width, as_numpy, entries, leaves_of, map_leaves, row
@@ -22,6 +22,7 @@ from pgkit.envs.pick_place import PickPlace, register_pick_place
 from pgkit.envs.platform import Platform, register_platform
 from pgkit.envs.point_reach import PointReach, register_point_reach
 from pgkit.envs.tabular import TabularMDP, TabularMDPEnv, register_tabular_envs
+from pgkit.envs.turn_columns import TurnColumns
 from pgkit.envs.waiting import Waiting, register_waiting
 
 register_tabular_envs()
@@ -31,4 +32,4 @@ register_platform()
 register_point_reach()
 register_waiting()
 
-__all__ = ["ActionLeaf", "AgentColumns", "AgentsSettings", "BoardGame", "EnvSettings", "GoalRewards", "MaskInObservation", "MaskSource", "PickPlace", "Platform", "PointReach", "action_leaves", "action_width", "as_numpy", "entries", "leaves_of", "map_leaves", "mask_dimensions", "mask_size", "row", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "Waiting", "make_agent_columns", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]
+__all__ = ["ActionLeaf", "AgentColumns", "AgentsSettings", "BoardGame", "EnvSettings", "GoalRewards", "MaskInObservation", "MaskSource", "PickPlace", "Platform", "PointReach", "action_leaves", "action_width", "as_numpy", "entries", "leaves_of", "map_leaves", "mask_dimensions", "mask_size", "row", "NormalizeSettings", "PipelineStep", "TabularMDP", "TabularMDPEnv", "TurnColumns", "Waiting", "make_agent_columns", "make_env", "make_vector_env", "probe_spaces", "register_env_factory", "rescale_box_actions", "with_final_observations"]

@@ -11,7 +11,7 @@ by side (the policy never reads it; ``pgkit.kinds.Agent`` shows it to the critic
 A game is reset when all its agents are done (gymnasium's SAME_STEP autoreset: the final observations are in
 ``info["final_obs"]``). An agent that finishes while others play on, or that has not joined yet, leaves its
 column idle: ``info["alive"]`` says which columns hold an acting agent at the returned observation, and the
-steps of idle columns (reward 0, zeros as the observation) stay out of the loss, the advantages' statistics
+steps of idle columns (reward 0, zeros as the observation, every action valid in its action mask) stay out of the loss, the advantages' statistics
 and the episode statistics. One step of this env is one step of each game: the run's budget counts games'
 steps (``num_games`` per call), not agents' steps.
 """
@@ -32,24 +32,6 @@ from pgkit.envs.actions import row
 from pgkit.envs.settings import AgentsSettings, EnvSettings, GroupSettings, group_members
 
 
-def game_maker(settings: EnvSettings) -> Callable[[], Any]:
-    """A function making one PettingZoo parallel env from ``settings``: ``env.entry_point``'s callable, or the
-    ``parallel_env`` of the module ``package.env_module`` that ``env.id`` names as ``package:env_module`` (with
-    ``api: aec``, its ``env()`` made parallel by PettingZoo's ``aec_to_parallel``)."""
-    make = _made_by(settings)
-    if settings.agents is None or settings.agents.api == "parallel":
-        return make
-    from pettingzoo.utils.conversions import aec_to_parallel
-
-    def parallel() -> Any:
-        game = make()
-        if not game.metadata.get("is_parallelizable", False):
-            game.close()
-            raise ValueError(f"env.agents.api aec: {settings.id} takes turns (its metadata has no is_parallelizable: true), so its agents "
-                             "cannot act as columns of one step; a turn-based game trains one seat at a time through pgkit/BoardGame-v0 (env.self_play)")
-        return aec_to_parallel(game)
-
-    return parallel
 
 
 class EnvModuleError(ValueError):
@@ -89,8 +71,24 @@ def _made_by(settings: EnvSettings) -> Callable[[], Any]:
 
 
 def make_agent_columns(settings: EnvSettings, num_games: int | None = None) -> AgentColumns:
+    """``num_games`` (else ``env.num_envs``) PettingZoo envs as columns: ``env.entry_point``'s callable, or the
+    ``parallel_env`` of the module ``package.env_module`` that ``env.id`` names as ``package:env_module``. With
+    ``api: aec`` the module's ``env()``: made parallel by PettingZoo's ``aec_to_parallel`` where its agents all act
+    once per cycle (metadata ``is_parallelizable``), else its agents take turns (``pgkit.envs.turn_columns``)."""
     agents = settings.agents if settings.agents is not None else AgentsSettings()
-    return AgentColumns(game_maker(settings), num_games or settings.num_envs, agents)
+    make, num_games = _made_by(settings), num_games or settings.num_envs
+    if agents.api == "parallel":
+        return AgentColumns(make, num_games, agents, settings.action_mask)
+    probe = make()
+    parallelizable = bool(probe.metadata.get("is_parallelizable", False))
+    probe.close()
+    if not parallelizable:
+        from pgkit.envs.turn_columns import TurnColumns
+
+        return TurnColumns(make, num_games, agents, settings.action_mask)
+    from pettingzoo.utils.conversions import aec_to_parallel
+
+    return AgentColumns(lambda: aec_to_parallel(make()), num_games, agents, settings.action_mask)
 
 
 class AgentColumns(gym.vector.VectorEnv):
@@ -98,7 +96,7 @@ class AgentColumns(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, make_game: Callable[[], Any], num_games: int, settings: AgentsSettings):
+    def __init__(self, make_game: Callable[[], Any], num_games: int, settings: AgentsSettings, mask_key: str | None = "action_mask"):
         self.games = [make_game() for _ in range(num_games)]
         first = self.games[0]
         self.agents: tuple[str, ...] = tuple(first.possible_agents)
@@ -132,6 +130,8 @@ class AgentColumns(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(action_space, self.num_envs)
         self._zero = {key: np.zeros(space.shape, dtype=space.dtype) for key, space in entries.items()}
+        if mask_key in self._zero:  # an idle column's policy still has an action to sample (and drop): every one is valid
+            self._zero[mask_key] = np.ones_like(self._zero[mask_key])
         self._alive = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
@@ -166,6 +166,11 @@ class AgentColumns(gym.vector.VectorEnv):
                         final[g * width + a] = observed[a]
                 observed = self._observed(g, game.reset()[0])
             columns += observed
+        return self._stepped(columns, rewards, terminated, truncated, final)
+
+    def _stepped(self, columns: list[dict[str, np.ndarray]], rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                 final: dict[int, dict[str, np.ndarray]]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """A step's return from every game's columns: ``final`` holds the final observations of the columns whose episode ended."""
         self._alive = self._alive_now()
         info: dict[str, Any] = {"alive": self._alive.copy()}
         if final:

@@ -115,10 +115,7 @@ def probe_spaces(settings: EnvSettings) -> tuple[gym.Space, gym.Space] | Problem
     except EnvPipelineError as exc:
         return exc.problem
     except Exception as exc:  # e.g. a missing optional dependency such as box2d
-        fix = ("train one seat of it as env.id pgkit/BoardGame-v0 (kwargs game: its pettingzoo.classic module, as go_v5, or connect_four, "
-               "tictactoe) with env.self_play" if "takes turns" in str(exc)
-               else "check env.kwargs and the env's extra dependencies")
-        return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", fix)
+        return Problem("env", f"could not make '{settings.id}': {type(exc).__name__}: {exc}", "check env.kwargs and the env's extra dependencies")
     try:
         return (env.observation_space, env.action_space) if settings.agents is None else (env.single_observation_space, env.single_action_space)
     finally:

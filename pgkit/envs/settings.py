@@ -111,8 +111,9 @@ class AgentsSettings(BaseModel):
 
     api: Literal["parallel", "aec"] = Field(
         "parallel", description="PettingZoo's API of the env: parallel (all agents act at every step: its parallel_env()), or aec (its env(), "
-        "turned parallel by PettingZoo's aec_to_parallel, for AEC envs whose agents all act once per cycle: metadata is_parallelizable; "
-        "turn-based games are refused: play them with pgkit/BoardGame-v0).",
+        "turned parallel by PettingZoo's aec_to_parallel where its agents all act once per cycle (metadata is_parallelizable), else "
+        "played turn by turn: one agent of each game acts per step, each agent's transitions run from its turn to its next; "
+        "pgkit.envs.turn_columns).",
     )
     agent_id: bool = Field(False, description="Add each agent's index to its observation (entry 'agent', read one-hot), so one shared "
                            "policy can act differently per agent.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +27,7 @@ class Evaluation:
     max_episode_steps: int = MAX_EPISODE_STEPS
     successes: tuple[bool, ...] = ()  # info["is_success"] at the last step of each episode whose env reported it
     groups: dict[str, tuple[float, ...]] | None = None  # multi-agent envs with policy groups: each group's agents' mean return per episode
+    opponent: str | None = None  # who the policy played where the evaluation chose its opponents (a turn-based game's random legal players)
 
     @property
     def success_rate(self) -> float | None:
@@ -65,7 +66,8 @@ def evaluate(
     still running after ``max_episode_steps`` (the env's own time limit comes first) is cut there and
     counted in ``cut``. With ``video_dir``, every episode is recorded there (gymnasium's RecordVideo,
     needs rgb_array rendering). ``progress`` is called with the number of episodes done after each one. A
-    multi-agent env's episode is one game, its return the mean of its agents' returns (as MAPPO reports them).
+    multi-agent env's episode is one game, its return the mean of its agents' returns (as MAPPO reports them), or in a
+    turn-based game the return of the policy's seat against random legal players.
     ``opponents`` are agents to play against in an env that takes opponents (pgkit/BoardGame-v0), each game against
     one of them drawn by the env, each moving as its policy samples; None: the env's own opponent."""
     if env.agents is not None:
@@ -100,27 +102,55 @@ def evaluate(
 
 def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, deterministic: bool, max_episode_steps: int,
                    progress: Callable[[int], None] | None) -> Evaluation:
-    """``evaluate`` on a multi-agent env: one game at a time, every agent acting with the policy."""
+    """``evaluate`` on a multi-agent env: one game at a time, every agent acting with the policy; in a turn-based
+    game (``pgkit.envs.turn_columns``) the policy holds one seat (seat ``i % A`` in episode i) against random legal
+    players in the others (as pgkit/BoardGame-v0's own opponent), the episode's return its seat's."""
     game = make_agent_columns(env, 1)
     labels = np.array(game.column_groups) if game.column_groups is not None else None
+    turn_based = getattr(game, "turn_based", False)
+    random_player = _RandomLegalPlayer(game.single_action_space, env.action_mask, seed)
     returns, cut, groups = [], 0, {name: [] for name in (env.agents.groups or {})}
     try:
         for episode in range(episodes):
             obs, _ = _env_call(env.id, "reset", game.reset, seed=seed + episode)
             totals, steps, memory, over = np.zeros(game.num_envs), 0, None, False
+            seat = episode % game.num_envs if turn_based else None  # the policy's column; the others play at random
             while not over and steps < max_episode_steps:
                 actions, memory = agent.act(obs, deterministic, memory)
+                if seat is not None:
+                    actions = random_player.replacing(actions, obs, keep=seat)
                 obs, reward, _, _, info = _env_call(env.id, "step", game.step, actions)
                 totals, steps, over = totals + reward, steps + 1, "final_obs" in info  # the game ended and began again
             cut += int(not over)
-            returns.append(float(totals.mean()))
+            returns.append(float(totals.mean() if seat is None else totals[seat]))
             for name, group_returns in groups.items():
-                group_returns.append(float(totals[labels == name].mean()))
+                if seat is None:
+                    group_returns.append(float(totals[labels == name].mean()))
+                elif labels[seat] == name:
+                    group_returns.append(float(totals[seat]))
             if progress is not None:
                 progress(episode + 1)
     finally:
         game.close()
-    return Evaluation(returns, cut, max_episode_steps, groups={name: tuple(r) for name, r in groups.items()} or None)
+    return Evaluation(returns, cut, max_episode_steps, groups={name: tuple(r) for name, r in groups.items() if r} or None,
+                      opponent="random legal players" if turn_based else None)
+
+
+class _RandomLegalPlayer:
+    """Uniformly random actions, legal under each column's action mask where the observation carries one."""
+
+    def __init__(self, space: gym.Space, mask_key: str | None, seed: int):
+        self.space, self.mask_key = space, mask_key
+        self.space.seed(seed)
+
+    def replacing(self, actions: np.ndarray, obs: Any, keep: int) -> np.ndarray:
+        """``actions`` with every column but ``keep`` acting at random."""
+        chosen = np.array(actions, copy=True)
+        masks = obs.get(self.mask_key) if isinstance(obs, dict) and self.mask_key is not None else None
+        for column in range(len(chosen)):
+            if column != keep:
+                chosen[column] = self.space.sample(mask=None if masks is None else np.asarray(masks[column], dtype=np.int8))
+        return chosen
 
 
 def _env_call(env_id: str, call: str, function, *args, **kwargs):

@@ -16,6 +16,7 @@ from pgkit.errors import TrainingError
 from pgkit.envs.idle_columns import idle_columns
 from pgkit.envs.making import with_final_observations
 from pgkit.runtime.held_exploration import HeldExploration
+from pgkit.runtime.turns import packed_turns, turns_waiting
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.outputs import check_shape
 
@@ -58,6 +59,10 @@ class RolloutCollector:
         self.starts = np.ones(self.num_envs, dtype=bool)  # the current observation begins an episode
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # a recurrent agent's, carried across batches
         self._columns = idle_columns(envs)  # a multi-agent env's or a native batch's, whose idle columns are masked
+        self._turn_based = bool(getattr(self._columns, "turn_based", False))  # a turn-based game's: its columns' turns are packed
+        if self._turn_based and (whole_episodes or self.memory is not None):
+            raise TrainingError("a turn-based game (env.agents.api aec) trains on batches of each agent's turns, which cannot yet be "
+                                f"{'whole episodes: set trainer.complete_episodes: false' if whole_episodes else 'sequences of a recurrent network: use a feed-forward one'}")
         self.exploration = HeldExploration(agent.policy, self.num_envs)  # a gSDE head's noise, drawn afresh each batch
 
     def state_dict(self) -> dict:
@@ -130,6 +135,8 @@ class RolloutCollector:
                 next_obs[t] = with_final_observations(self.obs, info, agent.prepare)
                 if self.reward_scaler is not None:
                     rewards[t] = self.reward_scaler(env_rewards[t], terminated[t] | truncated[t])
+        if self._turn_based:
+            return self._turns_batch(obs, actions, log_probs, values, env_rewards, rewards, terminated, truncated, next_obs, alive, prior_rewards, prior_steps)
         self.episodes.record(env_rewards, terminated | truncated, alive)
         # stacked outside inference mode: ordinary tensors autograd may use
         memories = (starts, _stack(memory), _stack(next_memory)) if recurrent else (None, None, None)
@@ -177,6 +184,41 @@ class RolloutCollector:
         whole = (np.zeros(1, dtype=np.float32), np.zeros(1, dtype=np.int64))  # no episode began before this batch
         self._reset_envs()
         return self._batch(*(column(field) for field in zip(*steps)), *whole)
+
+    def _turns_batch(self, obs, actions, log_probs, values, env_rewards, rewards, terminated, truncated, next_obs, alive,
+                     prior_rewards, prior_steps) -> Batch:
+        """The batch of a turn-based game's T steps: each column's turns packed (``pgkit.runtime.turns``), the turns
+        still waiting at the T-th step completed by stepping on (those steps' own moves are not learned from)."""
+        agent, head = self.agent, self.agent.policy.head
+        extra: list[tuple] = []  # per step past T: (obs, alive, env reward, reward, terminated, truncated, next_obs)
+        waiting = turns_waiting(np.vstack([alive, self._columns.alive[None]]), terminated | truncated)
+        with torch.inference_mode():
+            while waiting.any():
+                if len(extra) >= self.MAX_EPISODE_STEPS:
+                    raise TrainingError(f"a turn-based game: an agent waited {self.MAX_EPISODE_STEPS:,} steps for its next turn without its "
+                                        "episode ending; its turn cannot be completed (give the game an end)")
+                acting = self._columns.alive
+                distribution, _ = self._act(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device))
+                raw, env_reward, ended, cut, info = self.envs.step(as_numpy(head.env_action(self.exploration.sample(distribution))))
+                step_obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
+                reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, ended | cut)
+                extra.append((step_obs, acting, env_reward, reward, ended, cut, np.array(with_final_observations(self.obs, info, agent.prepare))))
+                waiting &= ~(ended | cut) & ~self._columns.alive
+        more = [np.stack(field) for field in zip(*extra)] if extra else [None] * 7
+
+        def joined(first: np.ndarray, index: int, *last: np.ndarray) -> np.ndarray:
+            return np.concatenate([first, *([] if more[index] is None else [more[index]]), *last])
+
+        all_obs, all_alive = joined(obs, 0, self.obs[None]), joined(alive, 1, self._columns.alive[None])
+        all_env_rewards, all_rewards = joined(env_rewards, 2), joined(rewards, 3)
+        all_terminated, all_truncated, all_next_obs = joined(terminated, 4), joined(truncated, 5), joined(next_obs, 6)
+        self.episodes.record(all_env_rewards, all_terminated | all_truncated, all_alive[:-1])
+        packed = packed_turns(all_alive, all_rewards, all_terminated, all_truncated, self.num_steps)
+        source, columns = torch.from_numpy(packed.source), torch.arange(self.num_envs)
+        stacked_values = _stack(values)
+        return self._batch(packed.gather(obs), torch.stack(actions)[source, columns], torch.stack(log_probs)[source, columns],
+                           None if stacked_values is None else stacked_values[source, columns], packed.rewards, packed.terminated,
+                           packed.truncated, packed.next_observations(all_obs, all_next_obs), None, None, None, packed.kept, prior_rewards, prior_steps)
 
     def _act(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
         """pi(.|s_t) and V(s_t) (None unless ``Agent.values_with_actions``); a recurrent agent's memory carried on."""
