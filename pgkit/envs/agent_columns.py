@@ -95,6 +95,7 @@ class AgentColumns(gym.vector.VectorEnv):
     """``num_games`` PettingZoo parallel envs stepped together, one column per agent of each (see the module)."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    turn_based = False  # every agent acts at every step it is in the game (pgkit.envs.turn_columns: one agent per game and step)
 
     def __init__(self, make_game: Callable[[], Any], num_games: int, settings: AgentsSettings, mask_key: str | None = "action_mask"):
         self.games = [make_game() for _ in range(num_games)]
@@ -136,50 +137,50 @@ class AgentColumns(gym.vector.VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         columns = []
-        for g, game in enumerate(self.games):
-            obs, _ = game.reset(seed=None if seed is None else seed + g, options=options)
-            columns += self._observed(g, obs)
+        for g in range(self.num_games):
+            columns += self._observed(g, self._reset_game(g, None if seed is None else seed + g, options))
         self._alive = self._alive_now()
         return self._stacked(columns), {"alive": self._alive.copy()}
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        step = ColumnsStep(self.num_envs)
         columns: list[dict[str, np.ndarray]] = []
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        final: dict[int, dict[str, np.ndarray]] = {}
-        width = len(self.agents)
-        for g, game in enumerate(self.games):
-            acting = {agent: row(actions, g * width + a) for a, agent in enumerate(self.agents) if self._alive[g * width + a]}
-            obs, reward, terms, truncs, _ = game.step(acting)
-            for a, agent in enumerate(self.agents):
-                if agent in acting:
-                    column = g * width + a
-                    rewards[column] = reward.get(agent, 0.0)
-                    terminated[column] = bool(terms.get(agent, False))
-                    # an agent the env dropped without saying why is cut (bootstrapped), not ended
-                    truncated[column] = not terminated[column] and (bool(truncs.get(agent, False)) or agent not in game.agents)
-            observed = self._observed(g, obs)
-            if not game.agents:  # every agent is done: the game starts again (SAME_STEP autoreset)
-                for a, agent in enumerate(self.agents):
-                    if agent in acting:
-                        final[g * width + a] = observed[a]
-                observed = self._observed(g, game.reset()[0])
-            columns += observed
-        return self._stepped(columns, rewards, terminated, truncated, final)
-
-    def _stepped(self, columns: list[dict[str, np.ndarray]], rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                 final: dict[int, dict[str, np.ndarray]]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """A step's return from every game's columns: ``final`` holds the final observations of the columns whose episode ended."""
+        for g in range(self.num_games):
+            columns += self._observed(g, self._step_game(g, actions, step))
         self._alive = self._alive_now()
         info: dict[str, Any] = {"alive": self._alive.copy()}
-        if final:
+        if step.final:
             info["final_obs"] = np.empty(self.num_envs, dtype=object)
             info["_final_obs"] = np.zeros(self.num_envs, dtype=bool)
-            for column, obs in final.items():
+            for column, obs in step.final.items():
                 info["final_obs"][column] = self._single(obs)
                 info["_final_obs"][column] = True
-        return self._stacked(columns), rewards, terminated, truncated, info
+        return self._stacked(columns), step.rewards, step.terminated, step.truncated, info
+
+    def _reset_game(self, g: int, seed: int | None, options: dict | None) -> dict[str, Any]:
+        """Game ``g`` started again: its agents' first observations."""
+        return self.games[g].reset(seed=seed, options=options)[0]
+
+    def _step_game(self, g: int, actions: Any, step: ColumnsStep) -> dict[str, Any]:
+        """Game ``g`` stepped with its acting columns' ``actions``, its columns' rewards, ends and final observations
+        written into ``step``: the agents' observations after it (a new game's where it ended)."""
+        game, width = self.games[g], len(self.agents)
+        acting = {agent: row(actions, g * width + a) for a, agent in enumerate(self.agents) if self._alive[g * width + a]}
+        obs, reward, terms, truncs, _ = game.step(acting)
+        for a, agent in enumerate(self.agents):
+            if agent in acting:
+                column = g * width + a
+                step.rewards[column] = reward.get(agent, 0.0)
+                step.terminated[column] = bool(terms.get(agent, False))
+                # an agent the env dropped without saying why is cut (bootstrapped), not ended
+                step.truncated[column] = not step.terminated[column] and (bool(truncs.get(agent, False)) or agent not in game.agents)
+        if game.agents:
+            return obs
+        observed = self._observed(g, obs)  # every agent is done: the game starts again (SAME_STEP autoreset)
+        for a, agent in enumerate(self.agents):
+            if agent in acting:
+                step.final[g * width + a] = observed[a]
+        return game.reset()[0]
 
     @property
     def column_groups(self) -> list[str] | None:
@@ -286,6 +287,16 @@ def _groups_of(agents: tuple[str, ...], groups: dict[str, list[str] | GroupSetti
     if empty:
         raise ValueError(f"env.agents.groups: the groups {', '.join(empty)} hold none of the env's agents ({', '.join(agents)})")
     return found
+
+
+class ColumnsStep:
+    """What one step of the games gives each column: reward, termination, truncation, and final observations by column."""
+
+    def __init__(self, num_columns: int):
+        self.rewards = np.zeros(num_columns, dtype=np.float64)
+        self.terminated = np.zeros(num_columns, dtype=bool)
+        self.truncated = np.zeros(num_columns, dtype=bool)
+        self.final: dict[int, dict[str, np.ndarray]] = {}
 
 
 class _WholeStatePickler(cloudpickle.Pickler):

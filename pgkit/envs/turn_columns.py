@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pgkit.envs.actions import row
-from pgkit.envs.agent_columns import AgentColumns
+from pgkit.envs.agent_columns import AgentColumns, ColumnsStep
 from pgkit.envs.settings import AgentsSettings
 
 
@@ -33,40 +33,27 @@ class TurnColumns(AgentColumns):
         super().__init__(make_game, num_games, settings, mask_key)
         self._index = {agent: a for a, agent in enumerate(self.agents)}
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
-        columns = []
-        for g, game in enumerate(self.games):
-            game.reset(seed=None if seed is None else seed + g, options=options)
-            columns += self._observed(g, {game.agent_selection: game.observe(game.agent_selection)})
-        self._alive = self._alive_now()
-        return self._stacked(columns), {"alive": self._alive.copy()}
+    def _reset_game(self, g: int, seed: int | None, options: dict | None) -> dict[str, Any]:
+        game = self.games[g]
+        game.reset(seed=seed, options=options)
+        return {game.agent_selection: game.observe(game.agent_selection)}
 
-    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
-        columns: list[dict[str, np.ndarray]] = []
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        final: dict[int, dict[str, np.ndarray]] = {}
-        width = len(self.agents)
-        for g, game in enumerate(self.games):
-            game.step(row(actions, g * width + self._index[game.agent_selection]))
-            turn: dict[str, Any] = {}
-            while game.agents:  # the next agents' turns: the dead ones' are taken here, the first live one's is the next step's
-                agent = game.agent_selection
-                obs, reward, ended, cut, _ = game.last()
-                a = self._index[agent]
-                rewards[g * width + a] += reward
-                if not (ended or cut):
-                    turn = {agent: obs}
-                    break
-                terminated[g * width + a], truncated[g * width + a] = bool(ended), not ended
-                final[g * width + a] = self._observed(g, {agent: obs})[a]
-                game.step(None)
-            if not game.agents:  # the game is over: it starts again
-                game.reset()
-                turn = {game.agent_selection: game.observe(game.agent_selection)}
-            columns += self._observed(g, turn)
-        return self._stepped(columns, rewards, terminated, truncated, final)
+    def _step_game(self, g: int, actions: Any, step: ColumnsStep) -> dict[str, Any]:
+        """Game ``g``'s mover moves; the turns after it are taken up to the next live agent's, each agent's ``last()``
+        reward falling on its column, a dead agent's ending its episode: the next mover's observation."""
+        game, width = self.games[g], len(self.agents)
+        game.step(row(actions, g * width + self._index[game.agent_selection]))
+        while game.agents:  # the dead agents' turns are taken here, the first live one's is the next step's
+            agent = game.agent_selection
+            obs, reward, ended, cut, _ = game.last()
+            column = g * width + self._index[agent]
+            step.rewards[column] += reward
+            if not (ended or cut):
+                return {agent: obs}
+            step.terminated[column], step.truncated[column] = bool(ended), not ended
+            step.final[column] = self._observed(g, {agent: obs})[self._index[agent]]
+            game.step(None)
+        return self._reset_game(g, None, None)  # the game is over: it starts again
 
     def _alive_now(self) -> np.ndarray:
         """Each game's column of the agent whose turn it is."""
