@@ -71,7 +71,7 @@ def run_sb3_agents(config: Config, seed: int) -> dict:
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from pgkit.envs.agent_columns import game_maker, make_agent_columns
+    from pgkit.envs.pettingzoo_making import game_maker, make_agent_columns
 
     settings = sb3_env_settings(config)
     env = supersuit.concat_vec_envs_v1(supersuit.pettingzoo_env_to_vec_env_v1(game_maker(settings)()), config.num_envs, num_cpus=0,

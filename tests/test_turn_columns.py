@@ -61,7 +61,7 @@ def test_the_columns_play_the_game_as_pettingzoos_own_loop_does():
 
     game = tictactoe_v3.env()
     game.reset(seed=3)
-    replayed, reference, step = [], [], 0
+    reference, step = [], 0
     while step < len(moves) and len(reference) < len(returns):
         episode = np.zeros(2)
         for agent in game.agent_iter():

@@ -10,7 +10,8 @@ plane, rewards from ``compute_reward``), and ``pgkit/Waiting-v0`` (another env w
 time, as a simulator's do). A PettingZoo env's agents become the columns of a vector env
 (``AgentColumns``, a recipe's ``env.agents``); a turn-based game's, one move of each game per step (``TurnColumns``)."""
 
-from pgkit.envs.agent_columns import AgentColumns, make_agent_columns
+from pgkit.envs.agent_columns import AgentColumns
+from pgkit.envs.pettingzoo_making import make_agent_columns
 from pgkit.envs.actions import ActionLeaf, action_leaves, action_width, as_numpy, entries, leaves_of, map_leaves, row
 from pgkit.envs.action_masks import MaskInObservation, MaskSource, mask_dimensions, mask_size
 from pgkit.envs.board_games import BoardGame, register_board_games

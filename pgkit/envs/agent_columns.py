@@ -11,14 +11,13 @@ by side (the policy never reads it; ``pgkit.kinds.Agent`` shows it to the critic
 A game is reset when all its agents are done (gymnasium's SAME_STEP autoreset: the final observations are in
 ``info["final_obs"]``). An agent that finishes while others play on, or that has not joined yet, leaves its
 column idle: ``info["alive"]`` says which columns hold an acting agent at the returned observation, and the
-steps of idle columns (reward 0, zeros as the observation, every action valid in its action mask) stay out of the loss, the advantages' statistics
-and the episode statistics. One step of this env is one step of each game: the run's budget counts games'
+steps of idle columns (reward 0, zeros as the observation, every action valid in its action mask) stay out of the
+loss, the advantages' statistics and the episode statistics. One step of this env is one step of each game: the run's budget counts games'
 steps (``num_games`` per call), not agents' steps.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 from typing import Any, Callable
 
@@ -29,66 +28,9 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from pgkit.envs.actions import row
-from pgkit.envs.settings import AgentsSettings, EnvSettings, GroupSettings, group_members
+from pgkit.envs.settings import AgentsSettings, GroupSettings, group_members
 
 
-
-
-class EnvModuleError(ValueError):
-    """``env.id`` names no PettingZoo env that env.agents can make: ``message`` and ``fix`` (a recipe problem's)."""
-
-    def __init__(self, message: str, fix: str):
-        super().__init__(f"{message}; {fix}")
-        self.message, self.fix = message, fix
-
-
-def env_module_maker(settings: EnvSettings) -> Callable[..., Any]:
-    """The function of the module ``package.env_module`` that ``env.id`` names as ``package:env_module`` making one
-    env: its ``parallel_env``, or with ``api: aec`` its ``env``. Raises ImportError, or EnvModuleError."""
-    package, _, name = settings.id.rpartition(":")
-    if not package:
-        raise EnvModuleError(f"'{settings.id}' names no PettingZoo env module",
-                             "with env.agents give env.id as 'package:env_module', e.g. mpe2:simple_spread_v3, or name a function in env.entry_point")
-    env_module = importlib.import_module(f"{package}.{name}")
-    maker = "env" if settings.agents is not None and settings.agents.api == "aec" else "parallel_env"
-    if not callable(getattr(env_module, maker, None)):
-        raise EnvModuleError(f"'{package}.{name}' has no {maker}()", "env.agents.api parallel needs a PettingZoo parallel_env(), aec an env()")
-    return getattr(env_module, maker)
-
-
-def _made_by(settings: EnvSettings) -> Callable[[], Any]:
-    kwargs = dict(settings.kwargs)
-    for module in settings.modules:
-        importlib.import_module(module)
-    if settings.entry_point is not None:
-        module, _, name = settings.entry_point.partition(":")
-        target: Any = importlib.import_module(module)
-        for part in name.split("."):
-            target = getattr(target, part)
-        return lambda: target(**kwargs)
-    maker = env_module_maker(settings)
-    return lambda: maker(**kwargs)
-
-
-def make_agent_columns(settings: EnvSettings, num_games: int | None = None) -> AgentColumns:
-    """``num_games`` (else ``env.num_envs``) PettingZoo envs as columns: ``env.entry_point``'s callable, or the
-    ``parallel_env`` of the module ``package.env_module`` that ``env.id`` names as ``package:env_module``. With
-    ``api: aec`` the module's ``env()``: made parallel by PettingZoo's ``aec_to_parallel`` where its agents all act
-    once per cycle (metadata ``is_parallelizable``), else its agents take turns (``pgkit.envs.turn_columns``)."""
-    agents = settings.agents if settings.agents is not None else AgentsSettings()
-    make, num_games = _made_by(settings), num_games or settings.num_envs
-    if agents.api == "parallel":
-        return AgentColumns(make, num_games, agents, settings.action_mask)
-    probe = make()
-    parallelizable = bool(probe.metadata.get("is_parallelizable", False))
-    probe.close()
-    if not parallelizable:
-        from pgkit.envs.turn_columns import TurnColumns
-
-        return TurnColumns(make, num_games, agents, settings.action_mask)
-    from pettingzoo.utils.conversions import aec_to_parallel
-
-    return AgentColumns(lambda: aec_to_parallel(make()), num_games, agents, settings.action_mask)
 
 
 class AgentColumns(gym.vector.VectorEnv):

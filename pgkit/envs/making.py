@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode
 
-from pgkit.envs.agent_columns import EnvModuleError, env_module_maker, make_agent_columns
+from pgkit.envs.pettingzoo_making import EnvModuleError, env_module_maker, make_agent_columns
 from pgkit.envs.native import make_envpool_env, make_native_vector_env, native_refusal
 from pgkit.envs.settings import NATIVE, EnvSettings
 from pgkit.errors import PgkitError, Problem

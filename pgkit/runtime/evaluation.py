@@ -13,7 +13,7 @@ import numpy as np
 from pgkit.envs.actions import row
 from pgkit.kinds.agent import Agent
 from pgkit.kinds.callback import MAX_EPISODE_STEPS
-from pgkit.envs.agent_columns import make_agent_columns
+from pgkit.envs.pettingzoo_making import make_agent_columns
 from pgkit.envs.making import batch_of_one, make_env
 from pgkit.envs.settings import EnvSettings
 from pgkit.errors import EnvironmentFault, PgkitError
