@@ -108,7 +108,7 @@ def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, det
     game = make_agent_columns(env, 1)
     labels = np.array(game.column_groups) if game.column_groups is not None else None
     turn_based = getattr(game, "turn_based", False)
-    random_player = _RandomLegalPlayer(game.single_action_space, env.action_mask, seed)
+    random_player = _RandomLegalPlayer(game.single_action_space, env.action_mask, seed) if turn_based else None
     returns, cut, groups = [], 0, {name: [] for name in (env.agents.groups or {})}
     try:
         for episode in range(episodes):
@@ -117,7 +117,7 @@ def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, det
             seat = episode % game.num_envs if turn_based else None  # the policy's column; the others play at random
             while not over and steps < max_episode_steps:
                 actions, memory = agent.act(obs, deterministic, memory)
-                if seat is not None:
+                if random_player is not None:
                     actions = random_player.replacing(actions, obs, keep=seat)
                 obs, reward, _, _, info = _env_call(env.id, "step", game.step, actions)
                 totals, steps, over = totals + reward, steps + 1, "final_obs" in info  # the game ended and began again
