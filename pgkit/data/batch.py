@@ -43,7 +43,7 @@ class Batch:
     discounts: Tensor | None = None  # [B] replayed transitions: gamma^k, the discount of their bootstrap from next_obs (n-step: k steps on)
     weights: Tensor | None = None  # [B] replayed transitions: importance weights of a prioritized draw (None: all 1)
     learner_log_probs: Tensor | None = None  # [T, N] log pi(a_t | s_t) under the learner's policy when the batch reaches it (differs from log_probs when collection lags)
-    alive: Tensor | None = None  # [T, N] bool: the column holds an acting agent at step t (multi-agent envs; None: every step is an agent's)
+    alive: Tensor | None = None  # [T, N] bool: the column holds an acting agent at step t (multi-agent envs; a turn-based game's: row t holds a turn, pgkit.runtime.turns; None: every step is an agent's)
     extras: dict[str, Tensor] = field(default_factory=dict)  # fields added by plugins, same leading dims
     columns: int | None = None  # a flat batch of whole env columns, time-major: how many (None: rows in any order)
 
