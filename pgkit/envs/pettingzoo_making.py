@@ -55,23 +55,24 @@ def make_agent_columns(settings: EnvSettings, num_games: int | None = None) -> A
     once per cycle (metadata ``is_parallelizable``), else its agents take turns (``pgkit.envs.turn_columns``)."""
     agents = settings.agents if settings.agents is not None else AgentsSettings()
     make, num_games = _made_by(settings), num_games or settings.num_envs
-    if agents.api == "parallel":
-        return AgentColumns(make, num_games, agents, settings.action_mask)
-    if _takes_turns(make):
+    if agents.api == "aec" and _takes_turns(make):
         return TurnColumns(make, num_games, agents, settings.action_mask)
-    from pettingzoo.utils.conversions import aec_to_parallel
-
-    return AgentColumns(lambda: aec_to_parallel(make()), num_games, agents, settings.action_mask)
+    return AgentColumns(_parallel(make, agents.api), num_games, agents, settings.action_mask)
 
 
 def game_maker(settings: EnvSettings) -> Callable[[], Any]:
     """A function making one PettingZoo parallel env from ``settings`` (``api: aec``: its ``env()`` made parallel by
     PettingZoo's ``aec_to_parallel``; a turn-based game, which has no parallel form, is refused)."""
-    make = _made_by(settings)
-    if settings.agents is None or settings.agents.api == "parallel":
-        return make
-    if _takes_turns(make):
+    make, api = _made_by(settings), settings.agents.api if settings.agents is not None else "parallel"
+    if api == "aec" and _takes_turns(make):
         raise ValueError(f"{settings.id} takes turns (its metadata has no is_parallelizable: true): it has no parallel env")
+    return _parallel(make, api)
+
+
+def _parallel(make: Callable[[], Any], api: str) -> Callable[[], Any]:
+    """``make`` as a maker of parallel envs: itself with ``api: parallel``, its AEC env through ``aec_to_parallel`` with ``aec``."""
+    if api == "parallel":
+        return make
     from pettingzoo.utils.conversions import aec_to_parallel
 
     return lambda: aec_to_parallel(make())
