@@ -143,7 +143,7 @@ class RolloutCollector:
         return self._batch(obs, torch.stack(actions), torch.stack(log_probs), _stack(values), rewards, terminated, truncated, next_obs, *memories, alive, prior_rewards, prior_steps)
 
     def _collect_whole_episodes(self) -> Batch:
-        agent, device, dtype, head = self.agent, self.agent.device, self.agent.obs_dtype, self.agent.policy.head
+        device, dtype = self.agent.device, self.agent.obs_dtype
         num_envs = self.num_envs
         steps: list[tuple] = []  # (obs, action, log_prob, value, reward, terminated, truncated, next_obs, starts, memory, next_memory, alive) per step, each [N]
         stop = np.full(num_envs, -1)  # each env's last kept step: its first episode end at or after num_steps - 1
@@ -158,12 +158,9 @@ class RolloutCollector:
                 alive = self._columns.alive if self._columns is not None else None
                 distribution, value = self._act(torch.as_tensor(self.obs, dtype=dtype, device=device))
                 action = self.exploration.sample(distribution)
-                raw, env_reward, terminated, truncated, info = self.envs.step(as_numpy(head.env_action(action)))
-                obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
+                obs, _, reward, terminated, truncated, next_obs = self._step_envs(action)
                 done = self.starts = terminated | truncated
-                reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, done)
-                next_obs = with_final_observations(self.obs, info, agent.prepare)
-                steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, np.array(next_obs),  # copies: envs may reuse their buffers
+                steps.append((obs, action, distribution.log_prob(action), value, reward, terminated, truncated, next_obs,
                               starts, memory, self.memory, alive))
                 kept_end = (stop < 0) & done & (t >= self.num_steps - 1)
                 if kept_end.any():
@@ -189,7 +186,7 @@ class RolloutCollector:
                      prior_rewards, prior_steps) -> Batch:
         """The batch of a turn-based game's T steps: each column's turns packed (``pgkit.runtime.turns``), the turns
         still waiting at the T-th step completed by stepping on (those steps' own moves are not learned from)."""
-        agent, head = self.agent, self.agent.policy.head
+        agent = self.agent
         extra: list[tuple] = []  # per step past T: (obs, alive, env reward, reward, terminated, truncated, next_obs)
         waiting = turns_waiting(np.vstack([alive, self._columns.alive[None]]), terminated | truncated)
         with torch.inference_mode():
@@ -199,10 +196,8 @@ class RolloutCollector:
                                         "episode ending; its turn cannot be completed (give the game an end)")
                 acting = self._columns.alive
                 distribution, _ = self._act(torch.as_tensor(self.obs, dtype=agent.obs_dtype, device=agent.device))
-                raw, env_reward, ended, cut, info = self.envs.step(as_numpy(head.env_action(self.exploration.sample(distribution))))
-                step_obs, self.obs = np.array(self.obs), agent.prepare(raw, update_statistics=True)
-                reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, ended | cut)
-                extra.append((step_obs, acting, env_reward, reward, ended, cut, np.array(with_final_observations(self.obs, info, agent.prepare))))
+                step_obs, env_reward, reward, ended, cut, step_next_obs = self._step_envs(self.exploration.sample(distribution))
+                extra.append((step_obs, acting, env_reward, reward, ended, cut, step_next_obs))
                 waiting &= ~(ended | cut) & ~self._columns.alive
         more = [np.stack(field) for field in zip(*extra)] if extra else [None] * 7
 
@@ -219,6 +214,15 @@ class RolloutCollector:
         return self._batch(packed.gather(obs), torch.stack(actions)[source, columns], torch.stack(log_probs)[source, columns],
                            None if stacked_values is None else stacked_values[source, columns], packed.rewards, packed.terminated,
                            packed.truncated, packed.next_observations(all_obs, all_next_obs), None, None, None, packed.kept, prior_rewards, prior_steps)
+
+    def _step_envs(self, action: Tensor) -> tuple[np.ndarray, ...]:
+        """The envs stepped with ``action`` and the current observation moved on: (the observation acted from, the env's
+        rewards, the rewards learned from (scaled where the recipe asks), terminated, truncated, the next observations
+        with the final ones where episodes ended); copies where the envs may reuse their buffers."""
+        raw, env_reward, terminated, truncated, info = self.envs.step(as_numpy(self.agent.policy.head.env_action(action)))
+        acted_from, self.obs = np.array(self.obs), self.agent.prepare(raw, update_statistics=True)
+        reward = env_reward if self.reward_scaler is None else self.reward_scaler(env_reward, terminated | truncated)
+        return acted_from, env_reward, reward, terminated, truncated, np.array(with_final_observations(self.obs, info, self.agent.prepare))
 
     def _act(self, obs: Tensor) -> tuple[Distribution, Tensor | None]:
         """pi(.|s_t) and V(s_t) (None unless ``Agent.values_with_actions``); a recurrent agent's memory carried on."""
