@@ -107,7 +107,7 @@ def _evaluate_game(agent: Agent, env: EnvSettings, episodes: int, seed: int, det
     players in the others (as pgkit/BoardGame-v0's own opponent), the episode's return its seat's."""
     game = make_agent_columns(env, 1)
     labels = np.array(game.column_groups) if game.column_groups is not None else None
-    turn_based = getattr(game, "turn_based", False)
+    turn_based = game.turn_based
     random_player = _RandomLegalPlayer(game.single_action_space, env.action_mask, seed) if turn_based else None
     returns, cut, groups = [], 0, {name: [] for name in (env.agents.groups or {})}
     try:

@@ -39,7 +39,7 @@ class Explorer:
         self.obs = agent.prepare(envs.reset(seed=seed)[0], update_statistics=True)
         self.memory = agent.initial_memory(self.num_envs) if agent.memory_size else None  # [N, S] what the next step acts from
         self._agents = envs.unwrapped if isinstance(envs.unwrapped, AgentColumns) else None  # a multi-agent env
-        if getattr(self._agents, "turn_based", False):
+        if self._agents is not None and self._agents.turn_based:
             raise TrainingError("a turn-based game (env.agents.api aec) has one agent acting per step, whose transitions off-policy "
                                 "trainers do not yet assemble from its turns: use an on-policy trainer")
         if isinstance(idle_columns(envs), NextStepColumns):
