@@ -135,11 +135,31 @@ def test_evaluation_seats_the_policy_against_random_legal_players_in_turn():
     assert result.groups["first"] == tuple(result.returns[0::2]) and result.groups["second"] == tuple(result.returns[1::2])
 
 
-@pytest.mark.parametrize("change, refused", [({"network": {"type": "lstm", "hidden_size": 16}}, "recurrent"),
-                                             ({"trainer": {"type": "on_policy", "total_steps": 100, "complete_episodes": True}}, "complete_episodes")])
-def test_turn_based_batches_refuse_what_they_cannot_yet_be(change, refused):
-    document = {**recipe(), **change}
-    resolved = resolve(document, REGISTRY, source="test")
+def test_a_collector_of_whole_episodes_refuses_a_turn_based_game():
+    """The collector's own guard, for trainers that ask it for whole episodes (pgkit check refuses the recipes, below)."""
+    resolved = resolve(recipe(), REGISTRY, source="test")
     agent = build_agent(resolved, REGISTRY)
-    with pytest.raises(TrainingError, match=refused):
-        RolloutCollector(make_vector_env(resolved.settings.env), agent, 8, seed=0, whole_episodes=bool(change.get("trainer")))
+    with pytest.raises(TrainingError, match="complete_episodes"):
+        RolloutCollector(make_vector_env(resolved.settings.env), agent, 8, seed=0, whole_episodes=True)
+
+
+DISCRETE_SAC = {"network": {"type": "mlp", "hidden_sizes": [32]}, "policy_head": "categorical", "critic": "twin_discrete_q",
+                "objective": "discrete_sac", "optimizer": "adam", "replay": "uniform", "logger": [],
+                "trainer": {"type": "off_policy", "total_steps": 100, "learning_starts": 10, "batch_size": 8}}
+
+
+@pytest.mark.parametrize("document, path, fix", [
+    ({**recipe(), "network": {"type": "lstm", "hidden_size": 16}}, "network", "feed-forward"),
+    ({**recipe(), "trainer": {"type": "on_policy", "total_steps": 100, "complete_episodes": True}}, "trainer.complete_episodes",
+     "complete_episodes: false"),
+    ({**DISCRETE_SAC, "env": recipe()["env"]}, "trainer", "on-policy trainer"),
+])
+def test_pgkit_check_refuses_what_turn_based_batches_cannot_yet_feed_with_the_path_and_fix(document, path, fix):
+    from pgkit.errors import CompatibilityError
+    from pgkit.recipe.compatibility import check_compatibility
+
+    with pytest.raises(CompatibilityError) as raised:
+        check_compatibility(resolve(document, REGISTRY, source="test"), REGISTRY)
+    [problem] = raised.value.problems
+    assert problem.path == path and "takes turns" in problem.message and fix in problem.fix
+    check_compatibility(resolve(recipe(), REGISTRY, source="test"), REGISTRY)  # the feed-forward on-policy recipe fits

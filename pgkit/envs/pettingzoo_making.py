@@ -78,6 +78,12 @@ def _parallel(make: Callable[[], Any], api: str) -> Callable[[], Any]:
     return lambda: aec_to_parallel(make())
 
 
+def takes_turns(settings: EnvSettings) -> bool:
+    """Whether ``settings`` make a PettingZoo AEC game whose agents take turns (``TurnColumns``): ``api: aec`` and the
+    env not ``is_parallelizable`` (one env is made to ask)."""
+    return settings.agents is not None and settings.agents.api == "aec" and _takes_turns(_made_by(settings))
+
+
 def _takes_turns(make: Callable[[], Any]) -> bool:
     """Whether the AEC env that ``make`` makes has agents that take turns (not ``is_parallelizable``)."""
     probe = make()

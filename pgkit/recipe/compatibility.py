@@ -16,9 +16,10 @@ import torch
 from pgkit.data import unsupported_part
 from pgkit.envs.action_masks import carries_mask, mask_space_problem
 from pgkit.envs.making import probe_spaces
+from pgkit.envs.pettingzoo_making import takes_turns
 from pgkit.envs.settings import GROUP_SLOTS
 from pgkit.errors import CompatibilityError, PluginWarning, Problem, RecipeWarning
-from pgkit.kinds.capabilities import ACTION_MASKS, OWN_POLICY_STEP, REPLAYED_TRANSITIONS, REWARD_SCALING, Capability
+from pgkit.kinds.capabilities import ACTION_MASKS, OWN_POLICY_STEP, REPLAYED_TRANSITIONS, REWARD_SCALING, SEQUENCES, WHOLE_EPISODES, Capability
 from pgkit.kinds.combination import Combination
 from pgkit.kinds.component import Component
 from pgkit.plugins.registry import Registry
@@ -61,6 +62,9 @@ def check_compatibility(recipe: Recipe, registry: Registry) -> Combination:
             if reason is not None:
                 problems.append(Problem(path, f"'{component.name}'{origin} {reason}", _fix(slot, component, combo, registry)))
     problems += group_problems(recipe, combo, registry)
+    turns = turn_based_problem(recipe, combo)
+    if turns is not None:
+        problems.append(turns)
     if problems:
         raise CompatibilityError(recipe.source, problems)
     if recipe.settings.env.normalize.reward and REWARD_SCALING not in combo.provided():  # every part's provides works, checked above
@@ -113,6 +117,22 @@ def _group_objective_problem(objective: Component, recipe_objective: Component) 
         return (f"{kinds[OWN_POLICY_STEP in objective.provides]}, but the recipe's '{recipe_objective.name}' "
                 f"{kinds[OWN_POLICY_STEP in recipe_objective.provides]}: every group's objective must do the same")
     return None
+
+
+def turn_based_problem(recipe: Recipe, combo: Combination) -> Problem | None:
+    """Why a turn-based game's batches of each agent's turns (``pgkit.runtime.turns``) cannot feed this recipe: they are
+    not yet replayed transitions, recurrent sequences or whole episodes; None if they can (or the env takes no turns)."""
+    network, trainer = combo.get("network"), combo.get("trainer")
+    needs = [(path, what, fix) for path, what, fix, needed in (
+        ("trainer", "an off-policy trainer's replayed transitions", "use an on-policy trainer",
+         trainer is not None and REPLAYED_TRANSITIONS in trainer.provides),
+        ("network", "a recurrent network's sequences", "use a feed-forward network", network is not None and SEQUENCES in network.requires),
+        ("trainer.complete_episodes", "whole episodes", "set trainer.complete_episodes: false", trainer is not None and WHOLE_EPISODES in trainer.provides),
+    ) if needed]
+    if not needs or not takes_turns(recipe.settings.env):
+        return None
+    path, what, fix = needs[0]
+    return Problem(path, f"{recipe.settings.env.id} takes turns, and its batches of each agent's turns cannot yet be {what}", fix)
 
 
 def observation_problem(combo: Combination) -> Problem | None:
